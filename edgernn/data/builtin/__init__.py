@@ -1,0 +1,53 @@
+"""Embedded datasets (``builtin:NAME``): generated deterministically in seconds, no downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgernn.data.raw import RawData
+from edgernn.errors import EdgeRNNError
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    task: str
+    description: str
+    generate: Callable[[int], RawData]  # seed -> all three splits
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def register(name: str, task: str, description: str):
+    """Decorator adding a generator ``fn(seed) -> RawData`` to the registry."""
+
+    def wrap(generate: Callable[[int], RawData]) -> Callable[[int], RawData]:
+        BUILTINS[name] = Builtin(name, task, description, generate)
+        return generate
+
+    return wrap
+
+
+def load_builtin(name: str, seed: int = 0) -> RawData:
+    """Generate builtin dataset ``name``; the same seed always gives the same data."""
+    _import_generators()
+    if name not in BUILTINS:
+        known = ", ".join(sorted(BUILTINS))
+        raise EdgeRNNError(f"unknown builtin dataset {name!r}; choose one of {known}")
+    raw = BUILTINS[name].generate(seed)
+    raw.source = f"builtin:{name}"
+    return raw
+
+
+def _import_generators() -> None:
+    # Importing the modules fills BUILTINS through @register.
+    from edgernn.data.builtin import (  # noqa: F401
+        charlm,
+        forecast,
+        ner,
+        seqsum,
+        sentiment,
+        translate,
+    )
