@@ -1,0 +1,107 @@
+"""Safe checkpoints: plain tensors and built-in types only, loadable with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgernn import __version__
+from edgernn.config import ModelSpec
+from edgernn.data.meta import DataMeta
+from edgernn.errors import EdgeRNNError
+
+FORMAT = "edgernn.checkpoint"
+VERSION = 1  # bump on incompatible changes; loaders refuse newer versions
+
+
+@dataclass
+class Checkpoint:
+    spec: ModelSpec
+    meta: DataMeta
+    state_dict: dict[str, torch.Tensor]
+    metrics: dict = field(default_factory=dict)  # {"valid": {...}, "test": {...}}
+    training: dict = field(default_factory=dict)  # the TrainConfig used, for the record
+
+    def build(self) -> nn.Module:
+        """Rebuild the model with its trained weights, in eval mode."""
+        from edgernn.models import build_model
+
+        model = build_model(self.spec)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
+    """Write atomically: a crash never leaves a half-written file under ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "edgernn_version": __version__,
+        "task": checkpoint.spec.task,
+        "spec": checkpoint.spec.to_dict(),
+        "data": checkpoint.meta.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
+        "metrics": checkpoint.metrics,
+        "training": checkpoint.training,
+    }
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load an edgernn checkpoint without running any pickled code.
+
+    Raises:
+        EdgeRNNError: the file is missing, corrupt, not an edgernn checkpoint, or from a
+            newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeRNNError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise EdgeRNNError(
+            f"{path}: holds pickled code, not an edgernn checkpoint; loading it would run that "
+            "code, which edgernn only does for a model you trust with --trust-pickle"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise EdgeRNNError(f"{path}: corrupt or not a PyTorch file ({error})") from None
+    return _from_payload(payload, path)
+
+
+def _from_payload(payload: object, path: Path) -> Checkpoint:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise EdgeRNNError(f"{path}: not an edgernn checkpoint (no '{FORMAT}' format tag)")
+    version = payload.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise EdgeRNNError(
+            f"{path}: checkpoint format version {version} is newer than this edgernn reads "
+            f"({VERSION}); upgrade edgernn"
+        )
+    try:
+        return Checkpoint(
+            spec=ModelSpec.from_dict(payload["spec"]),
+            meta=DataMeta.from_dict(payload["data"]),
+            state_dict=payload["state_dict"],
+            metrics=payload.get("metrics", {}),
+            training=payload.get("training", {}),
+        )
+    except (KeyError, TypeError) as error:
+        raise EdgeRNNError(f"{path}: checkpoint is missing a field ({error})") from None

@@ -1,0 +1,121 @@
+"""The ``edgernn`` command line: flags -> config -> one library call -> echo."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, TrainConfig
+from edgernn.errors import EdgeRNNError
+
+
+class _Commands(click.Group):
+    """Turns user errors raised anywhere below into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeRNNError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands)
+@click.version_option(package_name="edgernn")
+def main() -> None:
+    """Train, compress and export recurrent neural networks for edge devices."""
+
+
+def _echo_json(payload: dict) -> None:
+    click.echo(json.dumps(payload, sort_keys=True))
+
+
+def _echo_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    for split, scores in metrics.items():
+        shown = "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
+        click.echo(f"{split:>5}: {shown}")
+
+
+@main.command()
+@click.option("--task", required=True, type=click.Choice(TASKS), help="What the model predicts.")
+@click.option("--data", required=True, help="builtin:NAME, a data file, or a split directory.")
+@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
+@click.option("--bidirectional", is_flag=True, help="Read sequences both ways (not for lm).")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--embed", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--attention", type=click.Choice(ATTENTIONS), help="seq2seq attention [bahdanau].")
+@click.option("--pooling", type=click.Choice(POOLINGS), default="last", show_default=True)
+@click.option(
+    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True
+)
+@click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
+@click.option(
+    "--max-len",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Longest input sequence the model accepts.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Upper bound; early stopping on the validation split ends sooner.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Checkpoint file to write.",
+)
+def train(
+    task,
+    data,
+    epochs,
+    batch_size,
+    lr,
+    patience,
+    seed,
+    device,
+    quiet,
+    as_json,
+    output,
+    tokens,
+    **choices,
+):
+    """Train a full-precision teacher and save a safe checkpoint."""
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.train import train as train_model
+
+    _require_device(device)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        progress=not quiet,
+    )
+    checkpoint = train_model(data, task, config, tokens=tokens, device=device, **choices)
+    path = save_checkpoint(checkpoint, output)
+    _echo_metrics(checkpoint.metrics)
+    click.echo(f"checkpoint: {path}")
+    if as_json:
+        _echo_json({"metrics": checkpoint.metrics, "checkpoint": str(path)})
+
+
+def _require_device(device: str) -> None:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")

@@ -1,0 +1,70 @@
+"""What a model must remember about its data: tokenization, vocabularies, labels, scaling."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from edgernn.errors import EdgeRNNError
+
+
+@dataclass(frozen=True)
+class DataMeta:
+    """Saved in checkpoints and bundles; inference encodes inputs with exactly this."""
+
+    task: str
+    tokens: str | None = None  # char|word for raw text inputs; None for numeric or pre-split
+    vocab: list[str] | None = None  # source tokens, ids 0-3 are <pad>, <unk>, <bos>, <eos>
+    tgt_vocab: list[str] | None = None  # seq2seq target tokens, same reserved ids
+    labels: list[str] | None = None  # class names (classify) or BIO tags (tag)
+    norm: dict | None = None  # numeric scaling: x_mean, x_std (per feature), y_mean, y_std
+    input_size: int = 0  # numeric features per step
+    source: str = ""  # the DATA argument the model was trained on
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataMeta:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def tokenize(text: str, tokens: str) -> list[str]:
+    """Split text into char or whitespace-separated word tokens."""
+    if tokens == "char":
+        return list(text)
+    if tokens == "word":
+        return text.split()
+    raise EdgeRNNError(f"unknown tokenization {tokens!r}; choose char or word")
+
+
+def fit_normalization(xs: list[np.ndarray], ys: list[np.ndarray] | None) -> dict:
+    """Per-feature mean and std over every valid step of the training split only."""
+    steps = np.concatenate(xs, axis=0).astype(np.float64)
+    norm = {"x_mean": steps.mean(axis=0).tolist(), "x_std": _safe_std(steps).tolist()}
+    if ys is not None:
+        targets = np.stack(ys).astype(np.float64)
+        norm |= {"y_mean": targets.mean(axis=0).tolist(), "y_std": _safe_std(targets).tolist()}
+    return norm
+
+
+def _safe_std(values: np.ndarray) -> np.ndarray:
+    # A constant feature would divide by zero; leave it unscaled instead.
+    std = values.std(axis=0)
+    return np.where(std > 1e-8, std, 1.0)
+
+
+def normalize_x(x: np.ndarray, norm: dict) -> np.ndarray:
+    return ((x - np.asarray(norm["x_mean"])) / np.asarray(norm["x_std"])).astype(np.float32)
+
+
+def normalize_y(y: np.ndarray, norm: dict) -> np.ndarray:
+    return ((y - np.asarray(norm["y_mean"])) / np.asarray(norm["y_std"])).astype(np.float32)
+
+
+def denormalize_y(y: np.ndarray, norm: dict) -> np.ndarray:
+    return y * np.asarray(norm["y_std"], dtype=np.float32) + np.asarray(
+        norm["y_mean"], dtype=np.float32
+    )

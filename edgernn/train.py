@@ -1,0 +1,139 @@
+"""Fit and evaluate models: AdamW, one-cycle schedule, clipping, early stopping, seeded."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from edgernn.checkpoint import Checkpoint
+from edgernn.config import ModelSpec, TrainConfig
+from edgernn.data import TaskData, encode, fit_meta, iterate_batches, load_raw
+from edgernn.data.meta import DataMeta
+from edgernn.models import build_model
+from edgernn.tasks import TASKS, is_better, primary_metric
+
+EVAL_BATCH = 256
+
+
+def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
+    """A ``ModelSpec`` from the user's choices plus the sizes the data dictates."""
+    sizes = {"vocab_size": len(meta.vocab or []), "input_size": meta.input_size}
+    if task == "seq2seq":
+        sizes["num_outputs"] = len(meta.tgt_vocab)
+        choices.setdefault("attention", "bahdanau")
+    elif task == "lm":
+        sizes["num_outputs"] = len(meta.vocab)
+    elif task == "regress":
+        sizes["num_outputs"] = len(meta.norm["y_mean"])
+    else:
+        sizes["num_outputs"] = len(meta.labels)
+    return ModelSpec(task=task, **sizes, **choices)
+
+
+def evaluate(
+    model: nn.Module, examples: list, meta: DataMeta, device: str = "cpu"
+) -> dict[str, float]:
+    """Task metrics of ``model`` on encoded ``examples`` (one split of a ``TaskData``)."""
+    task = TASKS[meta.task]
+    was_training = model.training
+    model.eval()
+    batches = (b.to(device) for b in iterate_batches(examples, meta.task, EVAL_BATCH))
+    scores = task.evaluate(model, batches, meta)
+    model.train(was_training)
+    return scores
+
+
+def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cpu") -> nn.Module:
+    """Train a copy of ``model`` and return the copy with the best validation score.
+
+    Args:
+        model: any zoo model; it is not modified.
+        data: encoded splits; train is fitted, valid decides early stopping.
+        config: optimisation settings.
+        device: ``cpu`` or ``cuda``.
+
+    Returns:
+        The trained model (best validation epoch), in eval mode.
+    """
+    torch.manual_seed(config.seed)
+    model = copy.deepcopy(model).to(device).train()
+    task, (metric, higher) = TASKS[data.meta.task], primary_metric(data.meta.task)
+    batches_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * batches_per_epoch, pct_start=0.1
+    )
+    order = torch.Generator().manual_seed(config.seed)
+    best_score, best_state, stale = None, None, 0
+    for epoch in range(1, config.epochs + 1):
+        batches = iterate_batches(data.splits["train"], data.meta.task, config.batch_size, order)
+        bar = tqdm(
+            batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not config.progress
+        )
+        for batch in bar:
+            loss = task.loss(model, batch.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+            schedule.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        score = evaluate(model, data.splits["valid"], data.meta, device)[metric]
+        if best_score is None or is_better(score, best_score, higher):
+            best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        if config.progress:
+            tqdm.write(f"epoch {epoch}: valid {metric} {score:.4f} (best {best_score:.4f})")
+        if stale >= config.patience:
+            break
+    model.load_state_dict(best_state)
+    return model.eval()
+
+
+def train(
+    data: str,
+    task: str,
+    config: TrainConfig | None = None,
+    tokens: str | None = None,
+    device: str = "cpu",
+    **choices,
+) -> Checkpoint:
+    """Train a teacher from a DATA argument and return its checkpoint (not yet saved).
+
+    Args:
+        data: ``builtin:NAME``, a file, or a split directory (see DESIGN.md).
+        task: classify, tag, lm, regress or seq2seq.
+        config: optimisation settings; defaults suit the builtin datasets.
+        tokens: ``char`` or ``word`` for text; default per task or dataset.
+        device: ``cpu`` or ``cuda``.
+        **choices: ``ModelSpec`` fields such as cell, hidden, layers, bidirectional, embed,
+            attention, pooling, dropout, max_len.
+
+    Returns:
+        A ``Checkpoint`` with the best weights and valid/test metrics.
+
+    Example::
+
+        ckpt = train("builtin:sentiment", "classify", cell="gru", hidden=64)
+        save_checkpoint(ckpt, "teacher.pt")
+    """
+    config = config or TrainConfig()
+    raw = load_raw(data, task)
+    meta = fit_meta(raw, tokens)
+    spec = build_spec(task, meta, **choices)
+    encoded = encode(raw, meta, spec.max_len)
+    torch.manual_seed(config.seed)
+    model = fit(build_model(spec), encoded, config, device)
+    scores = {
+        split: evaluate(model, encoded.splits[split], meta, device) for split in ("valid", "test")
+    }
+    state = {name: tensor.cpu() for name, tensor in model.state_dict().items()}
+    return Checkpoint(spec, meta, state, scores, asdict(config))
