@@ -1,0 +1,111 @@
+"""Tiny data files in every documented format, written fresh for each test that asks."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WORDS = ["good", "bad", "film", "plot", "not", "very", "the", "was"]
+
+
+def _sentence(rng: random.Random) -> tuple[str, str]:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(2, 8))]
+    return " ".join(words), "pos" if words.count("good") >= words.count("bad") else "neg"
+
+
+@pytest.fixture
+def classify_csv(tmp_path: Path) -> Path:
+    rng = random.Random(0)
+    rows = ["text,label"] + ['"{}",{}'.format(*_sentence(rng)) for _ in range(60)]
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def classify_jsonl(tmp_path: Path) -> Path:
+    rng = random.Random(1)
+    lines = [
+        json.dumps(dict(zip(("text", "label"), _sentence(rng), strict=True))) for _ in range(60)
+    ]
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def numeric_arrays(n: int, classify: bool, seed: int = 0) -> dict[str, np.ndarray]:
+    """Variable-length (N, T, 2) sequences zero-padded to T = 10, as DESIGN.md's .npz format."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 11, size=n)
+    x = np.zeros((n, 10, 2), dtype=np.float32)
+    for i, length in enumerate(lengths):
+        x[i, :length] = rng.normal(size=(length, 2))
+    sums = np.array([x[i, : lengths[i], 0].sum() for i in range(n)], dtype=np.float32)
+    y = (sums > 0).astype(np.int64) if classify else sums
+    return {"x": x, "lengths": lengths.astype(np.int64), "y": y}
+
+
+@pytest.fixture
+def regress_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "series.npz"
+    np.savez(path, **numeric_arrays(60, classify=False))
+    return path
+
+
+@pytest.fixture
+def classify_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "series.npz"
+    np.savez(path, **numeric_arrays(60, classify=True))
+    return path
+
+
+@pytest.fixture
+def tag_conll(tmp_path: Path) -> Path:
+    rng = random.Random(2)
+    names, sentences = ["Ann", "Bob", "Oslo", "Rome"], []
+    for _ in range(40):
+        lines = []
+        for _ in range(rng.randint(2, 7)):
+            token = rng.choice(names + WORDS)
+            tag = "O" if token in WORDS else ("B-PER" if token in names[:2] else "B-LOC")
+            lines.append(f"{token} {tag}")
+        sentences.append("\n".join(lines))
+    path = tmp_path / "ner.conll"
+    path.write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def lm_txt(tmp_path: Path) -> Path:
+    rng = random.Random(3)
+    lines = [" ".join(rng.choice(WORDS) for _ in range(6)) + "." for _ in range(80)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def seq2seq_tsv(tmp_path: Path) -> Path:
+    rng = random.Random(4)
+    pairs = []
+    for _ in range(60):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 5)))
+        pairs.append(f"{digits}\t{digits[::-1]}")
+    path = tmp_path / "reverse.tsv"
+    path.write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data_files(classify_csv, regress_npz, tag_conll, lm_txt, seq2seq_tsv) -> dict[str, Path]:
+    return {
+        "classify": classify_csv,
+        "regress": regress_npz,
+        "tag": tag_conll,
+        "lm": lm_txt,
+        "seq2seq": seq2seq_tsv,
+    }
