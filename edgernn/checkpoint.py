@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +80,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{path}: holds pickled code, not an edgernn checkpoint; loading it would run that "
             "code, which edgernn only does for a model you trust with --trust-pickle"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:  # a damaged file fails in many ways deep inside torch.load
         raise EdgeRNNError(f"{path}: corrupt or not a PyTorch file ({error})") from None
     return _from_payload(payload, path)
 

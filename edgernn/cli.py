@@ -119,3 +119,49 @@ def _require_device(device: str) -> None:
 
     if device == "cuda" and not torch.cuda.is_available():
         raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")
+
+
+@main.command("evaluate")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", help="DATA to score on [default: the data the model was trained on].")
+@click.option(
+    "--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+def evaluate_command(checkpoint, data, split, as_json):
+    """Score a trained checkpoint on one split of its task's data."""
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.evaluate import evaluate_checkpoint
+
+    scores = evaluate_checkpoint(load_checkpoint(checkpoint), data, split)
+    _echo_metrics({split: scores})
+    if as_json:
+        _echo_json({"metrics": {split: scores}, "checkpoint": checkpoint})
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--prefix", default="", help="Text the sample continues.")
+@click.option(
+    "--length",
+    type=click.IntRange(min=1, max=100_000),
+    default=200,
+    show_default=True,
+    help="Tokens to generate.",
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=0.8,
+    show_default=True,
+    help="0 is greedy; higher is more random.",
+)
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample only among the k likeliest.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def generate(checkpoint, prefix, length, temperature, top_k, seed):
+    """Sample text from a language-model checkpoint."""
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.generate import generate_text
+
+    text = generate_text(load_checkpoint(checkpoint), prefix, length, temperature, top_k, seed)
+    click.echo(prefix + text)

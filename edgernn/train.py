@@ -14,10 +14,9 @@ from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelSpec, TrainConfig
 from edgernn.data import TaskData, encode, fit_meta, iterate_batches, load_raw
 from edgernn.data.meta import DataMeta
+from edgernn.evaluate import evaluate
 from edgernn.models import build_model
 from edgernn.tasks import TASKS, is_better, primary_metric
-
-EVAL_BATCH = 256
 
 
 def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
@@ -33,19 +32,6 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
     else:
         sizes["num_outputs"] = len(meta.labels)
     return ModelSpec(task=task, **sizes, **choices)
-
-
-def evaluate(
-    model: nn.Module, examples: list, meta: DataMeta, device: str = "cpu"
-) -> dict[str, float]:
-    """Task metrics of ``model`` on encoded ``examples`` (one split of a ``TaskData``)."""
-    task = TASKS[meta.task]
-    was_training = model.training
-    model.eval()
-    batches = (b.to(device) for b in iterate_batches(examples, meta.task, EVAL_BATCH))
-    scores = task.evaluate(model, batches, meta)
-    model.train(was_training)
-    return scores
 
 
 def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cpu") -> nn.Module:

@@ -10,7 +10,7 @@ Every encoded example is a pair ``(inputs, target)``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,6 +36,10 @@ def _is_numeric(raw: RawData) -> bool:
 
 def fit_meta(raw: RawData, tokens: str | None = None) -> DataMeta:
     """Learn vocabularies, labels and normalization from the training split only."""
+    return replace(_fit_meta(raw, tokens), source=raw.source)
+
+
+def _fit_meta(raw: RawData, tokens: str | None) -> DataMeta:
     task, train = raw.task, raw.train
     if _is_numeric(raw):
         ys = [y for _, y in train] if task == "regress" else None
