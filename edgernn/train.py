@@ -34,6 +34,12 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
     return ModelSpec(task=task, **sizes, **choices)
 
 
+def _check_choices(task: str, choices: dict) -> None:
+    # Fail on impossible settings before any data is read; sizes are placeholders here.
+    placeholder = {"seq2seq": {"attention": "bahdanau"}}.get(task, {}) | choices
+    ModelSpec(task=task, vocab_size=1, num_outputs=1, **placeholder)
+
+
 def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cpu") -> nn.Module:
     """Train a copy of ``model`` and return the copy with the best validation score.
 
@@ -112,6 +118,7 @@ def train(
         save_checkpoint(ckpt, "teacher.pt")
     """
     config = config or TrainConfig()
+    _check_choices(task, choices)
     raw = load_raw(data, task)
     meta = fit_meta(raw, tokens)
     spec = build_spec(task, meta, **choices)

@@ -109,3 +109,15 @@ def data_files(classify_csv, regress_npz, tag_conll, lm_txt, seq2seq_tsv) -> dic
         "lm": lm_txt,
         "seq2seq": seq2seq_tsv,
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    # Tiny models gain nothing from threads, and on a busy 2-core machine two threads
+    # contend badly (an order of magnitude slower per step).
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

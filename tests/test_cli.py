@@ -1,0 +1,115 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgernn.cli import main
+
+TINY = ["--hidden", "8", "--embed", "8", "--epochs", "1", "--quiet"]
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_train_json_evaluate_and_generate(lm_txt, tmp_path):
+    out = tmp_path / "lm.pt"
+    result = _run("train", "--task", "lm", "--data", lm_txt, *TINY, "--json", "-o", out)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output.strip().splitlines()[-1])
+    assert payload["checkpoint"] == str(out)
+    assert set(payload["metrics"]["test"]) == {"perplexity", "bits_per_char"}
+    result = _run("evaluate", out, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output.strip().splitlines()[-1])["metrics"]["test"]
+    assert scores == pytest.approx(payload["metrics"]["test"])
+    first = _run("generate", out, "--prefix", "the ", "--length", "30", "--seed", "3")
+    again = _run("generate", out, "--prefix", "the ", "--length", "30", "--seed", "3")
+    assert first.exit_code == 0 and first.output == again.output
+    assert first.output.startswith("the ") and len(first.output.rstrip("\n")) >= 30
+
+
+def _assert_one_line_error(result, fragment: str) -> None:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert fragment in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--task", "classify", "--data", "missing.csv"], "no such file"),
+        (["--task", "sing", "--data", "x"], "Invalid value for '--task'"),
+        (["--task", "lm", "--data", "builtin:sentiment"], "is a classify dataset"),
+        (["--task", "lm", "--data", "builtin:nope"], "unknown builtin dataset"),
+        (
+            ["--task", "lm", "--data", "builtin:charlm", "--bidirectional"],
+            "cannot be bidirectional",
+        ),
+        (
+            ["--task", "classify", "--data", "builtin:sentiment", "--attention", "luong"],
+            "only applies",
+        ),
+    ],
+)
+def test_bad_arguments_are_one_clear_line(args, fragment, tmp_path):
+    _assert_one_line_error(_run("train", *args, "-o", tmp_path / "m.pt"), fragment)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("sentence,label\nx,1\n", "expected a header with columns text,label"),
+        ("text,label\n", "holds no examples"),
+    ],
+)
+def test_bad_files_are_one_clear_line(content, fragment, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    result = _run("train", "--task", "classify", "--data", path, "-o", tmp_path / "m.pt")
+    _assert_one_line_error(result, fragment)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_label_missing_from_train_and_too_long_sequences(tmp_path):
+    data = tmp_path / "split"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\na b,x\nb c,y\nc d,x\n")
+    (data / "valid.csv").write_text("text,label\na,x\n")
+    (data / "test.csv").write_text("text,label\na,z\n")
+    result = _run("train", "--task", "classify", "--data", data, *TINY, "-o", tmp_path / "m.pt")
+    _assert_one_line_error(result, "label 'z' in the test split never occurs")
+    (data / "test.csv").write_text("text,label\na b c d e f,x\n")
+    result = _run(
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        data,
+        *TINY,
+        "--max-len",
+        "4",
+        "-o",
+        tmp_path / "m.pt",
+    )
+    _assert_one_line_error(result, "more than the model's max length 4")
+
+
+def test_corrupt_and_newer_checkpoints(tmp_path, classify_csv):
+    out = tmp_path / "m.pt"
+    assert (
+        _run("train", "--task", "classify", "--data", classify_csv, *TINY, "-o", out).exit_code == 0
+    )
+    payload = torch.load(out, weights_only=True)
+    torch.save(payload | {"version": 99}, out)
+    _assert_one_line_error(_run("evaluate", out), "newer than this edgernn reads")
+    out.write_bytes(b"\x00garbage")
+    _assert_one_line_error(_run("evaluate", out), "corrupt")
+    _assert_one_line_error(_run("generate", tmp_path / "absent.pt"), "no such checkpoint")
+
+
+def test_generate_refuses_other_tasks(tmp_path, classify_csv):
+    out = tmp_path / "m.pt"
+    _run("train", "--task", "classify", "--data", classify_csv, *TINY, "-o", out)
+    _assert_one_line_error(_run("generate", out), "needs a language model")
