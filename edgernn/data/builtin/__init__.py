@@ -47,7 +47,7 @@ def _import_generators() -> None:
         charlm,
         forecast,
         ner,
-        seqsum,
         sentiment,
+        seqsum,
         translate,
     )
