@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
@@ -12,7 +13,7 @@ from tqdm import tqdm
 
 from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelSpec, TrainConfig
-from edgernn.data import TaskData, encode, fit_meta, iterate_batches, load_raw
+from edgernn.data import Batch, TaskData, encode, fit_meta, iterate_batches, load_raw
 from edgernn.data.meta import DataMeta
 from edgernn.evaluate import evaluate
 from edgernn.models import build_model
@@ -24,7 +25,8 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
     sizes = {"vocab_size": len(meta.vocab or []), "input_size": meta.input_size}
     if task == "seq2seq":
         sizes["num_outputs"] = len(meta.tgt_vocab)
-        choices.setdefault("attention", "bahdanau")
+        # The CLI passes attention=None when --attention is not given.
+        choices["attention"] = choices.get("attention") or "bahdanau"
     elif task == "lm":
         sizes["num_outputs"] = len(meta.vocab)
     elif task == "regress":
@@ -36,11 +38,22 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
 
 def _check_choices(task: str, choices: dict) -> None:
     # Fail on impossible settings before any data is read; sizes are placeholders here.
-    placeholder = {"seq2seq": {"attention": "bahdanau"}}.get(task, {}) | choices
+    placeholder = dict(choices)
+    if task == "seq2seq":
+        placeholder["attention"] = choices.get("attention") or "bahdanau"
     ModelSpec(task=task, vocab_size=1, num_outputs=1, **placeholder)
 
 
-def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cpu") -> nn.Module:
+Objective = Callable[[nn.Module, Batch], torch.Tensor]
+
+
+def fit(
+    model: nn.Module,
+    data: TaskData,
+    config: TrainConfig,
+    device: str = "cpu",
+    objective: Objective | None = None,
+) -> nn.Module:
     """Train a copy of ``model`` and return the copy with the best validation score.
 
     Args:
@@ -48,6 +61,9 @@ def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cp
         data: encoded splits; train is fitted, valid decides early stopping.
         config: optimisation settings.
         device: ``cpu`` or ``cuda``.
+        objective: ``objective(model, batch) -> loss`` replacing the task's own loss (e.g.
+            distillation). If it is an ``nn.Module``, it is moved to ``device`` and its
+            parameters that require grad (e.g. a learned projection) are trained too.
 
     Returns:
         The trained model (best validation epoch), in eval mode.
@@ -55,10 +71,9 @@ def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cp
     torch.manual_seed(config.seed)
     model = copy.deepcopy(model).to(device).train()
     task, (metric, higher) = TASKS[data.meta.task], primary_metric(data.meta.task)
+    loss_fn, parameters = _objective(model, task.loss, objective, device)
     batches_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=config.epochs * batches_per_epoch, pct_start=0.1
     )
@@ -70,10 +85,10 @@ def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cp
             batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not config.progress
         )
         for batch in bar:
-            loss = task.loss(model, batch.to(device))
+            loss = loss_fn(model, batch.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            nn.utils.clip_grad_norm_(parameters, config.clip_norm)
             optimizer.step()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
@@ -88,6 +103,16 @@ def fit(model: nn.Module, data: TaskData, config: TrainConfig, device: str = "cp
             break
     model.load_state_dict(best_state)
     return model.eval()
+
+
+def _objective(
+    model: nn.Module, default: Objective, objective: Objective | None, device: str
+) -> tuple[Objective, list[nn.Parameter]]:
+    parameters = list(model.parameters())
+    if isinstance(objective, nn.Module):
+        objective.to(device)
+        parameters += [p for p in objective.parameters() if p.requires_grad]
+    return objective or default, parameters
 
 
 def train(
@@ -118,6 +143,7 @@ def train(
         save_checkpoint(ckpt, "teacher.pt")
     """
     config = config or TrainConfig()
+    choices = {name: value for name, value in choices.items() if value is not None}
     _check_choices(task, choices)
     raw = load_raw(data, task)
     meta = fit_meta(raw, tokens)

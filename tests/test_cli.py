@@ -30,6 +30,14 @@ def test_train_json_evaluate_and_generate(lm_txt, tmp_path):
     assert first.output.startswith("the ") and len(first.output.rstrip("\n")) >= 30
 
 
+def test_seq2seq_defaults_to_bahdanau(seq2seq_tsv, tmp_path):
+    result = _run(
+        "train", "--task", "seq2seq", "--data", seq2seq_tsv, *TINY, "-o", tmp_path / "s.pt"
+    )
+    assert result.exit_code == 0, result.output
+    assert torch.load(tmp_path / "s.pt", weights_only=True)["spec"]["attention"] == "bahdanau"
+
+
 def _assert_one_line_error(result, fragment: str) -> None:
     assert result.exit_code != 0
     assert "Traceback" not in result.output

@@ -11,6 +11,16 @@ from edgernn.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
+
+@pytest.fixture(autouse=True)
+def _full_precision_cudnn():
+    # cuDNN runs recurrent layers in TF32 by default, which drifts ~1e-4 from the CPU result.
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = previous
+
+
 QUICK = TrainConfig(epochs=2, batch_size=16, progress=False)
 
 
