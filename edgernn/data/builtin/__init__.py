@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from edgernn.data.raw import RawData
 from edgernn.errors import EdgeRNNError
 
@@ -28,6 +30,22 @@ def register(name: str, task: str, description: str):
         return generate
 
     return wrap
+
+
+def numeric_splits(
+    seed: int, sizes: dict[str, int], draw: Callable[[np.random.Generator], tuple]
+) -> dict[str, list]:
+    """``sizes[split]`` examples per split from ``draw(rng)``, one child stream per split.
+
+    Separate streams mean valid and test never replay the draws of train.
+    """
+    streams = np.random.SeedSequence(seed).spawn(len(sizes))
+    return {
+        name: [draw(rng) for _ in range(size)]
+        for (name, size), rng in zip(
+            sizes.items(), map(np.random.default_rng, streams), strict=True
+        )
+    }
 
 
 def load_builtin(name: str, seed: int = 0) -> RawData:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.data.builtin import register
+from edgernn.data.builtin import numeric_splits, register
 from edgernn.data.raw import RawData
 
 _WINDOW = 48
@@ -42,10 +42,5 @@ def _example(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 @register("forecast", "regress", "next value of noisy sums of 2-3 random sines (48-step windows)")
 def generate(seed: int) -> RawData:
     """Windows ``x`` (48, 1) with ``y`` (1,) the next value of the same series."""
-    # One child stream per split, so valid/test never replay the train draws.
-    streams = np.random.SeedSequence(seed).spawn(len(_SIZES))
-    splits = {}
-    for (name, size), stream in zip(_SIZES.items(), streams, strict=True):
-        rng = np.random.default_rng(stream)
-        splits[name] = [_example(rng) for _ in range(size)]
+    splits = numeric_splits(seed, _SIZES, _example)
     return RawData(task="regress", tokens=None, **splits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.data.builtin import register
+from edgernn.data.builtin import numeric_splits, register
 from edgernn.data.raw import RawData
 
 _MIN_LEN, _MAX_LEN = 5, 30
@@ -30,10 +30,5 @@ def _example(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 @register("seqsum", "regress", "signed adding problem: sum of value*marker over 5-30 steps")
 def generate(seed: int) -> RawData:
     """Numeric sequences ``x`` (T, 2) with ``y`` (1,) = sum of value * marker."""
-    # One child stream per split, so valid/test never replay the train draws.
-    streams = np.random.SeedSequence(seed).spawn(len(_SIZES))
-    splits = {}
-    for (name, size), stream in zip(_SIZES.items(), streams, strict=True):
-        rng = np.random.default_rng(stream)
-        splits[name] = [_example(rng) for _ in range(size)]
+    splits = numeric_splits(seed, _SIZES, _example)
     return RawData(task="regress", tokens=None, **splits)
