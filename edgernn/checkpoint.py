@@ -27,6 +27,8 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     metrics: dict = field(default_factory=dict)  # {"valid": {...}, "test": {...}}
     training: dict = field(default_factory=dict)  # the TrainConfig used, for the record
+    # How the model was compressed (stages, int8 quantization plan); empty for a trained model.
+    compression: dict = field(default_factory=dict)
 
     def build(self) -> nn.Module:
         """Rebuild the model with its trained weights, in eval mode."""
@@ -51,6 +53,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
         "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
         "metrics": checkpoint.metrics,
         "training": checkpoint.training,
+        "compression": checkpoint.compression,
     }
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -101,6 +104,7 @@ def _from_payload(payload: object, path: Path) -> Checkpoint:
             state_dict=payload["state_dict"],
             metrics=payload.get("metrics", {}),
             training=payload.get("training", {}),
+            compression=payload.get("compression", {}),
         )
     except (KeyError, TypeError) as error:
         raise EdgeRNNError(f"{path}: checkpoint is missing a field ({error})") from None

@@ -1,0 +1,38 @@
+"""Benchmark harness: every candidate in a fresh subprocess; reports as JSON, Markdown, HTML.
+
+Exports resolve lazily: ``python -m edgernn.bench.worker`` imports this package first, and
+the measuring process must hold only the runtime under test (no torch for ONNX Runtime).
+
+Example::
+
+    from edgernn.bench import BenchConfig, bench, candidates_from_paths, write_report
+
+    report = bench(candidates_from_paths(["teacher.pt", "model.onnx"]), BenchConfig())
+    write_report(report, "runs/bench")
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "BenchConfig": "edgernn.bench.config",
+    "Candidate": "edgernn.bench.config",
+    "TimingConfig": "edgernn.bench.config",
+    "bench": "edgernn.bench.harness",
+    "candidates_from_paths": "edgernn.bench.discover",
+    "read_bundle": "edgernn.bench.discover",
+    "render_html": "edgernn.bench.html_report",
+    "render_markdown": "edgernn.bench.markdown",
+    "schema_problems": "edgernn.bench.report",
+    "write_report": "edgernn.bench.report",
+    "SCHEMA": "edgernn.bench.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'edgernn.bench' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,173 @@
+"""``bench``: measure candidates, each in its own fresh process, into one report dict."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from tqdm import tqdm
+
+from edgernn.bench.config import BenchConfig, Candidate
+from edgernn.bench.environment import environment
+from edgernn.bench.report import SCHEMA, reference_point
+from edgernn.bench.spawn import run_worker
+from edgernn.bench.stats import static_stats, task_metrics
+from edgernn.errors import EdgeRNNError
+
+CPU_ONLY_INT8 = "int8 dynamic quantization runs on CPU only; not measured on cuda"
+
+
+def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
+    """Measure every candidate and return the ``edgernn.report/1`` report.
+
+    Each candidate runs in a fresh subprocess (see ``edgernn.bench.worker``); its peak memory
+    is shown raw and minus an empty baseline process of the same runtime. A candidate that
+    cannot run on ``config.device`` (int8 on cuda, ONNX Runtime without a CUDA provider)
+    gets a row that says why, and no numbers.
+
+    Args:
+        candidates: the models, first one the reference for ratios.
+        config: grid, device, timing and data for the task metric.
+
+    Returns:
+        The report as a plain dict (``write_report`` writes it as JSON, Markdown and HTML).
+
+    Example::
+
+        report = bench(candidates_from_paths(["teacher.pt"]), BenchConfig(seq_lens=(16, 64)))
+        write_report(report, "runs/bench")
+    """
+    if not candidates:
+        raise EdgeRNNError("nothing to benchmark: give at least one model")
+    if config.device == "cuda":
+        _require_cuda()
+    task = _common_task(candidates)
+    grid = len(config.batch_sizes) * len(config.seq_lens) * len(config.threads)
+    rows, notes, baselines = [], [], {}
+    total = grid * len(candidates)
+    bar = tqdm(total=total, unit="point", file=sys.stderr, disable=not config.progress)
+    with bar:
+        for index, candidate in enumerate(candidates):
+            bar.set_description(candidate.name)
+            row = _describe(candidate, config)
+            row["skipped"] = unavailable(candidate, config.device)
+            if row["skipped"]:
+                notes.append(f"{candidate.name}: {row['skipped']}")
+            else:
+                baseline = _baseline(candidate.runtime, config.device, baselines)
+                row |= _measure(candidate, config, baseline, _advance(bar, index * grid, grid))
+            bar.n = (index + 1) * grid
+            bar.refresh()
+            rows.append(row)
+    return _assemble(task, config, rows, notes)
+
+
+def unavailable(candidate: Candidate, device: str) -> str | None:
+    """Why ``candidate`` cannot be measured on ``device``, or None when it can."""
+    if device != "cuda":
+        return None
+    if candidate.precision == "int8":
+        return CPU_ONLY_INT8
+    if candidate.format == "onnx":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "the installed onnxruntime has no CUDAExecutionProvider; not measured on cuda"
+    return None
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise EdgeRNNError("--device cuda: no CUDA GPU available here; use --device cpu")
+
+
+def _common_task(candidates: Sequence[Candidate]) -> str | None:
+    tasks = sorted({c.task for c in candidates if c.task})
+    if len(tasks) > 1:
+        raise EdgeRNNError(f"candidates are models of different tasks ({', '.join(tasks)})")
+    return tasks[0] if tasks else None
+
+
+def _describe(candidate: Candidate, config: BenchConfig) -> dict:
+    row = {
+        "name": candidate.name,
+        "role": candidate.role,
+        "format": candidate.format,
+        "precision": candidate.precision,
+        "runtime": candidate.runtime,
+        "file": candidate.path,
+    } | static_stats(candidate)
+    row |= dict.fromkeys(("peak_rss_mb", "peak_rss_raw_mb", "peak_rss_baseline_mb", "load_ms"))
+    row["latency"] = []
+    scores = task_metrics(candidate, config.data, config.device) if config.data else None
+    row["metrics"] = scores
+    row["metric"] = None
+    if scores and candidate.task:
+        from edgernn.tasks import primary_metric
+
+        row["metric"] = scores[primary_metric(candidate.task)[0]]
+    return row
+
+
+def _baseline(runtime: str, device: str, cache: dict) -> float:
+    if (runtime, device) not in cache:
+        request = {"mode": "baseline", "runtime": runtime, "device": device}
+        result = run_worker(request, f"empty {runtime} baseline")
+        cache[runtime, device] = result["peak_rss_mb"]
+    return cache[runtime, device]
+
+
+def _measure(candidate: Candidate, config: BenchConfig, baseline: float, progress) -> dict:
+    request = {
+        "runtime": candidate.runtime,
+        "path": candidate.path,
+        "precision": candidate.precision,
+        "example": candidate.example,
+        "device": config.device,
+        "seed": config.seed,
+        "batch_sizes": list(config.batch_sizes),
+        "seq_lens": list(config.seq_lens),
+        "threads": list(config.threads),
+        "timing": asdict(config.timing),
+    }
+    result = run_worker(request, candidate.name, progress)
+    raw = result.pop("peak_rss_raw_mb")
+    return result | {
+        "peak_rss_mb": raw - baseline,
+        "peak_rss_raw_mb": raw,
+        "peak_rss_baseline_mb": baseline,
+    }
+
+
+def _advance(bar: tqdm, start: int, span: int):
+    def update(done: int, total: int) -> None:
+        bar.n = start + round(span * done / max(total, 1))
+        bar.refresh()
+
+    return update
+
+
+def _assemble(task: str | None, config: BenchConfig, rows: list, notes: list) -> dict:
+    metric = {"name": None, "higher_is_better": None}
+    if task:
+        from edgernn.tasks import primary_metric
+
+        name, higher = primary_metric(task)
+        metric = {"name": name, "higher_is_better": higher}
+    if config.data is None:
+        notes.append("no --data given: task metrics not measured")
+    elif any(row["format"] == "onnx" for row in rows):
+        notes.append("ONNX rows: task metric not measured yet (needs the torch-free runtime)")
+    return {
+        "schema": SCHEMA,
+        "task": task,
+        "environment": environment(config.device),
+        "metric": metric,
+        "config": config.to_dict(),
+        "reference": reference_point(config),
+        "models": rows,
+        "notes": notes,
+    }

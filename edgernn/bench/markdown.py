@@ -1,0 +1,153 @@
+"""``report.md``: tables a person can paste into an issue."""
+
+from __future__ import annotations
+
+from edgernn.bench.report import latency_at
+
+
+def fmt(value: float | int | None, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, ``-`` for missing."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+
+
+def ratio(value: float | None, first: float | None) -> float | None:
+    return None if value is None or not first else value / first
+
+
+def summary_rows(report: dict) -> list[dict]:
+    """One dict of display strings per model: sizes, metric, reference p50, ratios to row 1."""
+    metric = report["metric"]["name"] or "metric"
+    point = report["reference"]
+    first = report["models"][0]
+    first_p50 = (latency_at(first, point) or {}).get("p50_ms")
+    rows = []
+    for row in report["models"]:
+        p50 = (latency_at(row, point) or {}).get("p50_ms")
+        delta = None
+        if row["metric"] is not None and first["metric"] is not None:
+            delta = row["metric"] - first["metric"]
+        rss = (
+            "-"
+            if row["peak_rss_mb"] is None
+            else (
+                f"{row['peak_rss_mb']:.1f} ({row['peak_rss_raw_mb']:.0f} - "
+                f"{row['peak_rss_baseline_mb']:.0f})"
+            )
+        )
+        rows.append(
+            {
+                "model": row["name"],
+                "role": row["role"],
+                "precision": f"{row['format']} {row['precision']}",
+                "size KiB": fmt(row["size_bytes"] / 1024),
+                "params": fmt(row["params"]),
+                "non-zero": fmt(row["nonzero_params"]),
+                metric: fmt(row["metric"], 4),
+                "p50 ms": fmt(p50) if not row.get("skipped") else "not measured",
+                "peak RSS MB (raw - baseline)": rss,
+                "load ms": fmt(row["load_ms"]),
+                "size x": fmt(ratio(row["size_bytes"], first["size_bytes"])),
+                "p50 x": fmt(ratio(p50, first_p50)),
+                f"{metric} delta": fmt(delta, 3),
+            }
+        )
+    return rows
+
+
+def grid_rows(report: dict) -> list[dict]:
+    """One dict of display strings per measured grid point of every model."""
+    rows = []
+    for row in report["models"]:
+        for entry in row["latency"]:
+            rows.append(
+                {
+                    "model": row["name"],
+                    "device": entry["device"],
+                    "threads": str(entry["threads"]),
+                    "batch": fmt(entry["batch"]),
+                    "seq": fmt(entry["seq_len"]),
+                    "p50 ms": fmt(entry["p50_ms"]),
+                    "p90 ms": fmt(entry["p90_ms"]),
+                    "p99 ms": fmt(entry["p99_ms"]),
+                    "seq/s": fmt(entry["throughput_per_s"]),
+                    "iterations": str(entry["iterations"]),
+                }
+            )
+    return rows
+
+
+def table(rows: list[dict]) -> list[str]:
+    """A Markdown table of dicts that share their keys."""
+    if not rows:
+        return ["(nothing measured)"]
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r[k].replace("|", "/") for k in header) + " |" for r in rows]
+
+
+def environment_line(report: dict) -> str:
+    env = report["environment"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
+    sha = (env.get("git_sha") or "unknown")[:12]
+    return f"{env['cpu']}, {env['cores']} cores{gpu}; {versions}; git {sha}"
+
+
+def headline(report: dict) -> list[str]:
+    """The sentences that say what the tables mean."""
+    point, metric = report["reference"], report["metric"]
+    timing = report["config"]["timing"]
+    better = {True: "higher is better", False: "lower is better"}.get(metric["higher_is_better"])
+    lines = [
+        f"Measured on **{point['device']}**: {environment_line(report)}.",
+        f"Summary latency is the median (p50) at batch {point['batch']}, sequence length "
+        f"{point['seq_len']}, {point['threads']} thread(s). Ratios (x) divide by the first row; "
+        "the metric delta subtracts it.",
+        f"Each point: {timing['warmup']} warm-up calls, then at least {timing['min_iters']} "
+        f"timed calls and {timing['min_time_s']} s (at most {timing['max_time_s']} s); "
+        "iteration counts are in the grid table.",
+    ]
+    if metric["name"]:
+        lines.append(f"Metric: {metric['name']} on the test split ({better}).")
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    """The report as Markdown: summary table, latency grid table, notes.
+
+    Example::
+
+        Path("report.md").write_text(render_markdown(report))
+    """
+    title = report["task"] or "ONNX"
+    lines = [f"# Benchmark report ({title})", ""]
+    lines += [" ".join(headline(report)), "", "## Summary", ""]
+    lines += table(summary_rows(report))
+    lines += ["", "## Latency grid", ""] + table(grid_rows(report))
+    notes = report.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def console_lines(report: dict) -> list[str]:
+    """One short line per model for the terminal: p50 at the reference point, size, metric."""
+    point = report["reference"]
+    lines = [f"p50 at batch {point['batch']}, length {point['seq_len']}, {point['threads']} thr.:"]
+    for row in report["models"]:
+        if row.get("skipped"):
+            lines.append(f"  {row['name']}: {row['skipped']}")
+            continue
+        entry = latency_at(row, point) or {}
+        metric = (
+            "" if row["metric"] is None else f", {report['metric']['name']} {fmt(row['metric'], 4)}"
+        )
+        lines.append(
+            f"  {row['name']}: {fmt(entry.get('p50_ms'))} ms, {fmt(row['size_bytes'] / 1024)} KiB"
+            f", peak RSS +{fmt(row['peak_rss_mb'])} MB{metric}"
+        )
+    return lines

@@ -1,0 +1,127 @@
+"""The ``edgernn.report/1`` schema: checking a report, its reference point, writing it out."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+SCHEMA = "edgernn.report/1"
+ROLES = ("teacher", "student", "final", "peer")
+# Field -> allowed types, for each model row and each latency entry (DESIGN.md, plus extras).
+MODEL_FIELDS = {
+    "name": str,
+    "role": str,
+    "format": str,
+    "precision": str,
+    "file": str,
+    "size_bytes": int,
+    "params": int,
+    "nonzero_params": int,
+    "metric": (float, int, type(None)),
+    "peak_rss_mb": (float, type(None)),
+    "peak_rss_baseline_mb": (float, type(None)),
+    "latency": list,
+}
+LATENCY_FIELDS = {
+    "device": str,
+    "batch": (int, type(None)),
+    "seq_len": (int, type(None)),
+    "threads": int,
+    "p50_ms": float,
+    "p90_ms": float,
+    "p99_ms": float,
+    "throughput_per_s": float,
+    "iterations": int,
+}
+
+
+def schema_problems(report: dict) -> list[str]:
+    """Everything in ``report`` that breaks ``edgernn.report/1``; empty when it conforms.
+
+    Example::
+
+        assert schema_problems(report) == []
+    """
+    problems = [] if report.get("schema") == SCHEMA else [f"schema is not {SCHEMA}"]
+    for key, kind in (("task", (str, type(None))), ("environment", dict), ("metric", dict)):
+        if not isinstance(report.get(key), kind):
+            problems.append(f"{key} missing or of the wrong type")
+    for env_key in ("cpu", "cores", "gpu", "versions", "git_sha"):
+        if env_key not in report.get("environment", {}):
+            problems.append(f"environment.{env_key} missing")
+    for row in report.get("models", []):
+        problems += _check(row, MODEL_FIELDS, f"model {row.get('name')!r}")
+        if row.get("role") not in ROLES:
+            problems.append(f"model {row.get('name')!r}: role {row.get('role')!r}")
+        for entry in row.get("latency", []):
+            problems += _check(entry, LATENCY_FIELDS, f"latency of {row.get('name')!r}")
+    if not report.get("models"):
+        problems.append("no models")
+    return problems
+
+
+def _check(record: dict, fields: dict, where: str) -> list[str]:
+    problems = []
+    for name, kind in fields.items():
+        if name not in record:
+            problems.append(f"{where}: {name} missing")
+        elif isinstance(record[name], bool) or not isinstance(record[name], kind):
+            problems.append(f"{where}: {name} is {type(record[name]).__name__}")
+    return problems
+
+
+def reference_point(config) -> dict:
+    """The grid point summary tables quote: batch 1, the middle length, fewest threads."""
+    batches, lengths = sorted(config.batch_sizes), sorted(config.seq_lens)
+    return {
+        "device": config.device,
+        "batch": 1 if 1 in batches else batches[0],
+        "seq_len": lengths[(len(lengths) - 1) // 2],
+        "threads": min(config.threads),
+    }
+
+
+def latency_at(row: dict, point: dict) -> dict | None:
+    """The row's latency entry at ``point``; a graph without that axis matches any value."""
+    for entry in row["latency"]:
+        if entry["threads"] != point["threads"]:
+            continue
+        if all(entry[axis] in (None, point[axis]) for axis in ("batch", "seq_len")):
+            return entry
+    return None
+
+
+def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and, last, ``report.json`` into ``directory``.
+
+    Each file goes through a temporary file and a rename, so none is ever half-written; the
+    JSON comes last, so its presence means the set is complete.
+
+    Returns:
+        ``{"json": path, "md": path, "html": path}``.
+    """
+    from edgernn.bench.html_report import render_html
+    from edgernn.bench.markdown import render_markdown
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "md": _write_atomic(directory / "report.md", render_markdown(report)),
+        "html": _write_atomic(directory / "report.html", render_html(report)),
+    }
+    paths["json"] = _write_atomic(directory / "report.json", json.dumps(report, indent=1) + "\n")
+    return paths
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+    return path

@@ -1,0 +1,78 @@
+"""What a candidate is, measured without timing it: size, parameters, non-zeros, task metric."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from edgernn.bench.config import Candidate
+
+
+def static_stats(candidate: Candidate) -> dict:
+    """``size_bytes``, ``params`` and ``nonzero_params`` of one candidate.
+
+    PyTorch sizes are the serialized ``state_dict`` at the candidate's precision (what a
+    device stores; the checkpoint file also holds vocabularies); ONNX sizes are the file.
+    ONNX parameters are all initializer elements (int8 graphs include scales and zero points).
+    """
+    if candidate.format == "torch":
+        return _torch_stats(candidate.path, candidate.precision)
+    return _onnx_stats(candidate.path)
+
+
+def _torch_stats(path: str, precision: str) -> dict:
+    from edgernn.bench.precision import state_dict_bytes, variant
+    from edgernn.checkpoint import load_checkpoint
+
+    model = load_checkpoint(path).build()
+    params = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    return {
+        "size_bytes": state_dict_bytes(variant(model, precision)),
+        "params": params,
+        "nonzero_params": nonzero,
+    }
+
+
+def _onnx_stats(path: str) -> dict:
+    import numpy as np
+    import onnx
+    from onnx.numpy_helper import to_array
+
+    model = onnx.load(path)
+    arrays = [to_array(init) for init in model.graph.initializer]
+    return {
+        "size_bytes": Path(path).stat().st_size,
+        "params": int(sum(a.size for a in arrays)),
+        "nonzero_params": int(sum(np.count_nonzero(a) for a in arrays)),
+    }
+
+
+def task_metrics(candidate: Candidate, data: str, device: str) -> dict[str, float] | None:
+    """Every metric of the task on the test split of ``data``; None where bench cannot score.
+
+    PyTorch candidates are scored at their own precision (int8 on CPU, as it runs). ONNX
+    files are not scored yet: that needs the torch-free runtime's task decoding.
+    """
+    if candidate.format != "torch":
+        return None
+    from edgernn.bench.precision import variant
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.evaluate import evaluate
+
+    checkpoint = load_checkpoint(candidate.path)
+    examples = _test_split(candidate.path, Path(candidate.path).stat().st_mtime_ns, data)
+    run_on = "cpu" if candidate.precision == "int8" else device
+    model = variant(checkpoint.build(), candidate.precision).to(run_on)
+    return evaluate(model, examples, checkpoint.meta, run_on)
+
+
+@lru_cache(maxsize=8)
+def _test_split(path: str, mtime_ns: int, data: str) -> list:
+    # fp32, fp16 and int8 rows of one checkpoint score the same encoded split.
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.data import encode, load_raw
+
+    checkpoint = load_checkpoint(path)
+    raw = load_raw(data, checkpoint.spec.task)
+    return encode(raw, checkpoint.meta, checkpoint.spec.max_len).splits["test"]

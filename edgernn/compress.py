@@ -1,0 +1,249 @@
+"""Compression pipeline: distill -> prune -> quantize, each stage optional, one report row each.
+
+``compress`` is pure (no files); ``write_compressed`` writes ``student.pt`` (the final fp32
+model as a normal edgernn checkpoint plus the int8 quantization plan) and the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgernn.checkpoint import Checkpoint, save_checkpoint
+from edgernn.config import ModelSpec, TrainConfig
+from edgernn.data import TaskData, encode, load_raw
+from edgernn.data.builtin import BUILTINS, load_builtin
+from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
+from edgernn.errors import EdgeRNNError
+from edgernn.evaluate import evaluate
+from edgernn.models import build_model
+from edgernn.prune import PruneConfig, prune
+from edgernn.prune.stage import check_prunable
+from edgernn.quantize import QuantizeConfig, apply_plan, plan_quantization, serialized_size
+from edgernn.report import ModelRow, build_report, write_report
+from edgernn.tasks import primary_metric
+
+DEFAULT_PRUNE_AMOUNT = 0.3
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Which stages run and how; ``None`` skips a stage."""
+
+    student: StudentConfig | None = field(default_factory=StudentConfig)  # None: no distilling
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    prune: PruneConfig | None = None
+    quantize: QuantizeConfig | None = field(default_factory=QuantizeConfig)
+
+
+@dataclass
+class Compressed:
+    """What ``compress`` produced: the final fp32 checkpoint, report rows and notes."""
+
+    checkpoint: Checkpoint  # fp32 weights + compression record (incl. the int8 plan)
+    rows: list[ModelRow]
+    notes: list[str]
+
+
+def load_task_data(checkpoint: Checkpoint, data: str | None) -> tuple[TaskData | None, str]:
+    """The data to compress with, encoded with the teacher's vocabulary, labels and scaling.
+
+    Args:
+        checkpoint: the teacher.
+        data: a DATA argument; ``None`` uses the data recorded in the checkpoint.
+
+    Returns:
+        ``(encoded, note)``: encoded is None when no data is available (note says why).
+    """
+    task = checkpoint.spec.task
+    if data is None:
+        data = checkpoint.meta.source
+        if not data:
+            return None, "the checkpoint records no data and --data was not given"
+        if not data.startswith("builtin:") and not Path(data).exists():
+            return None, f"the checkpoint's data {data} is not found and --data was not given"
+    if data.startswith("builtin:"):
+        name = data.removeprefix("builtin:")
+        load_builtin(name)  # fills the registry; rejects unknown names
+        if BUILTINS[name].task != task:
+            raise EdgeRNNError(
+                f"{data} is a {BUILTINS[name].task} dataset but the model is a {task} model; "
+                f"pass data of task {task}"
+            )
+    encoded = encode(load_raw(data, task), checkpoint.meta, checkpoint.spec.max_len)
+    return encoded, f"data: {data}"
+
+
+def compress(
+    checkpoint: Checkpoint,
+    config: CompressConfig | None = None,
+    data: str | None = None,
+    device: str = "cpu",
+) -> Compressed:
+    """Distill, prune and quantize a trained model, measuring after every stage.
+
+    Every setting and the data are checked before any training starts. Without data only the
+    data-free stages run (quantization without its sensitivity pass) and no metric is measured.
+
+    Args:
+        checkpoint: the teacher; not modified.
+        config: the stages; default: distill to 1/4 of the parameters, int8, no pruning.
+        data: DATA argument; default: the data recorded in the checkpoint.
+        device: where distillation and pruning train (quantized models run on CPU).
+
+    Returns:
+        ``Compressed`` with the final checkpoint and one report row per model.
+
+    Example::
+
+        result = compress(load_checkpoint("teacher.pt"), CompressConfig())
+        write_compressed(result, "out/")
+    """
+    config = config or CompressConfig()
+    _check_before_work(checkpoint.spec, config)
+    encoded, data_note = load_task_data(checkpoint, data)
+    run = _Run(checkpoint, encoded, [data_note])
+    model = run.measure(checkpoint.build(), "teacher", "teacher", None)
+    if config.student is not None:
+        if encoded is None:
+            run.notes.append("distillation skipped: it needs training data")
+        else:
+            model = distill(model, encoded, config.student, config.distill, device).cpu()
+            model = run.measure(model, "student", "student", "distill")
+    if config.prune is not None:
+        model = run.measure(prune(model, config.prune, encoded).cpu(), "pruned", "student", "prune")
+    plan = None
+    if config.quantize is not None:
+        plan = plan_quantization(model, config.quantize, encoded)
+        run.measure(apply_plan(model, plan), "int8", "student", "quantize", source=model)
+    if encoded is None:
+        run.notes.append("accuracy was not measured: no data")
+    return Compressed(run.final_checkpoint(model, plan, config), run.rows, run.notes)
+
+
+def _check_before_work(teacher: ModelSpec, config: CompressConfig) -> None:
+    spec = teacher if config.student is None else student_spec(teacher, config.student)
+    if config.prune is not None:
+        with torch.device("meta"):  # the shapes are all the check needs
+            check_prunable(build_model(spec), config.prune, None)
+
+
+class _Run:
+    """Measures each stage's model into a report row, keeping what the checkpoint records."""
+
+    def __init__(self, teacher: Checkpoint, data: TaskData | None, notes: list[str]):
+        self.teacher, self.data, self.notes = teacher, data, notes
+        self.rows: list[ModelRow] = []
+        self.metric = primary_metric(teacher.spec.task)[0]
+
+    def measure(self, model, name, role, stage, source: nn.Module | None = None) -> nn.Module:
+        # Quantized modules hide their weights; counts come from the fp32 model they came from.
+        counted = source if source is not None else model
+        scores = self.scores(model, "test")
+        self.rows.append(
+            ModelRow(
+                name=name,
+                role=role,
+                stage=stage,
+                precision="int8" if source is not None else "fp32",
+                params=sum(p.numel() for p in counted.parameters()),
+                nonzero_params=sum(int(torch.count_nonzero(p)) for p in counted.parameters()),
+                size_bytes=serialized_size(model),
+                metric=scores.get(self.metric),
+                metrics=scores,
+            )
+        )
+        return model
+
+    def scores(self, model: nn.Module, split: str) -> dict:
+        if self.data is None:
+            return {}
+        return evaluate(model, self.data.splits[split], self.data.meta)
+
+    def final_checkpoint(self, model: nn.Module, plan, config: CompressConfig) -> Checkpoint:
+        record = {
+            "teacher": {"spec": self.teacher.spec.to_dict(), "metrics": self.teacher.metrics},
+            "stages": [row.stage for row in self.rows if row.stage],
+            "quantization": plan.to_dict() if plan is not None else None,
+            "rows": [row.to_dict() for row in self.rows],
+            "notes": list(self.notes),
+        }
+        metrics = {split: self.scores(model, split) for split in ("valid", "test")}
+        state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+        training = self.teacher.training if config.student is None else asdict(config.distill)
+        return Checkpoint(model.spec, self.teacher.meta, state, metrics, training, record)
+
+
+def write_compressed(
+    result: Compressed, outdir: str | Path, teacher_file: str | None = None
+) -> dict[str, Path]:
+    """Write ``student.pt``, ``report.md`` and ``report.json`` (last) into ``outdir``.
+
+    Args:
+        result: from ``compress``.
+        outdir: the bundle directory; created if missing.
+        teacher_file: the teacher's path, recorded in its report row.
+
+    Returns:
+        File role -> path.
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise EdgeRNNError(f"{outdir}: exists and is not a directory")
+    student = save_checkpoint(result.checkpoint, outdir / "student.pt")
+    rows = [replace(row) for row in result.rows]
+    rows[0].file = teacher_file or ""
+    # student.pt holds the last fp32 model and re-creates the int8 one from its plan.
+    last_fp32 = [row for row in rows if row.precision == "fp32"][-1]
+    for row in rows[1:]:
+        if row is last_fp32 or row.precision == "int8":
+            row.file = str(student)
+    task = result.checkpoint.spec.task
+    metric = primary_metric(task)[0]
+    report, markdown = write_report(build_report(task, metric, rows, result.notes), outdir)
+    return {"student": student, "report": report, "report_md": markdown}
+
+
+def compress_config(
+    *,
+    student_hidden: int | None = None,
+    student_embed: int | None = None,
+    student_layers: int | None = None,
+    student_cell: str | None = None,
+    student_unidirectional: bool = False,
+    distill_options: dict | None = None,
+    train: TrainConfig | None = None,
+    prune_amount: float | None = None,
+    prune_mode: str = "structured",
+    sensitivity: float | None = 0.5,
+    no_distill: bool = False,
+    no_prune: bool = False,
+    no_quantize: bool = False,
+) -> CompressConfig:
+    """A ``CompressConfig`` from the command line's flat options (``None``: the default).
+
+    Raises:
+        EdgeRNNError: an invalid value, or pruning requested where it is not available.
+    """
+    student = StudentConfig(
+        hidden=student_hidden,
+        embed=student_embed,
+        layers=student_layers,
+        cell=student_cell,
+        bidirectional=False if student_unidirectional else None,
+    )
+    options = {k: v for k, v in (distill_options or {}).items() if v is not None}
+    distill_config = DistillConfig(train=train or TrainConfig(), **options)
+    prune = None
+    if not no_prune:
+        amount = DEFAULT_PRUNE_AMOUNT if prune_amount is None else prune_amount
+        prune = PruneConfig(amount=amount, mode=prune_mode)
+    return CompressConfig(
+        student=None if no_distill else student,
+        distill=distill_config,
+        prune=prune,
+        quantize=None if no_quantize else QuantizeConfig(threshold=sensitivity),
+    )

@@ -1,0 +1,210 @@
+"""``export_bundle``: checkpoint -> verified fp32 and int8 ONNX graphs + manifest, on disk."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+from torch import nn
+
+from edgernn import __version__
+from edgernn.bundle import FORMAT, MANIFEST, VERSION, sha256_bytes, write_atomic, write_manifest
+from edgernn.checkpoint import Checkpoint
+from edgernn.data.vocab import SPECIALS
+from edgernn.errors import EdgeRNNError
+from edgernn.export.graphs import build_graphs
+from edgernn.export.int8 import quantize_int8
+from edgernn.export.parity import STREAM_TOLERANCE, TOLERANCE, check_parity, session
+from edgernn.export.surgery import zero_state_graph
+from edgernn.export.trace import EXPORTERS, OPSET, check, to_onnx
+
+FILE_NAMES = {"model": "model", "step": "step", "encoder": "encoder", "decoder": "decoder"}
+DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+DTYPES |= {onnx.TensorProto.BOOL: "bool"}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How a checkpoint becomes a bundle."""
+
+    int8: bool = True  # also write dynamically quantized int8 graphs
+    per_channel: bool = False  # int8 scales per output channel (finer) instead of per tensor
+    evaluate: bool = True  # score PyTorch, ONNX fp32 and ONNX int8 on the test split
+    exporter: str = "dynamo"  # tried first; the other exporter is the fallback
+    tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
+
+    def __post_init__(self) -> None:
+        if self.exporter not in EXPORTERS:
+            raise EdgeRNNError(f"unknown exporter {self.exporter!r}; choose one of {EXPORTERS}")
+        if not self.tolerance > 0:
+            raise EdgeRNNError(f"parity tolerance must be positive, got {self.tolerance}")
+
+
+@dataclass
+class _File:
+    role: str
+    precision: str
+    proto: onnx.ModelProto
+    exporter: str
+    states: list[dict]
+    parity: float
+    derived_from: str | None = None
+
+    @property
+    def path(self) -> str:
+        infix = ".int8" if self.precision == "int8" else ""
+        return f"{FILE_NAMES[self.role]}{infix}.onnx"
+
+
+def export_bundle(
+    checkpoint: Checkpoint,
+    out_dir: str | Path,
+    data: str | None = None,
+    config: ExportConfig | None = None,
+) -> Path:
+    """Export a checkpoint to a bundle directory that ``edgernn.runtime`` loads.
+
+    Every graph is checked (``onnx.checker``, op audit) and compared with the PyTorch model
+    on unseen padded shapes; the export fails rather than write a graph past the tolerance.
+
+    Args:
+        checkpoint: a trained (or compressed) edgernn checkpoint.
+        out_dir: the bundle directory; created if needed, files in it are replaced.
+        data: DATA whose test split scores the exported graphs; default: the checkpoint's.
+        config: export options; defaults to fp32 + int8 with evaluation.
+
+    Returns:
+        The bundle directory.
+
+    Example::
+
+        bundle = export_bundle(load_checkpoint("teacher.pt"), "runs/bundle")
+    """
+    config = config or ExportConfig()
+    model = checkpoint.build()
+    files = _export_graphs(model, config)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The manifest goes first and comes back last: a crash in between leaves no bundle that
+    # looks complete, only one the runtime refuses.
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    entries = [_write(out_dir, item) for item in sorted(files, key=_file_order)]
+    manifest = _manifest(checkpoint, entries)
+    if config.evaluate:
+        from edgernn.export.scoring import score_bundle
+
+        manifest["metrics"] = score_bundle(checkpoint, out_dir, manifest, data)
+    write_manifest(out_dir, manifest)
+    return out_dir
+
+
+def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
+    graphs = build_graphs(model)
+    by_role, fp32 = {graph.role: graph for graph in graphs}, {}
+    for graph in graphs:
+        if graph.derive:
+            proto, exporter = fp32[graph.derive]
+            fp32[graph.role] = zero_state_graph(proto, by_role[graph.derive].states), exporter
+            check(fp32[graph.role][0], graph)
+        else:
+            fp32[graph.role] = to_onnx(graph, config.exporter)
+    diffs = check_parity(model, {role: session(proto) for role, (proto, _) in fp32.items()})
+    files = [
+        _File(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs
+    ]
+    if config.int8:
+        int8 = {role: quantize_int8(proto, config.per_channel) for role, (proto, _) in fp32.items()}
+        # int8 is allowed to differ; the number is recorded, the metric decides if it is good.
+        loose = check_parity(model, {r: session(p) for r, p in int8.items()}, np.inf, np.inf)
+        files += [
+            _File(g.role, "int8", int8[g.role], fp32[g.role][1], g.states, loose[g.role], g.derive)
+            for g in graphs
+        ]
+    return files
+
+
+def _file_order(item: _File) -> tuple[int, int]:
+    return list(FILE_NAMES).index(item.role), item.precision == "int8"
+
+
+def _values(values) -> list[dict]:
+    described = []
+    for value in values:
+        tensor = value.type.tensor_type
+        shape = [dim.dim_param or dim.dim_value for dim in tensor.shape.dim]
+        described.append({"name": value.name, "dtype": DTYPES[tensor.elem_type], "shape": shape})
+    return described
+
+
+def _write(out_dir: Path, item: _File) -> dict:
+    data = item.proto.SerializeToString()
+    write_atomic(out_dir / item.path, data)
+    # fp32 graphs are held to a bound (the step graph against the full graph, chunk by
+    # chunk); int8 differences are only recorded: the test-split metric judges them.
+    tolerance = {"model": TOLERANCE, "step": STREAM_TOLERANCE}.get(item.role, TOLERANCE)
+    against = "model.onnx, chunk by chunk" if item.role == "step" else "pytorch"
+    return {
+        "path": item.path,
+        "role": item.role,
+        "precision": item.precision,
+        "sha256": sha256_bytes(data),
+        "size_bytes": len(data),
+        "exporter": item.exporter,
+        "derived_from": item.derived_from,  # the step graph with a zero initial state
+        "opset": OPSET,
+        "inputs": _values(item.proto.graph.input),
+        "outputs": _values(item.proto.graph.output),
+        "states": item.states,
+        "parity": {
+            "against": against,
+            "max_abs_diff": item.parity,
+            "tolerance": tolerance if item.precision == "fp32" else None,
+        },
+    }
+
+
+def _manifest(checkpoint: Checkpoint, entries: list[dict]) -> dict:
+    spec, meta = checkpoint.spec, checkpoint.meta
+    numeric = spec.input_size > 0
+    tokenization = None if numeric else (meta.tokens or "pretokenized")
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "task": spec.task,
+        "model": spec.to_dict(),
+        "input": {
+            "type": "features" if numeric else "tokens",
+            "tokenization": tokenization,
+            "features": spec.input_size,
+            "max_len": spec.max_len,
+        },
+        "special_tokens": {token: index for index, token in enumerate(SPECIALS)},
+        "vocab": meta.vocab,
+        "target_vocab": meta.tgt_vocab,
+        "labels": meta.labels,
+        "normalization": meta.norm,
+        "files": entries,
+        "metrics": {},
+        "opset": OPSET,
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import onnxscript
+
+    return {
+        "edgernn": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "onnxscript": onnxscript.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,86 @@
+"""Read ``edgernn predict`` inputs: literal strings, or .txt / .tsv / .csv / .npz files.
+
+Torch-free (stdlib + numpy), like the runtime it feeds.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.errors import EdgeRNNError
+
+FILE_SUFFIXES = (".txt", ".tsv", ".csv", ".npz")
+
+
+def read_inputs(arguments: list[str], numeric: bool) -> list:
+    """Inputs in order: each argument is a file (by suffix, if it exists) or a literal text.
+
+    Args:
+        arguments: what the user typed after the bundle.
+        numeric: the model takes features: only ``.npz`` files are accepted.
+
+    Returns:
+        Texts, or (T, F) float arrays for numeric models.
+
+    Example::
+
+        read_inputs(["great film", "reviews.txt"], numeric=False)
+    """
+    items: list = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.suffix.lower() in FILE_SUFFIXES and path.is_file():
+            items += _read_file(path, numeric)
+        elif numeric:
+            raise EdgeRNNError(
+                f"{argument}: this model takes numeric sequences; give an existing .npz file"
+            )
+        else:
+            items.append(argument)
+    return items
+
+
+def _read_file(path: Path, numeric: bool) -> list:
+    suffix = path.suffix.lower()
+    if numeric != (suffix == ".npz"):
+        wanted = ".npz files" if numeric else "text (.txt, .tsv, .csv)"
+        raise EdgeRNNError(f"{path}: this model takes {wanted}")
+    if suffix == ".npz":
+        return _read_npz(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise EdgeRNNError(f"{path}: not UTF-8 text ({error.reason})") from None
+    if suffix == ".txt":
+        return [line for line in text.splitlines() if line.strip()]
+    return _read_table(text, "\t" if suffix == ".tsv" else ",")
+
+
+def _read_table(text: str, delimiter: str) -> list[str]:
+    # A header with a "text" column picks that column; otherwise the first column, so a
+    # seq2seq "source<TAB>target" file or a bare list of sources both work.
+    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    column = header.index("text") if "text" in header else 0
+    body = rows[1:] if "text" in header else rows
+    return [row[column] for row in body if len(row) > column and row[column].strip()]
+
+
+def _read_npz(path: Path) -> list[np.ndarray]:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+        x = np.asarray(arrays["x"], dtype=np.float64)
+        lengths = arrays.get("lengths")
+    except (OSError, ValueError, KeyError) as error:
+        message = f"{path}: not a numeric-sequence .npz with an 'x' array ({error})"
+        raise EdgeRNNError(message) from None
+    if x.ndim != 3:
+        raise EdgeRNNError(f"{path}: 'x' must be (N, T, F), got shape {x.shape}")
+    if lengths is None:
+        lengths = np.full(len(x), x.shape[1])
+    if len(lengths) != len(x) or np.any(lengths < 1) or np.any(lengths > x.shape[1]):
+        raise EdgeRNNError(f"{path}: 'lengths' must hold one value in 1..{x.shape[1]} per row")
+    return [x[row, : int(length)] for row, length in enumerate(lengths)]

@@ -1,0 +1,115 @@
+"""Decoding for the torch-free runtime: numpy versions of ``edgernn.models.search``.
+
+Kept step for step identical to the PyTorch greedy and beam search (same stopping rules, same
+length normalisation, first index on ties), so a bundle decodes the same tokens as the model.
+Only numpy is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+BOS_ID, EOS_ID = 2, 3  # as edgernn.data.vocab; duplicated because that package imports torch
+
+# tokens (B,), state -> logits (B, V), new state; state is a tuple of (layers, B, H) arrays.
+StepFn = Callable[[np.ndarray, tuple[np.ndarray, ...]], tuple[np.ndarray, tuple[np.ndarray, ...]]]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def greedy(step: StepFn, state: tuple[np.ndarray, ...], max_len: int) -> list[list[int]]:
+    """Batched greedy decoding; each row stops at its first EOS (not included).
+
+    Args:
+        step: runs the decoder one token for the whole batch.
+        state: initial decoder state.
+        max_len: most tokens per row.
+
+    Returns:
+        One list of token ids per row.
+    """
+    batch = state[0].shape[1]
+    tokens = np.full(batch, BOS_ID, dtype=np.int64)
+    outputs: list[list[int]] = [[] for _ in range(batch)]
+    done = [False] * batch
+    for _ in range(max_len):
+        logits, state = step(tokens, state)
+        tokens = logits.argmax(axis=-1).astype(np.int64)
+        for row, token in enumerate(tokens.tolist()):
+            if not done[row]:
+                done[row] = token == EOS_ID
+                if not done[row]:
+                    outputs[row].append(token)
+        if all(done):
+            break
+    return outputs
+
+
+def beam_search(step: StepFn, state: tuple[np.ndarray, ...], beam: int, max_len: int) -> list[int]:
+    """Beam search for one source row, hypotheses ranked by mean token log-probability.
+
+    Args:
+        step: runs the decoder one token; called with a batch of live hypotheses, and is
+            responsible for repeating the source memory to that batch size.
+        state: the row's initial state, each array (layers, 1, H).
+        beam: hypotheses kept per step.
+        max_len: most tokens generated.
+
+    Returns:
+        The best hypothesis, EOS excluded.
+    """
+    alive: list[list[int]] = [[]]
+    scores = np.zeros(1, dtype=np.float32)
+    tokens = np.full(1, BOS_ID, dtype=np.int64)
+    finished: list[tuple[float, list[int]]] = []
+    for _ in range(max_len):
+        logits, state = step(tokens, state)
+        total = scores[:, None] + log_softmax(logits.astype(np.float32))
+        flat = np.argsort(-total.reshape(-1), kind="stable")[: min(beam, total.size)]
+        best = total.reshape(-1)[flat]
+        origins, words = flat // total.shape[1], flat % total.shape[1]
+        for score, origin, word in zip(
+            best.tolist(), origins.tolist(), words.tolist(), strict=True
+        ):
+            if word == EOS_ID:
+                # EOS counts as a token, so a shorter finished hypothesis is not favoured free.
+                finished.append((score / (len(alive[origin]) + 1), alive[origin]))
+        keep = [index for index, word in enumerate(words.tolist()) if word != EOS_ID]
+        if not keep:
+            break
+        alive = [alive[int(origins[index])] + [int(words[index])] for index in keep]
+        scores, tokens = best[keep], words[keep].astype(np.int64)
+        state = tuple(np.ascontiguousarray(part[:, origins[keep]]) for part in state)
+    else:
+        for score, seq in zip(scores.tolist(), alive, strict=True):
+            finished.append((score / max(len(seq), 1), seq))
+    return max(finished, key=lambda item: item[0])[1]
+
+
+def sample_next(
+    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> int:
+    """One token from (V,) logits: greedy at temperature 0 or top_k 1, else sampled.
+
+    Args:
+        logits: unnormalised scores.
+        temperature: 0 is greedy; higher is more random.
+        top_k: sample among the k best only.
+        rng: seeded numpy generator.
+
+    Returns:
+        The token id.
+    """
+    if temperature == 0 or top_k == 1:
+        return int(logits.argmax())
+    scores = logits.astype(np.float64) / temperature
+    if top_k is not None and top_k < scores.size:
+        kth_best = np.sort(scores)[-top_k]
+        scores = np.where(scores < kth_best, -np.inf, scores)
+    probs = np.exp(scores - scores.max())
+    return int(rng.choice(scores.size, p=probs / probs.sum()))

@@ -1,0 +1,117 @@
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from edgernn.bench.report import SCHEMA, schema_problems
+from edgernn.checkpoint import load_checkpoint, save_checkpoint
+from edgernn.cli import main
+from edgernn.compress import CompressConfig, compress
+from edgernn.config import TrainConfig
+from edgernn.data import encode, load_raw
+from edgernn.evaluate import evaluate, evaluate_checkpoint
+from edgernn.prune import PruneConfig
+from edgernn.quantize import load_int8
+from edgernn.train import train
+
+QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
+ROW_FIELDS = {
+    "name", "role", "format", "precision", "file", "size_bytes", "params", "nonzero_params",
+    "metric", "peak_rss_mb", "latency",
+}  # fmt: skip
+STUDENT = ["--student-hidden", "12", "--epochs", "1", "--quiet"]
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def teacher(classify_csv, tmp_path):
+    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=16, embed=16)
+    return save_checkpoint(checkpoint, tmp_path / "teacher.pt")
+
+
+def test_compress_end_to_end(teacher, tmp_path):
+    before = teacher.read_bytes()
+    out = tmp_path / "bundle"
+    result = _run("compress", teacher, *STUDENT, "--prune", "0.25", "--json", "-o", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == SCHEMA and report["task"] == "classify"
+    assert schema_problems(report) == []
+    assert report["metric"] == {"name": "accuracy", "higher_is_better": True}
+    rows = report["models"]
+    assert [(r["stage"], r["precision"]) for r in rows] == [
+        (None, "fp32"), ("distill", "fp32"), ("prune", "fp32"), ("quantize", "int8"),
+    ]  # fmt: skip
+    assert all(set(row) >= ROW_FIELDS and row["latency"] == [] for row in rows)
+    assert rows[0]["params"] > rows[1]["params"] > rows[2]["params"]
+    assert rows[3]["size_bytes"] < rows[2]["size_bytes"]
+    assert summary["metrics"]["accuracy"] == rows[3]["metric"]
+    assert [row["file"] for row in rows] == [str(teacher), "", *[str(out / "student.pt")] * 2]
+    student = load_checkpoint(out / "student.pt")
+    assert student.spec.hidden == 9 and student.compression["quantization"]["int8"]
+    assert evaluate_checkpoint(student)["accuracy"] == pytest.approx(rows[2]["metric"])
+    data = encode(load_raw(student.meta.source, "classify"), student.meta, 512)
+    int8_scores = evaluate(load_int8(student), data.splits["test"], student.meta)
+    assert int8_scores["accuracy"] == pytest.approx(rows[3]["metric"])
+    assert "| int8 | quantize | int8 |" in (out / "report.md").read_text()
+    assert teacher.read_bytes() == before
+
+
+def test_without_data_only_data_free_stages_run(classify_csv, tmp_path):
+    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=16, embed=8)
+    anonymous = replace(checkpoint, meta=replace(checkpoint.meta, source=""))
+    result = compress(anonymous, CompressConfig())
+    assert [row.stage for row in result.rows] == [None, "quantize"]
+    assert all(row.metric is None for row in result.rows)
+    assert any("not measured" in note for note in result.notes)
+    assert any("distillation skipped" in note for note in result.notes)
+
+
+def test_unstructured_pruning_zeroes_weights_not_parameters(classify_csv):
+    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=16, embed=8)
+    config = CompressConfig(
+        student=None, prune=PruneConfig(amount=0.6, mode="unstructured", epochs=1), quantize=None
+    )
+    teacher, pruned = compress(checkpoint, config).rows
+    assert pruned.params == teacher.params and pruned.nonzero_params < 0.6 * teacher.params
+
+
+def _assert_one_line_error(result, fragment, out):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert fragment in result.output, result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--student-hidden", "64"], "bigger than the teacher"),
+        (["--student-cell", "transformer"], "Invalid value for '--student-cell'"),
+        (["--prune", "1.0"], "Invalid value for '--prune'"),
+        (["--student-hidden", "2", "--prune", "0.9"], "leaves none"),
+        (["--data", "builtin:charlm"], "is a lm dataset but the model is a classify model"),
+        (["--temperature", "0"], "Invalid value for '--temperature'"),
+    ],
+)
+def test_bad_settings_are_one_clear_line(args, fragment, teacher, tmp_path):
+    out = tmp_path / "bundle"
+    result = _run("compress", teacher, "--quiet", *args, "-o", out)
+    _assert_one_line_error(result, fragment, out)
+
+
+def test_data_of_another_task_is_refused(teacher, tag_conll, tmp_path):
+    out = tmp_path / "bundle"
+    result = _run("compress", teacher, "--no-prune", "--data", tag_conll, "-o", out)
+    _assert_one_line_error(result, str(tag_conll.name), out)
+
+
+def test_missing_model_is_one_clear_line(tmp_path):
+    out = tmp_path / "bundle"
+    result = _run("compress", tmp_path / "absent.pt", "--no-prune", "-o", out)
+    _assert_one_line_error(result, "no such checkpoint", out)

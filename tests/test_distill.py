@@ -1,0 +1,174 @@
+import math
+
+import pytest
+import torch
+
+from edgernn.config import TrainConfig
+from edgernn.data import encode, load_raw
+from edgernn.data.batching import IGNORE_INDEX
+from edgernn.distill import (
+    DistillConfig,
+    StudentConfig,
+    count_params,
+    distill,
+    sequence_kd_data,
+    soft_target_loss,
+    student_spec,
+)
+from edgernn.errors import EdgeRNNError
+from edgernn.evaluate import evaluate
+from edgernn.metrics import METRICS_BY_TASK
+from edgernn.models import build_model
+from edgernn.train import fit, train
+
+TEACHER = {"hidden": 16, "embed": 8, "dropout": 0.0}
+QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
+
+
+def _teacher(path, task, **choices):
+    checkpoint = train(str(path), task, QUICK, **(TEACHER | choices))
+    data = encode(load_raw(str(path), task), checkpoint.meta, checkpoint.spec.max_len)
+    return checkpoint.build(), data
+
+
+def _hand_kl(p: list[float], q: list[float]) -> float:
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))
+
+
+def _softmax(logits: list[float], temperature: float) -> list[float]:
+    exps = [math.exp(v / temperature) for v in logits]
+    return [e / sum(exps) for e in exps]
+
+
+def test_soft_target_loss_equals_hand_computed_value():
+    student = [[1.0, 0.0, -1.0], [0.5, 0.2, 0.1]]
+    teacher = [[2.0, 0.5, -0.5], [-1.0, 1.0, 0.0]]
+    targets, temperature, alpha = [0, 2], 2.0, 0.3
+    kl = sum(
+        _hand_kl(_softmax(t, temperature), _softmax(s, temperature))
+        for s, t in zip(student, teacher, strict=True)
+    ) / len(student)
+    ce = -sum(math.log(_softmax(s, 1.0)[y]) for s, y in zip(student, targets, strict=True)) / len(
+        student
+    )
+    expected = alpha * temperature**2 * kl + (1 - alpha) * ce
+    got = soft_target_loss(
+        torch.tensor(student), torch.tensor(teacher), torch.tensor(targets), temperature, alpha
+    )
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_soft_target_term_is_scaled_by_t_squared(temperature):
+    student, teacher = torch.randn(5, 4), torch.randn(5, 4)
+    targets = torch.zeros(5, dtype=torch.long)
+    kl = torch.stack(
+        [
+            torch.tensor(
+                _hand_kl(_softmax(t.tolist(), temperature), _softmax(s.tolist(), temperature))
+            )
+            for s, t in zip(student, teacher, strict=True)
+        ]
+    ).mean()
+    got = soft_target_loss(student, teacher, targets, temperature, alpha=1.0)
+    assert got.item() == pytest.approx(temperature**2 * kl.item(), rel=1e-5)
+
+
+def test_soft_target_loss_skips_padding():
+    student, teacher = torch.randn(2, 3, 5), torch.randn(2, 3, 5)
+    targets = torch.tensor([[1, 2, IGNORE_INDEX], [3, IGNORE_INDEX, IGNORE_INDEX]])
+    valid = targets != IGNORE_INDEX
+    full = soft_target_loss(student, teacher, targets, 2.0, 0.5)
+    kept = soft_target_loss(student[valid], teacher[valid], targets[valid], 2.0, 0.5)
+    assert full.item() == pytest.approx(kept.item(), rel=1e-6)
+
+
+def test_default_student_fits_a_quarter_and_follows_the_teacher(classify_csv):
+    teacher, _ = _teacher(classify_csv, "classify", bidirectional=True, cell="gru")
+    spec = student_spec(teacher.spec, StudentConfig())
+    assert count_params(spec) <= 0.25 * count_params(teacher.spec)
+    assert (spec.cell, spec.bidirectional, spec.layers) == ("gru", True, 1)
+    assert spec.hidden < teacher.spec.hidden and spec.vocab_size == teacher.spec.vocab_size
+    one_way = student_spec(teacher.spec, StudentConfig(bidirectional=False, cell="rnn", hidden=8))
+    assert (one_way.cell, one_way.bidirectional, one_way.hidden) == ("rnn", False, 8)
+
+
+@pytest.mark.parametrize(
+    "student, fragment",
+    [
+        (StudentConfig(hidden=64), "bigger than the teacher"),
+        (StudentConfig(bidirectional=True), "cannot be bidirectional"),
+    ],
+)
+def test_bad_students_fail_before_training(student, fragment, lm_txt):
+    teacher, data = _teacher(lm_txt, "lm")
+    with pytest.raises(EdgeRNNError, match=fragment):
+        distill(teacher, data, student, DistillConfig(train=QUICK))
+
+
+def test_bad_configs_are_user_errors():
+    with pytest.raises(EdgeRNNError, match="unknown student cell"):
+        StudentConfig(cell="transformer")
+    with pytest.raises(EdgeRNNError, match="temperature"):
+        DistillConfig(temperature=0)
+    with pytest.raises(EdgeRNNError, match="alpha"):
+        DistillConfig(alpha=1.5)
+    with pytest.raises(EdgeRNNError, match="seq2seq distillation"):
+        DistillConfig(seq2seq="phrase")
+
+
+def test_distilling_never_mutates_the_teacher(tag_conll):
+    teacher, data = _teacher(tag_conll, "tag")
+    teacher.train()
+    before = {name: value.clone() for name, value in teacher.state_dict().items()}
+    distill(teacher, data, StudentConfig(hidden=8), DistillConfig(train=QUICK, hidden_weight=1.0))
+    assert teacher.training
+    assert all(torch.equal(before[name], value) for name, value in teacher.state_dict().items())
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_alpha_zero_is_training_from_scratch(classify_csv):
+    teacher, data = _teacher(classify_csv, "classify")
+    config = DistillConfig(alpha=0.0, train=QUICK)
+    student = distill(teacher, data, StudentConfig(hidden=8), config)
+    torch.manual_seed(QUICK.seed)
+    scratch = fit(build_model(student.spec), data, QUICK)
+    for name, value in scratch.state_dict().items():
+        assert torch.allclose(student.state_dict()[name], value, atol=1e-6), name
+
+
+CASES = [
+    ("classify", {}, {"hidden_weight": 1.0}),
+    ("regress", {"bidirectional": True}, {"hidden_weight": 1.0}),
+    ("tag", {"bidirectional": True}, {"hidden_weight": 0.5}),
+    ("lm", {"cell": "gru"}, {"hidden_weight": 1.0}),
+    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word"}),
+    ("seq2seq", {"bidirectional": True}, {"seq2seq": "sequence"}),
+    ("seq2seq", {"cell": "gru"}, {"seq2seq": "both", "beam": 2}),
+]
+
+
+@pytest.mark.parametrize("task, teacher_choices, options", CASES)
+def test_every_task_distills(task, teacher_choices, options, data_files):
+    teacher, data = _teacher(data_files[task], task, **teacher_choices)
+    student_config = StudentConfig(hidden=8, bidirectional=False)
+    student = distill(teacher, data, student_config, DistillConfig(train=QUICK, **options))
+    assert student.spec.hidden == 8 and not student.spec.bidirectional
+    scores = evaluate(student, data.splits["test"], data.meta)
+    expected = set(METRICS_BY_TASK[task]) - ({"bits_per_char"} if task != "lm" else set())
+    assert set(scores) == expected and all(math.isfinite(v) for v in scores.values())
+
+
+def test_sequence_level_targets_are_the_teachers_beams(seq2seq_tsv):
+    teacher, data = _teacher(seq2seq_tsv, "seq2seq")
+    relabelled = sequence_kd_data(teacher, data, beam=3, device="cpu")
+    assert relabelled.splits["valid"] is data.splits["valid"]
+    src, target = relabelled.splits["train"][5]
+    beams = teacher.beam_search(src[None], torch.tensor([len(src)]), 3, 2 * len(src) + 10)
+    assert target[1:-1].tolist() == beams[0]
+
+
+def test_hidden_matching_is_refused_for_seq2seq(seq2seq_tsv):
+    teacher, data = _teacher(seq2seq_tsv, "seq2seq")
+    with pytest.raises(EdgeRNNError, match="not available for seq2seq"):
+        distill(teacher, data, StudentConfig(hidden=8), DistillConfig(hidden_weight=1.0))

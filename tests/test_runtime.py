@@ -1,0 +1,175 @@
+"""The torch-free runtime: same answers as PyTorch, clear errors for bad bundles and inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from edgernn.bundle import MANIFEST
+from edgernn.config import TrainConfig
+from edgernn.data import Codec
+from edgernn.errors import EdgeRNNError
+from edgernn.export import ExportConfig, export_bundle
+from edgernn.generate import generate_text
+from edgernn.runtime import Runtime
+from edgernn.train import train
+from export_cases import bundle
+
+TINY = dict(hidden=8, embed=8)
+FAST = ExportConfig(exporter="torchscript")
+
+
+def _train(path, task: str, **choices):
+    return train(str(path), task, TrainConfig(epochs=1, progress=False), **TINY, **choices)
+
+
+def test_importing_the_runtime_does_not_import_torch():
+    code = (
+        "import sys, edgernn.runtime, edgernn.runtime_inputs; "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_classify_bundle_predicts_like_pytorch(classify_csv, tmp_path):
+    checkpoint = _train(classify_csv, "classify")
+    directory = export_bundle(checkpoint, tmp_path / "bundle")  # the default: dynamo
+    manifest = json.loads((directory / MANIFEST).read_text())
+    results = manifest["metrics"]["results"]
+    assert results["onnx_fp32"] == pytest.approx(results["pytorch_fp32"])
+    assert set(results) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    texts = ["good film", "bad plot not good", "the film was very bad bad"]
+    predictions = Runtime(directory, "fp32").predict(texts)
+    codec, model = Codec(checkpoint.meta), checkpoint.build()
+    for text, prediction in zip(texts, predictions, strict=True):
+        ids = codec.token_ids(text)
+        with torch.no_grad():
+            logits = model(ids.unsqueeze(0), torch.tensor([len(ids)]))[0]
+        assert prediction["label"] == checkpoint.meta.labels[int(logits.argmax())]
+        probs = prediction["probabilities"]
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert probs[prediction["label"]] == pytest.approx(float(logits.softmax(-1).max()))
+
+
+def test_tag_and_regress_predictions(tag_conll, regress_npz, tmp_path):
+    checkpoint = _train(tag_conll, "tag", bidirectional=True)
+    runtime = Runtime(export_bundle(checkpoint, tmp_path / "tag", config=FAST))
+    (result,) = runtime.predict(["Ann saw Rome"])
+    assert result["tokens"] == ["Ann", "saw", "Rome"]
+    assert set(result["tags"]) <= set(checkpoint.meta.labels) and len(result["tags"]) == 3
+
+    checkpoint = _train(regress_npz, "regress")
+    runtime = Runtime(export_bundle(checkpoint, tmp_path / "regress", config=FAST), "fp32")
+    raw = np.random.default_rng(0).normal(size=(6, 2))
+    (result,) = runtime.predict([raw])
+    norm = checkpoint.meta.norm
+    scaled = (raw - np.array(norm["x_mean"])) / np.array(norm["x_std"])
+    with torch.no_grad():
+        out = checkpoint.build()(torch.tensor(scaled, dtype=torch.float32)[None], torch.tensor([6]))
+    want = out.numpy()[0] * np.array(norm["y_std"]) + np.array(norm["y_mean"])
+    assert result["values"] == pytest.approx(want.tolist(), abs=1e-4)
+
+
+def test_generate_greedy_equals_pytorch(lm_txt, tmp_path):
+    checkpoint = _train(lm_txt, "lm", cell="gru")
+    runtime = Runtime(export_bundle(checkpoint, tmp_path / "lm", config=FAST), "fp32")
+    for prefix in ("the ", ""):
+        want = generate_text(checkpoint, prefix, length=25, temperature=0.0)
+        assert runtime.generate(prefix, length=25, temperature=0) == want
+    sampled = runtime.generate("the ", length=20, temperature=1.0, top_k=3, seed=5)
+    assert sampled == runtime.generate("the ", length=20, temperature=1.0, top_k=3, seed=5)
+    assert len(sampled) == 20
+
+
+def test_translate_scores_like_pytorch(seq2seq_tsv, tmp_path):
+    checkpoint = _train(seq2seq_tsv, "seq2seq", attention="bahdanau")
+    directory = export_bundle(checkpoint, tmp_path / "s2s", config=FAST)
+    results = json.loads((directory / MANIFEST).read_text())["metrics"]["results"]
+    assert results["onnx_fp32"] == pytest.approx(results["pytorch_fp32"])
+    runtime = Runtime(directory, "fp32")
+    assert len(runtime.translate(["123", "98765"], beam=2)) == 2
+
+
+@pytest.fixture
+def copied_bundle(tmp_path):
+    source, _ = bundle("classify", "gru", False)
+    return shutil.copytree(source, tmp_path / "copy")
+
+
+def _edit_manifest(directory, change) -> None:
+    path = directory / MANIFEST
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda d: (d / "model.onnx").write_bytes(b"\x08" + (d / "model.onnx").read_bytes()),
+            "sha256",
+        ),
+        (lambda d: (d / "step.int8.onnx").unlink(), "missing"),
+        (lambda d: (d / MANIFEST).unlink(), "not a bundle"),
+        (lambda d: (d / MANIFEST).write_text("{"), "corrupt manifest"),
+        (lambda d: _edit_manifest(d, lambda m: m.update(version=99)), "newer"),
+        (
+            lambda d: _edit_manifest(d, lambda m: m["files"][0].update(path="../outside.onnx")),
+            "outside the bundle",
+        ),
+    ],
+)
+def test_damaged_bundles_are_refused(copied_bundle, damage, message):
+    damage(copied_bundle)
+    with pytest.raises(EdgeRNNError, match=message):
+        Runtime(copied_bundle, "fp32" if "sha256" in message else "auto")
+
+
+def test_bad_inputs_get_clear_errors():
+    directory, _ = bundle("classify", "gru", False)
+    runtime = Runtime(directory, "fp32")
+    ids, lengths = np.array([[4, 5, 6]]), np.array([3])
+    cases = [
+        ({"inputs": ids.astype(np.float64), "lengths": lengths}, "must be a numpy int64"),
+        ({"inputs": ids[0], "lengths": lengths}, "must have shape"),
+        ({"inputs": ids, "lengths": np.array([3, 3])}, "must have shape"),
+        ({"inputs": ids}, "takes inputs"),
+        ({"inputs": np.array([[4, 57, 6]]), "lengths": lengths}, "token id 57 is unknown"),
+        ({"inputs": ids, "lengths": np.array([4])}, "must lie in 1..3"),
+    ]
+    for feeds, message in cases:
+        with pytest.raises(EdgeRNNError, match=message):
+            runtime.run("model", feeds)
+    with pytest.raises(EdgeRNNError, match="unknown token 'z'"):
+        Runtime(directory, unknown="error").predict(["abz"])
+    assert Runtime(directory).predict(["abz"])[0]["label"]  # z becomes <unk>
+    with pytest.raises(EdgeRNNError, match="no tokens"):
+        runtime.predict([""])
+    with pytest.raises(EdgeRNNError, match="needs a language model"):
+        runtime.generate("ab")
+    regress, _ = bundle("regress", "rnn", False)
+    with pytest.raises(EdgeRNNError, match=r"must be \(steps, 3\)"):
+        Runtime(regress).predict([np.zeros((4, 2))])
+
+
+def test_a_crash_mid_export_leaves_no_bundle(monkeypatch, tmp_path):
+    _, checkpoint = bundle("classify", "gru", False)
+    directory = tmp_path / "bundle"
+    export_bundle(checkpoint, directory, config=ExportConfig(evaluate=False, int8=False))
+    assert Runtime(directory).precision == "fp32"
+
+    def crash(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("edgernn.export.writer.write_manifest", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(checkpoint, directory, config=ExportConfig(evaluate=False))
+    with pytest.raises(EdgeRNNError, match="not a bundle"):
+        Runtime(directory)
