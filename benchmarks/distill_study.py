@@ -1,9 +1,10 @@
-"""Distilled student vs the same student trained from scratch, and the default compression.
+"""Distilled student vs the same student trained from scratch, then pruning and int8.
 
-For every builtin dataset: the CLI-default teacher (LSTM, hidden 128, embed 64, one layer),
-then ``edgernn.compress.compress`` with its defaults (distill to at most 1/4 of the teacher's
-parameters, prune, dynamic int8), and the same student architecture trained from scratch with
-the same budget (same TrainConfig: epochs, patience, seed). All metrics on the test split.
+For every builtin dataset: the CLI-default teacher (LSTM, hidden 128, embed 64, one layer);
+``edgernn.compress.compress`` with its defaults but no pruning (distill to at most 1/4 of the
+teacher's parameters, dynamic int8); the same student architecture trained from scratch with
+the same budget (same TrainConfig: epochs, patience, seed), over several seeds; and two pruning
+variants of the seed-0 distilled student, each followed by int8. Test-split metrics throughout.
 
     .venv/bin/python benchmarks/distill_study.py --teachers runs/teachers \\
         --out benchmarks/results/distill_study
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,12 +26,18 @@ from edgernn.checkpoint import load_checkpoint, save_checkpoint
 from edgernn.compress import CompressConfig, compress, load_task_data
 from edgernn.config import TrainConfig
 from edgernn.data.builtin import BUILTINS, load_builtin
-from edgernn.distill import count_params, student_spec
+from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.evaluate import evaluate
 from edgernn.models import build_model
-from edgernn.quantize import metric_drop
+from edgernn.prune import PruneConfig, prune
+from edgernn.quantize import quantize
 from edgernn.tasks import primary_metric
 from edgernn.train import fit, train
+
+PRUNE_VARIANTS = {
+    "structured 0.25": PruneConfig(amount=0.25, mode="structured"),
+    "unstructured 0.5": PruneConfig(amount=0.5, mode="unstructured"),
+}
 
 
 def teacher_for(name: str, directory: Path):
@@ -40,93 +49,154 @@ def teacher_for(name: str, directory: Path):
     return load_checkpoint(path)
 
 
-def scratch(checkpoint, config: CompressConfig) -> tuple[float, float]:
-    """The default student's architecture trained on the true targets only: (metric, seconds)."""
-    data, _ = load_task_data(checkpoint, None)
+def _timed(make) -> tuple[torch.nn.Module, float]:
+    start = time.perf_counter()
+    return make(), time.perf_counter() - start
+
+
+def seed_runs(checkpoint, data, config: CompressConfig, seeds: int) -> dict:
+    """Test metric of scratch and distilled students per seed (seed 0 distilled comes later)."""
     spec = student_spec(checkpoint.spec, config.student)
-    start = time.perf_counter()
-    torch.manual_seed(config.distill.train.seed)  # the same initial weights distill starts from
-    model = fit(build_model(spec), data, config.distill.train)
     metric = primary_metric(spec.task)[0]
-    return evaluate(model, data.splits["test"], data.meta)[metric], time.perf_counter() - start
+    out = {"scratch": [], "distilled": [], "scratch_s": [], "distilled_s": []}
+    for seed in range(seeds):
+        train_config = replace(config.distill.train, seed=seed)
+        torch.manual_seed(seed)  # the same initial weights distill starts from
+        model, seconds = _timed(lambda c=train_config: fit(build_model(spec), data, c))
+        out["scratch"].append(evaluate(model, data.splits["test"], data.meta)[metric])
+        out["scratch_s"].append(seconds)
+        if seed == 0:
+            continue  # measured through compress
+        kd = replace(config.distill, train=train_config)
+        model, seconds = _timed(lambda k=kd: distill(checkpoint.build(), data, config.student, k))
+        out["distilled"].append(evaluate(model, data.splits["test"], data.meta)[metric])
+        out["distilled_s"].append(seconds)
+    return out
 
 
-def measure(name: str, directory: Path, config: CompressConfig) -> dict:
+def pruned_variants(student: torch.nn.Module, data, teacher_params: int) -> dict:
+    metric = primary_metric(data.meta.task)[0]
+    results = {}
+    for label, config in PRUNE_VARIANTS.items():
+        pruned = prune(student, config, data)
+        int8 = quantize(pruned, data=data)
+        results[label] = {
+            "pruned": evaluate(pruned, data.splits["test"], data.meta)[metric],
+            "int8": evaluate(int8, data.splits["test"], data.meta)[metric],
+            "params_ratio": sum(p.numel() for p in pruned.parameters()) / teacher_params,
+            "nonzero_ratio": sum(int(p.count_nonzero()) for p in pruned.parameters())
+            / teacher_params,
+        }
+    return results
+
+
+def measure(name: str, directory: Path, seeds: int, ratio: float) -> dict:
     checkpoint = teacher_for(name, directory)
-    metric, _ = primary_metric(checkpoint.spec.task)
-    start = time.perf_counter()
-    rows = {row.stage or "teacher": row for row in compress(checkpoint, config).rows}
-    seconds = time.perf_counter() - start
-    scratch_metric, scratch_seconds = scratch(checkpoint, config)
-    teacher, final = rows["teacher"], rows["quantize"]
+    metric, higher = primary_metric(checkpoint.spec.task)
+    quiet = replace(DistillConfig().train, progress=False)
+    student = StudentConfig(max_param_ratio=ratio)
+    config = CompressConfig(student=student, distill=DistillConfig(train=quiet), prune=None)
+    result, seconds = _timed(lambda: compress(checkpoint, config))
+    rows = {row.stage or "teacher": row for row in result.rows}
+    data, _ = load_task_data(checkpoint, None)
+    runs = seed_runs(checkpoint, data, config, seeds)
+    runs["distilled"].insert(0, rows["distill"].metric)
+    runs["distilled_s"].insert(0, seconds)
+    teacher = rows["teacher"]
     return {
         "dataset": name,
         "task": checkpoint.spec.task,
         "metric": metric,
+        "higher_is_better": higher,
         "teacher": teacher.metric,
-        "scratch": scratch_metric,
-        "distilled": rows["distill"].metric,
-        "pruned": rows["prune"].metric if "prune" in rows else None,
-        "final_int8": final.metric,
-        "student_hidden": student_spec(checkpoint.spec, config.student).hidden,
-        "params_ratio": final.params / teacher.params,
-        "nonzero_ratio": final.nonzero_params / teacher.nonzero_params,
-        "size_ratio": final.size_bytes / teacher.size_bytes,
-        "teacher_params": count_params(checkpoint.spec),
-        "compress_seconds": round(seconds, 1),
-        "scratch_seconds": round(scratch_seconds, 1),
+        "student_spec": result.checkpoint.spec.to_dict(),
+        "params_ratio": rows["distill"].params / teacher.params,
+        "int8": rows["quantize"].metric,
+        "int8_size_ratio": rows["quantize"].size_bytes / teacher.size_bytes,
+        "int8_layers": result.checkpoint.compression["quantization"]["int8"],
+        **runs,
+        "prune": pruned_variants(result.checkpoint.build(), data, teacher.params),
     }
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def _gap(value: float, reference: float, higher: bool) -> str:
+    """How much better ``value`` is (negative: worse), in points or percent relative."""
+    if higher:
+        return f"{value - reference:+.2f} pt"
+    return f"{100 * (reference - value) / reference:+.1f}%"
 
 
-def table(rows: list[dict]) -> str:
+def _mean(values: list[float]) -> str:
+    spread = f" ± {statistics.stdev(values):.2g}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.4g}{spread}"
+
+
+def tables(rows: list[dict]) -> str:
     lines = [
-        "| dataset | task | metric | teacher | scratch student | distilled student "
-        "| distilled vs scratch | final (pruned + int8) | final vs teacher | params | non-zero "
-        "| size | compress s | scratch s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | metric | teacher | student h | params | scratch | distilled "
+        "| distilled − scratch | distilled wins (seeds) | int8 | int8 vs teacher | size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        gain = metric_drop(r["scratch"], r["distilled"], r["metric"])
-        loss = metric_drop(r["teacher"], r["final_int8"], r["metric"])
-        unit = "points" if primary_metric(r["task"])[1] else "% rel."
-        lines.append(
-            f"| {r['dataset']} | {r['task']} | {r['metric']} | {_fmt(r['teacher'])} "
-            f"| {_fmt(r['scratch'])} | {_fmt(r['distilled'])} "
-            f"| {'better' if gain < 0 else 'worse' if gain > 0 else 'equal'} by "
-            f"{abs(gain):.2f} {unit} | {_fmt(r['final_int8'])} | {-loss:+.2f} {unit} "
-            f"| {r['params_ratio']:.3f} | {r['nonzero_ratio']:.3f} | {r['size_ratio']:.3f} "
-            f"| {r['compress_seconds']} | {r['scratch_seconds']} |"
+        higher, teacher = r["higher_is_better"], r["teacher"]
+        wins = sum(
+            (d > s) if higher else (d < s)
+            for d, s in zip(r["distilled"], r["scratch"], strict=True)
         )
+        distilled, scratch = statistics.mean(r["distilled"]), statistics.mean(r["scratch"])
+        lines.append(
+            f"| {r['dataset']} | {r['metric']} | {teacher:.4g} | {r['student_spec']['hidden']} "
+            f"| {r['params_ratio']:.3f} | {_mean(r['scratch'])} | {_mean(r['distilled'])} "
+            f"| {_gap(distilled, scratch, higher)} | {wins}/{len(r['scratch'])} "
+            f"| {r['int8']:.4g} | {_gap(r['int8'], teacher, higher)} "
+            f"| {r['int8_size_ratio']:.3f} |"
+        )
+    lines += ["", "| dataset | pruning of the seed-0 student | pruned | + int8 | int8 vs teacher "
+              "| params | non-zero |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        for label, v in r["prune"].items():
+            lines.append(
+                f"| {r['dataset']} | {label} | {v['pruned']:.4g} | {v['int8']:.4g} "
+                f"| {_gap(v['int8'], r['teacher'], r['higher_is_better'])} "
+                f"| {v['params_ratio']:.3f} | {v['nonzero_ratio']:.3f} |"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="", help="comma-separated; default: all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--ratio", type=float, default=0.25, help="student/teacher parameters")
     parser.add_argument("--teachers", type=Path, default=Path("runs/teachers"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/distill_study"))
+    parser.add_argument("--render", action="store_true", help="rewrite OUT.md from OUT.json")
     args = parser.parse_args()
+    if args.render:
+        payload = json.loads(args.out.with_suffix(".json").read_text())
+        text = f"Machine: {payload['machine']}\n\n{tables(payload['rows'])}\n"
+        args.out.with_suffix(".md").write_text(text)
+        return
     torch.set_num_threads(args.threads)
     load_builtin("sentiment")  # fills the registry
     names = args.datasets.split(",") if args.datasets else sorted(BUILTINS)
-    config = CompressConfig()
     rows = []
     for name in names:
-        rows.append(measure(name, args.teachers, config))
+        start = time.perf_counter()
+        rows.append(measure(name, args.teachers, args.seeds, args.ratio))
+        rows[-1]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(rows[-1]), flush=True)
     env = environment()
-    machine = f"{env['cpu']}, {env['cores']} cores, torch {env['versions']['torch']}"
-    machine += f", {args.threads} thread(s), git {env['git_sha']}"
+    machine = (
+        f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}, "
+        f"{args.threads} thread(s), git {env['git_sha']}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": machine, "config": repr(config), "rows": rows}
+    payload = {"machine": machine, "seeds": args.seeds, "ratio": args.ratio, "rows": rows}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(f"Machine: {machine}\n\n{table(rows)}\n")
-    print(table(rows))
+    args.out.with_suffix(".md").write_text(f"Machine: {machine}\n\n{tables(rows)}\n")
+    print(tables(rows))
 
 
 if __name__ == "__main__":

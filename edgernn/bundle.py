@@ -118,14 +118,6 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
     return data
 
 
-def find_file(manifest: dict, role: str, precision: str) -> dict | None:
-    """The manifest entry with this role and precision, or None."""
-    for entry in manifest["files"]:
-        if entry.get("role") == role and entry.get("precision") == precision:
-            return entry
-    return None
-
-
 def check_feeds(entry: dict, feeds: dict) -> None:
     """Check numpy feeds against a file entry's inputs: names, dtypes, ranks, consistent dims.
 

@@ -179,8 +179,12 @@ def generate(checkpoint, prefix, length, temperature, top_k, seed):
 @click.option("--student-layers", type=click.IntRange(min=1), help="[default: the teacher's]")
 @click.option("--student-cell", type=click.Choice(CELLS), help="[default: the teacher's]")
 @click.option("--student-unidirectional", is_flag=True, help="One-way student of a bi teacher.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), help="KD T [2].")
-@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's targets.")
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Softmax temperature of distillation [2 classify/tag, 1 lm/seq2seq].",
+)
+@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's targets [0.5].")
 @click.option(
     "--seq-kd",
     "seq2seq",
@@ -212,10 +216,22 @@ def generate(checkpoint, prefix, length, temperature, top_k, seed):
     show_default=True,
     help="Most metric one layer may lose to int8 (points, or percent relative for errors).",
 )
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    help="Most a pruned or int8 model may lose to the teacher on the valid split before the "
+    "stage is dropped [1 point; 2 percent relative for perplexity/MSE; inf keeps all].",
+)
 @click.option("--no-distill", is_flag=True, help="Keep the teacher's architecture.")
 @click.option("--no-prune", is_flag=True, help="Skip pruning.")
 @click.option("--no-quantize", is_flag=True, help="Skip dynamic int8 quantization.")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Distillation epochs (upper bound; early stopping ends sooner).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
@@ -224,12 +240,15 @@ def generate(checkpoint, prefix, length, temperature, top_k, seed):
 )
 def compress_command(model, data, epochs, seed, quiet, as_json, output, **options):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
+    from dataclasses import replace
+
     from edgernn.checkpoint import load_checkpoint
     from edgernn.compress import compress, compress_config, write_compressed
+    from edgernn.distill import default_train_config
 
     distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight")
     distill_options = {key: options.pop(key) for key in distill_keys}
-    train = TrainConfig(epochs=epochs, seed=seed, progress=not quiet)
+    train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
     result = compress(load_checkpoint(model), config, data)
     files = write_compressed(result, output, teacher_file=model)
@@ -270,14 +289,23 @@ def _compress_summary(result, files: dict) -> dict:
 @click.option("--no-int8", is_flag=True, help="Write the fp32 graphs only.")
 @click.option("--per-channel", is_flag=True, help="int8 scales per output channel.")
 @click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "torchscript"]),
+    default="dynamo",
+    show_default=True,
+    help="torch.onnx exporter tried first; the other one is the fallback.",
+)
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
-def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, as_json):
+def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, exporter, as_json):
     """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch."""
     from edgernn.bundle import read_manifest
     from edgernn.checkpoint import load_checkpoint
     from edgernn.export import ExportConfig, export_bundle
 
-    config = ExportConfig(int8=not no_int8, per_channel=per_channel, evaluate=not no_eval)
+    config = ExportConfig(
+        int8=not no_int8, per_channel=per_channel, evaluate=not no_eval, exporter=exporter
+    )
     bundle = export_bundle(load_checkpoint(checkpoint), output, data, config)
     manifest = read_manifest(bundle)
     for entry in manifest["files"]:
@@ -345,7 +373,9 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
 
 
 def _stdin_lines() -> list[str]:
-    lines = [line for line in click.get_text_stream("stdin").read().splitlines() if line.strip()]
+    import sys
+
+    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
     if not lines:
         raise EdgeRNNError("no inputs: give INPUT arguments or lines on stdin")
     return lines

@@ -22,11 +22,20 @@ from edgernn.evaluate import evaluate
 from edgernn.models import build_model
 from edgernn.prune import PruneConfig, prune
 from edgernn.prune.stage import check_prunable
-from edgernn.quantize import QuantizeConfig, apply_plan, plan_quantization, serialized_size
+from edgernn.quantize import (
+    QuantizeConfig,
+    apply_plan,
+    metric_drop,
+    plan_quantization,
+    serialized_size,
+)
 from edgernn.report import ModelRow, build_report, write_report
 from edgernn.tasks import primary_metric
 
-DEFAULT_PRUNE_AMOUNT = 0.3
+DEFAULT_PRUNE_AMOUNT = 0.25  # of the student's hidden units, structured
+# What a lossy stage may cost against the teacher on the valid split, by metric direction:
+# 1 point for accuracy-like metrics, 2 % relative for perplexity and MSE.
+DEFAULT_TOLERANCE = {True: 1.0, False: 2.0}
 
 
 @dataclass(frozen=True)
@@ -35,8 +44,17 @@ class CompressConfig:
 
     student: StudentConfig | None = field(default_factory=StudentConfig)  # None: no distilling
     distill: DistillConfig = field(default_factory=DistillConfig)
-    prune: PruneConfig | None = None
+    prune: PruneConfig | None = field(
+        default_factory=lambda: PruneConfig(amount=DEFAULT_PRUNE_AMOUNT)
+    )
     quantize: QuantizeConfig | None = field(default_factory=QuantizeConfig)
+    # A pruning or int8 result that is worse than the teacher by more than this on the valid
+    # split is reported but not kept. None: DEFAULT_TOLERANCE; float("inf") keeps everything.
+    tolerance: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tolerance is not None and not self.tolerance >= 0:
+            raise EdgeRNNError(f"tolerance must be >= 0, got {self.tolerance}")
 
 
 @dataclass
@@ -85,14 +103,17 @@ def compress(
 ) -> Compressed:
     """Distill, prune and quantize a trained model, measuring after every stage.
 
-    Every setting and the data are checked before any training starts. Without data only the
-    data-free stages run (quantization without its sensitivity pass) and no metric is measured.
+    Every setting and the data are checked before any training starts. Pruning and int8 are
+    kept only while the model stays within ``config.tolerance`` of the teacher on the valid
+    split; a rejected stage still gets its report row. Without data only the data-free stage
+    runs (int8, without its sensitivity pass) and no metric is measured.
 
     Args:
         checkpoint: the teacher; not modified.
-        config: the stages; default: distill to 1/4 of the parameters, int8, no pruning.
+        config: the stages; default: distill to 1/4 of the parameters, structured pruning of a
+            quarter of the hidden units, dynamic int8.
         data: DATA argument; default: the data recorded in the checkpoint.
-        device: where distillation and pruning train (quantized models run on CPU).
+        device: where distillation trains (pruning fine-tunes and int8 runs on CPU).
 
     Returns:
         ``Compressed`` with the final checkpoint and one report row per model.
@@ -105,20 +126,20 @@ def compress(
     config = config or CompressConfig()
     _check_before_work(checkpoint.spec, config)
     encoded, data_note = load_task_data(checkpoint, data)
-    run = _Run(checkpoint, encoded, [data_note])
+    run = _Run(checkpoint, encoded, [data_note], config.tolerance)
     model = run.measure(checkpoint.build(), "teacher", "teacher", None)
-    if config.student is not None:
-        if encoded is None:
-            run.notes.append("distillation skipped: it needs training data")
-        else:
-            model = distill(model, encoded, config.student, config.distill, device).cpu()
-            model = run.measure(model, "student", "student", "distill")
-    if config.prune is not None:
-        model = run.measure(prune(model, config.prune, encoded).cpu(), "pruned", "student", "prune")
+    if config.student is not None and run.needs_data("distillation"):
+        student = distill(model, encoded, config.student, config.distill, device).cpu()
+        model = run.measure(student, "student", "student", "distill")
+    if config.prune is not None and run.needs_data("pruning"):
+        pruned = prune(model, config.prune, encoded).cpu()
+        model = run.keep_if_close(model, pruned, "pruned", "prune")
     plan = None
     if config.quantize is not None:
-        plan = plan_quantization(model, config.quantize, encoded)
-        run.measure(apply_plan(model, plan), "int8", "student", "quantize", source=model)
+        candidate = plan_quantization(model, config.quantize, encoded)
+        int8 = apply_plan(model, candidate)
+        if run.keep_if_close(model, int8, "int8", "quantize", source=model) is int8:
+            plan = candidate
     if encoded is None:
         run.notes.append("accuracy was not measured: no data")
     return Compressed(run.final_checkpoint(model, plan, config), run.rows, run.notes)
@@ -134,10 +155,17 @@ def _check_before_work(teacher: ModelSpec, config: CompressConfig) -> None:
 class _Run:
     """Measures each stage's model into a report row, keeping what the checkpoint records."""
 
-    def __init__(self, teacher: Checkpoint, data: TaskData | None, notes: list[str]):
+    def __init__(self, teacher: Checkpoint, data: TaskData | None, notes: list, tolerance):
         self.teacher, self.data, self.notes = teacher, data, notes
         self.rows: list[ModelRow] = []
-        self.metric = primary_metric(teacher.spec.task)[0]
+        self.metric, self.higher = primary_metric(teacher.spec.task)
+        self.tolerance = DEFAULT_TOLERANCE[self.higher] if tolerance is None else tolerance
+        self.reference: float | None = None  # the teacher's valid score, once needed
+
+    def needs_data(self, stage: str) -> bool:
+        if self.data is None:
+            self.notes.append(f"{stage} skipped: it needs data to train and to check accuracy")
+        return self.data is not None
 
     def measure(self, model, name, role, stage, source: nn.Module | None = None) -> nn.Module:
         # Quantized modules hide their weights; counts come from the fp32 model they came from.
@@ -158,6 +186,26 @@ class _Run:
         )
         return model
 
+    def keep_if_close(self, model, candidate, name, stage, source=None) -> nn.Module:
+        """``candidate`` if it is within tolerance of the teacher on valid, else ``model``."""
+        self.measure(candidate, name, "student", stage, source)
+        if self.data is None:
+            return candidate
+        if self.reference is None:
+            self.reference = self.scores(self.teacher.build(), "valid")[self.metric]
+        drop = metric_drop(
+            self.reference, self.scores(candidate, "valid")[self.metric], self.metric
+        )
+        if drop <= self.tolerance:
+            return candidate
+        unit = "points" if self.higher else "% relative"
+        self.rows[-1].kept = False
+        self.notes.append(
+            f"{stage} not kept: {drop:.3g} {unit} worse than the teacher on the valid split "
+            f"(tolerance {self.tolerance:g})"
+        )
+        return model
+
     def scores(self, model: nn.Module, split: str) -> dict:
         if self.data is None:
             return {}
@@ -166,7 +214,7 @@ class _Run:
     def final_checkpoint(self, model: nn.Module, plan, config: CompressConfig) -> Checkpoint:
         record = {
             "teacher": {"spec": self.teacher.spec.to_dict(), "metrics": self.teacher.metrics},
-            "stages": [row.stage for row in self.rows if row.stage],
+            "stages": [row.stage for row in self.rows if row.stage and row.kept],
             "quantization": plan.to_dict() if plan is not None else None,
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
@@ -196,9 +244,10 @@ def write_compressed(
     student = save_checkpoint(result.checkpoint, outdir / "student.pt")
     rows = [replace(row) for row in result.rows]
     rows[0].file = teacher_file or ""
-    # student.pt holds the last fp32 model and re-creates the int8 one from its plan.
-    last_fp32 = [row for row in rows if row.precision == "fp32"][-1]
-    for row in rows[1:]:
+    # student.pt holds the last kept fp32 model and re-creates the kept int8 one from its plan.
+    kept = [row for row in rows if row.kept]
+    last_fp32 = [row for row in kept if row.precision == "fp32"][-1]
+    for row in kept[1:]:
         if row is last_fp32 or row.precision == "int8":
             row.file = str(student)
     task = result.checkpoint.spec.task
@@ -219,6 +268,7 @@ def compress_config(
     prune_amount: float | None = None,
     prune_mode: str = "structured",
     sensitivity: float | None = 0.5,
+    tolerance: float | None = None,
     no_distill: bool = False,
     no_prune: bool = False,
     no_quantize: bool = False,
@@ -246,4 +296,5 @@ def compress_config(
         distill=distill_config,
         prune=prune,
         quantize=None if no_quantize else QuantizeConfig(threshold=sensitivity),
+        tolerance=tolerance,
     )

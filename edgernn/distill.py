@@ -28,6 +28,14 @@ from edgernn.tasks import DECODE_MARGIN, TASKS
 from edgernn.train import fit
 
 SEQ2SEQ_MODES = ("word", "sequence", "both")
+# Measured on the builtin datasets (benchmarks/results/distill_study.md): T = 2 helped the
+# few-class tasks, T = 1 the per-step distributions over a vocabulary (as in Kim & Rush).
+DEFAULT_TEMPERATURE = {"classify": 2.0, "tag": 2.0, "lm": 1.0, "seq2seq": 1.0, "regress": 1.0}
+
+
+def default_train_config() -> TrainConfig:
+    """Training budget of a student: longer than a teacher's, small models converge slowly."""
+    return TrainConfig(epochs=40, patience=10)
 
 
 @dataclass(frozen=True)
@@ -64,15 +72,15 @@ class StudentConfig:
 class DistillConfig:
     """How the student learns from the teacher; defaults chosen on the builtin datasets."""
 
-    temperature: float = 2.0  # softens both distributions; the KD term is scaled by T^2
+    temperature: float | None = None  # softens both distributions; None: per task, see above
     alpha: float = 0.5  # weight of the teacher's targets; 1 - alpha goes to the true targets
     hidden_weight: float = 0.0  # hidden-state matching through a learned projection; 0 is off
     seq2seq: str = "word"  # word-level KD, sequence-level KD (teacher's beams) or both
     beam: int = 4  # beam width of the teacher's outputs for sequence-level KD
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=default_train_config)
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
+        if self.temperature is not None and not self.temperature > 0:
             raise EdgeRNNError(f"temperature must be positive, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise EdgeRNNError(f"alpha must be in [0, 1], got {self.alpha}")
@@ -215,8 +223,9 @@ class DistillObjective(nn.Module):
         if model.spec.task == "regress":
             loss = regression_kd_loss(student_out, teacher_out, batch.targets, config.alpha)
         else:
+            temperature = config.temperature or DEFAULT_TEMPERATURE[model.spec.task]
             loss = soft_target_loss(
-                student_out, teacher_out, batch.targets, config.temperature, config.alpha
+                student_out, teacher_out, batch.targets, temperature, config.alpha
             )
         if self.project is not None:
             matched = _hidden_loss(self.project(student_features), teacher_features, batch)

@@ -31,6 +31,7 @@ class ModelRow:
     format: str = "torch"
     file: str = ""  # empty: an intermediate model that is not saved
     stage: str | None = None  # the compression stage that produced it
+    kept: bool = True  # False: measured, but its stage was rejected (e.g. lost too much)
     peak_rss_mb: float | None = None
     peak_rss_baseline_mb: float | None = None
     latency: list = field(default_factory=list)
@@ -61,14 +62,16 @@ def render_markdown(report: dict) -> str:
         f"Metric: {metric} (test split; "
         f"{'higher' if report['metric']['higher_is_better'] else 'lower'} is better).",
         "",
-        f"| model | stage | precision | params | non-zero | size KiB | size vs first | {metric} |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | stage | kept | precision | params | non-zero | size KiB | size vs first "
+        f"| {metric} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ratio = row["size_bytes"] / rows[0]["size_bytes"]
         score = "not measured" if row["metric"] is None else f"{row['metric']:.4g}"
         lines.append(
-            f"| {row['name']} | {row['stage'] or '-'} | {row['precision']} | {row['params']:,} "
+            f"| {row['name']} | {row['stage'] or '-'} | {'yes' if row['kept'] else 'no'} "
+            f"| {row['precision']} | {row['params']:,} "
             f"| {row['nonzero_params']:,} | {row['size_bytes'] / 1024:.1f} | {ratio:.3f} "
             f"| {score} |"
         )

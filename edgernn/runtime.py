@@ -1,9 +1,9 @@
 """Torch-free inference on an edgernn bundle, for device apps: numpy and onnxruntime only.
 
-This module (and the two it imports, ``edgernn.bundle`` and ``edgernn.runtime_search``)
-must never import torch, not even through ``edgernn.data``: a device has no room for it.
-The few lines of tokenization and scaling it needs are therefore repeated here; they
-follow ``edgernn.data.meta`` exactly.
+This module and the ones it imports (``edgernn.bundle``, ``edgernn.runtime_codec``,
+``edgernn.runtime_search``) must never import torch, not even through ``edgernn.data``: a
+device has no room for it. A test runs ``import edgernn.runtime`` in a fresh interpreter and
+checks that torch stays out of ``sys.modules``.
 
 Example::
 
@@ -26,13 +26,13 @@ import onnxruntime as ort
 
 from edgernn.bundle import check_feeds, read_file, read_manifest
 from edgernn.errors import EdgeRNNError
+from edgernn.runtime_codec import BundleCodec
 from edgernn.runtime_search import BOS_ID, beam_search, greedy, sample_next
 
 ROLES = ("model", "step", "encoder", "decoder")
 PRECISIONS = ("auto", "int8", "fp32")  # auto: int8 when the bundle has it
 TOKEN_INPUTS = {"inputs", "src", "tokens"}
-UNK_ID, SPECIAL_COUNT = 1, 4  # <unk>; ids below 4 are never predicted (as training)
-SKIPPED = (0, 2)  # <pad> and <bos> are dropped from decoded text, <unk> shown (as Vocab)
+SPECIAL_COUNT = 4  # ids 0-3 (<pad>, <unk>, <bos>, <eos>) are never generated, as in training
 DECODE_MARGIN = 10  # translate decodes at most 2 * source length + this many tokens
 BATCH = 256
 
@@ -57,17 +57,15 @@ class Runtime:
         unknown: str = "unk",
         manifest: dict | None = None,
     ):
-        if precision not in PRECISIONS or unknown not in ("unk", "error"):
-            raise EdgeRNNError(f"precision must be one of {PRECISIONS}, unknown unk or error")
+        if precision not in PRECISIONS:
+            raise EdgeRNNError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.directory = Path(bundle_dir)
         self.manifest = manifest or read_manifest(self.directory)
         self.task: str = self.manifest["task"]
-        self.unknown = unknown
+        self.codec = BundleCodec(self.manifest, unknown)
         has_int8 = any(entry.get("precision") == "int8" for entry in self.manifest["files"])
         self.precision = ("int8" if has_int8 else "fp32") if precision == "auto" else precision
         self._graphs = self._load(threads)
-        self._stoi = {token: i for i, token in enumerate(self.manifest.get("vocab") or [])}
-        self.vocab_size = len(self._stoi)
 
     def _load(self, threads: int) -> dict[str, tuple[dict, ort.InferenceSession]]:
         options = ort.SessionOptions()
@@ -133,56 +131,6 @@ class Runtime:
         vocab = self.manifest["target_vocab"] if name == "tokens" else self.manifest["vocab"]
         return len(vocab)
 
-    # --- encoding -------------------------------------------------------------------
-
-    def tokenize(self, text: str | list[str]) -> list[str]:
-        """Split text as the model was trained: characters, words, or given tokens."""
-        if not isinstance(text, str):
-            return list(text)
-        return list(text) if self.manifest["input"]["tokenization"] == "char" else text.split()
-
-    def encode(self, texts: list) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids (N, T) zero-padded, and lengths (N,), for a list of texts or token lists."""
-        rows = [self._ids(text) for text in texts]
-        lengths = np.array([len(row) for row in rows], dtype=np.int64)
-        ids = np.zeros((len(rows), int(lengths.max(initial=1))), dtype=np.int64)
-        for index, row in enumerate(rows):
-            ids[index, : len(row)] = row
-        return ids, lengths
-
-    def _ids(self, text: str | list[str]) -> list[int]:
-        if not self._stoi:
-            raise EdgeRNNError("this model takes numeric features, not text")
-        tokens = self.tokenize(text)
-        if not tokens:
-            raise EdgeRNNError(f"input {text!r} has no tokens")
-        if len(tokens) > self.manifest["input"]["max_len"]:
-            raise EdgeRNNError(f"input has {len(tokens)} tokens, more than the model's max length")
-        missing = [token for token in tokens if token not in self._stoi]
-        if missing and self.unknown == "error":
-            raise EdgeRNNError(f"unknown token {missing[0]!r}: not in the model's vocabulary")
-        return [self._stoi.get(token, UNK_ID) for token in tokens]
-
-    def encode_features(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised features (N, T, F) zero-padded, and lengths, from raw (T, F) arrays."""
-        features, norm = self.manifest["input"]["features"], self.manifest["normalization"]
-        rows = [np.asarray(seq, dtype=np.float64) for seq in sequences]
-        for row in rows:
-            if row.ndim != 2 or row.shape[1] != features or len(row) == 0:
-                raise EdgeRNNError(
-                    f"each input must be (steps, {features}) numbers, got {row.shape}"
-                )
-        lengths = np.array([len(row) for row in rows], dtype=np.int64)
-        x = np.zeros((len(rows), int(lengths.max()), features), dtype=np.float32)
-        for index, row in enumerate(rows):
-            x[index, : len(row)] = (row - np.asarray(norm["x_mean"])) / np.asarray(norm["x_std"])
-        return x, lengths
-
-    def _encode_any(self, inputs: list) -> tuple[np.ndarray, np.ndarray]:
-        if self.manifest["input"]["type"] == "features":
-            return self.encode_features(inputs)
-        return self.encode(inputs)
-
     # --- tasks ----------------------------------------------------------------------
 
     def predict(self, inputs: list) -> list[dict]:
@@ -199,14 +147,14 @@ class Runtime:
         if self.task == "lm":
             return [{"text": self.generate(text, temperature=0)} for text in inputs]
         if self.task == "seq2seq":
-            return [{"translation": text} for text in self.translate(inputs)]
+            return [{"translation": text} for text in self.translate(inputs)] if inputs else []
         results = []
         for start in range(0, len(inputs), BATCH):
             chunk = inputs[start : start + BATCH]
-            x, lengths = self._encode_any(chunk)
+            x, lengths = self.codec.encode_any(chunk)
             (out,) = self.run("model", {"inputs": x, "lengths": lengths}).values()
             results += [
-                _TASK_RESULT[self.task](self, row, item)
+                self.codec.answer(self.task, row, item)
                 for row, item in zip(out, chunk, strict=True)
             ]
         return results
@@ -241,16 +189,14 @@ class Runtime:
         entry = self._graphs["step"][0]
         new_state = {item["input"]: outputs[item["output"]] for item in entry["states"]}
         result = outputs[entry["outputs"][0]["name"]]
-        return (self._denormalize(result) if self.task == "regress" else result), new_state
+        return (self.codec.denormalize(result) if self.task == "regress" else result), new_state
 
     def _chunk(self, chunk: str | np.ndarray) -> np.ndarray:
         if isinstance(chunk, str):
-            return self.encode([chunk])[0]
+            return self.codec.encode([chunk])[0]
         chunk = np.asarray(chunk)
         if self.manifest["input"]["type"] == "features" and chunk.ndim == 3:
-            norm = self.manifest["normalization"]
-            scaled = (chunk - np.asarray(norm["x_mean"])) / np.asarray(norm["x_std"])
-            return scaled.astype(np.float32)
+            return self.codec.scale(chunk)
         return chunk
 
     def generate(
@@ -269,10 +215,10 @@ class Runtime:
             raise EdgeRNNError(f"generate needs a language model; this bundle is {self.task}")
         if length < 0 or temperature < 0 or (top_k is not None and top_k < 1):
             raise EdgeRNNError("need length >= 0, temperature >= 0 and top_k >= 1")
-        vocab, rng = self.manifest["vocab"], np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)
         # As edgernn.generate: an empty prefix starts at a document boundary when there is one.
-        start = prefix or ("\n" if "\n" in self._stoi else "")
-        ids = np.array([self._ids(start) if start else [BOS_ID]], dtype=np.int64)
+        start = prefix or ("\n" if "\n" in self.codec.stoi else "")
+        ids = np.array([self.codec.ids(start) if start else [BOS_ID]], dtype=np.int64)
         generated, state = [], None
         for _ in range(length):
             logits, state = self.step(ids, state)
@@ -280,17 +226,13 @@ class Runtime:
             scores[:SPECIAL_COUNT] = -np.inf  # reserved symbols are never targets
             generated.append(sample_next(scores, temperature, top_k, rng))
             ids = np.array([[generated[-1]]], dtype=np.int64)
-        separator = "" if self.manifest["input"]["tokenization"] == "char" else " "
-        return separator.join(vocab[i] for i in generated)
+        return self.codec.text(generated, "vocab")
 
     def translate(self, sources: list, beam: int = 1, max_len: int | None = None) -> list[str]:
         """Decode each source with greedy (beam 1) or beam search; returns target texts."""
-        src, lengths = self.encode(sources)
+        src, lengths = self.codec.encode(sources)
         limit = max_len or 2 * int(lengths.max()) + DECODE_MARGIN
-        target = self.manifest["target_vocab"]
-        separator = "" if self.manifest["input"]["tokenization"] == "char" else " "
-        decoded = self.decode_ids(src, lengths, beam, limit)
-        return [separator.join(target[i] for i in ids if i not in SKIPPED) for ids in decoded]
+        return [self.codec.text(ids) for ids in self.decode_ids(src, lengths, beam, limit)]
 
     def decode_ids(
         self, src: np.ndarray, src_lengths: np.ndarray, beam: int, max_len: int
@@ -324,30 +266,3 @@ class Runtime:
             return out["logits"], tuple(out[f"{name}_out"] for name in names)
 
         return step
-
-    def _denormalize(self, values: np.ndarray) -> np.ndarray:
-        norm = self.manifest["normalization"]
-        return values * np.asarray(norm["y_std"], "f4") + np.asarray(norm["y_mean"], "f4")
-
-
-def _classify_result(rt: Runtime, logits: np.ndarray, _item) -> dict:
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    labels = rt.manifest["labels"]
-    return {
-        "label": labels[int(probs.argmax())],
-        "probabilities": {label: float(p) for label, p in zip(labels, probs, strict=True)},
-    }
-
-
-def _tag_result(rt: Runtime, logits: np.ndarray, item) -> dict:
-    tokens = rt.tokenize(item)
-    tags = [rt.manifest["labels"][int(i)] for i in logits[: len(tokens)].argmax(axis=-1)]
-    return {"tokens": tokens, "tags": tags}
-
-
-def _regress_result(rt: Runtime, values: np.ndarray, _item) -> dict:
-    return {"values": [float(v) for v in rt._denormalize(values)]}
-
-
-_TASK_RESULT = {"classify": _classify_result, "tag": _tag_result, "regress": _regress_result}

@@ -20,7 +20,7 @@ ROW_FIELDS = {
     "name", "role", "format", "precision", "file", "size_bytes", "params", "nonzero_params",
     "metric", "peak_rss_mb", "latency",
 }  # fmt: skip
-STUDENT = ["--student-hidden", "12", "--epochs", "1", "--quiet"]
+STUDENT = ["--student-hidden", "12", "--epochs", "1", "--quiet", "--tolerance", "inf"]
 
 
 def _run(*args):
@@ -58,7 +58,7 @@ def test_compress_end_to_end(teacher, tmp_path):
     data = encode(load_raw(student.meta.source, "classify"), student.meta, 512)
     int8_scores = evaluate(load_int8(student), data.splits["test"], student.meta)
     assert int8_scores["accuracy"] == pytest.approx(rows[3]["metric"])
-    assert "| int8 | quantize | int8 |" in (out / "report.md").read_text()
+    assert "| int8 | quantize | yes | int8 |" in (out / "report.md").read_text()
     assert teacher.read_bytes() == before
 
 
@@ -79,6 +79,19 @@ def test_unstructured_pruning_zeroes_weights_not_parameters(classify_csv):
     )
     teacher, pruned = compress(checkpoint, config).rows
     assert pruned.params == teacher.params and pruned.nonzero_params < 0.6 * teacher.params
+
+
+def test_a_stage_that_loses_too_much_is_not_kept(regress_npz):
+    checkpoint = train(
+        str(regress_npz), "regress", TrainConfig(epochs=5, progress=False), hidden=16
+    )
+    harsh = PruneConfig(amount=0.75, schedule="one-shot", epochs=0)
+    config = CompressConfig(student=None, prune=harsh, quantize=None, tolerance=0.0)
+    result = compress(checkpoint, config)
+    assert [(row.stage, row.kept) for row in result.rows] == [(None, True), ("prune", False)]
+    assert result.rows[1].params < result.rows[0].params
+    assert result.checkpoint.spec.hidden == 16 and result.checkpoint.compression["stages"] == []
+    assert any(note.startswith("prune not kept") for note in result.notes)
 
 
 def _assert_one_line_error(result, fragment, out):

@@ -172,3 +172,16 @@ def test_hidden_matching_is_refused_for_seq2seq(seq2seq_tsv):
     teacher, data = _teacher(seq2seq_tsv, "seq2seq")
     with pytest.raises(EdgeRNNError, match="not available for seq2seq"):
         distill(teacher, data, StudentConfig(hidden=8), DistillConfig(hidden_weight=1.0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(
+    "task, options", [("tag", {"hidden_weight": 1.0}), ("seq2seq", {"seq2seq": "both"})]
+)
+def test_distills_on_cuda(task, options, data_files):
+    teacher, data = _teacher(data_files[task], task)
+    config = DistillConfig(train=QUICK, **options)
+    student = distill(teacher, data, StudentConfig(hidden=8), config, device="cuda")
+    assert next(student.parameters()).is_cuda and next(teacher.parameters()).device.type == "cpu"
+    scores = evaluate(student, data.splits["test"], data.meta, device="cuda")
+    assert all(math.isfinite(v) for v in scores.values())

@@ -8,15 +8,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
-from edgernn.bundle import read_manifest
-from edgernn.errors import EdgeRNNError
-from edgernn.export import build_graphs, check_parity, session, to_onnx
-from edgernn.export import trace as trace_module
-from edgernn.export.graphs import example_inputs
-from edgernn.export.parity import random_lengths
-from edgernn.models.encoder import length_mask
-from edgernn.runtime import Runtime
 from export_cases import (
     CASES,
     DYNAMO_CASES,
@@ -25,6 +16,15 @@ from export_cases import (
     bundle,
     make_checkpoint,
 )
+
+from edgernn.bundle import read_manifest
+from edgernn.errors import EdgeRNNError
+from edgernn.export import build_graphs, check_parity, exportable, session, to_onnx
+from edgernn.export import trace as trace_module
+from edgernn.export.graphs import example_inputs
+from edgernn.export.parity import random_lengths
+from edgernn.models.encoder import length_mask
+from edgernn.runtime import Runtime
 
 UNSEEN_SHAPES = [(1, 1), (2, 5), (5, 8)]  # (batch, time); the trace used (3, 6)
 RECURRENT = ("LSTM", "GRU", "RNN")
@@ -85,15 +85,14 @@ def test_streaming_step_graph_equals_full_sequence(task, cell, exporter):
         result, state = runtime.step(chunk, state)
         pieces.append(result)
     streamed = np.concatenate(pieces, axis=1) if task in ("tag", "lm") else pieces[-1]
+    # The full graph is derived from the step graph, so also compare with PyTorch itself.
+    want = _torch_outputs(checkpoint.build(), torch.from_numpy(inputs), torch.from_numpy(lengths))
     if task == "regress":
-        full = runtime._denormalize(full)
+        full, want = runtime.codec.denormalize(full), runtime.codec.denormalize(want)
     assert np.abs(streamed - full).max() <= 1e-5
-    layers_state = runtime.initial_state(2)
-    assert (
-        set(state)
-        == set(layers_state)
-        == ({"state_h", "state_c"} if cell == "lstm" else {"state_h"})
-    )
+    assert np.abs(streamed - want).max() <= 1e-4
+    names = {"state_h", "state_c"} if cell == "lstm" else {"state_h"}
+    assert set(state) == set(runtime.initial_state(2)) == names
 
 
 @pytest.mark.parametrize("attention, cell, bidirectional, exporter", SEQ2SEQ)
@@ -150,3 +149,16 @@ def test_parity_failure_is_loud():
         model.head.bias.add_(1e-3)  # the graph no longer matches the model
     with pytest.raises(EdgeRNNError, match="differs from the PyTorch model"):
         check_parity(model, {"model": session(proto)})
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_exportable_copy_computes_what_the_model_computes(cell):
+    # The custom op's eager path (used when tracing with TorchScript) and the ONNX-layout
+    # weights it is given must reproduce the packed PyTorch layers exactly.
+    checkpoint = make_checkpoint("tag", cell, bidirectional=True)
+    model = checkpoint.build()
+    lengths = torch.tensor([5, 2, 4])
+    inputs = example_inputs(checkpoint.spec, tuple(lengths.tolist()), seed=4)
+    with torch.no_grad():
+        want, got = model(inputs, lengths), exportable(model)(inputs, lengths)
+    assert torch.allclose(got, want, atol=1e-6)

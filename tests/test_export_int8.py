@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
+from export_cases import CELLS, make_checkpoint
 from onnx import numpy_helper
 
 from edgernn.export import build_graphs, check_parity, quantize_int8, session, to_onnx
-from export_cases import CELLS, make_checkpoint
 
 INT8_TYPES = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
 
@@ -42,9 +42,10 @@ def test_int8_file_is_under_30_percent_and_quantizes_every_weight(cell):
         assert len(recurrent) == 2
         for node in recurrent:
             for weight in node.input[1:3]:
-                dequantize = producers[weight]
-                assert dequantize.op_type == "DequantizeLinear"
-                assert initializers[dequantize.input[0]].data_type == onnx.TensorProto.INT8
+                scale = producers[weight]  # int8 initializer -> Cast -> Mul by its scale
+                cast = producers[scale.input[0]]
+                assert (scale.op_type, cast.op_type) == ("Mul", "Cast")
+                assert initializers[cast.input[0]].data_type == onnx.TensorProto.INT8
     assert ops["MatMulInteger"] >= 1  # the classifier head (a Gemm before quantization)
     embedding = next(n for n in int8.graph.node if n.op_type == "Gather")
     assert initializers[embedding.input[0]].data_type in INT8_TYPES
@@ -57,12 +58,18 @@ def test_int8_file_is_under_30_percent_and_quantizes_every_weight(cell):
 
 
 def test_per_channel_scales_follow_the_gate_rows():
-    _, fp32 = _export("gru", hidden=16)
-    int8 = quantize_int8(fp32, per_channel=True)
-    dequantize = [n for n in int8.graph.node if n.op_type == "DequantizeLinear"]
-    recurrent_weights = [n for n in dequantize if n.output[0].endswith("_dequantized")]
-    initializers = {tensor.name: tensor for tensor in int8.graph.initializer}
-    assert len(recurrent_weights) == 4  # W and R of two layers
-    for node in recurrent_weights:
-        assert {a.name: a.i for a in node.attribute} == {"axis": 1}
-        assert numpy_helper.to_array(initializers[node.input[1]]).shape == (3 * 16,)
+    checkpoint, fp32 = _export("gru", hidden=16)
+    for form, op, axis in [
+        ("cast", "Mul", {}),
+        ("dequantize_linear", "DequantizeLinear", {"axis": 1}),
+    ]:
+        int8 = quantize_int8(fp32, per_channel=True, recurrent_form=form)
+        nodes = [n for n in int8.graph.node if n.output[0].endswith("_dequantized")]
+        initializers = {tensor.name: tensor for tensor in int8.graph.initializer}
+        assert len(nodes) == 4 and {n.op_type for n in nodes} == {op}  # W and R, two layers
+        for node in nodes:
+            assert {a.name: a.i for a in node.attribute} == axis
+            scale = numpy_helper.to_array(initializers[node.input[1]])
+            assert scale.size == 3 * 16  # one scale per gate row, shared by both directions
+        diffs = check_parity(checkpoint.build(), {"model": session(int8)}, np.inf, np.inf)
+        assert diffs["model"] < 0.05

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from export_cases import bundle
 
 from edgernn.bundle import MANIFEST
 from edgernn.config import TrainConfig
@@ -19,7 +20,6 @@ from edgernn.export import ExportConfig, export_bundle
 from edgernn.generate import generate_text
 from edgernn.runtime import Runtime
 from edgernn.train import train
-from export_cases import bundle
 
 TINY = dict(hidden=8, embed=8)
 FAST = ExportConfig(exporter="torchscript")
@@ -173,3 +173,17 @@ def test_a_crash_mid_export_leaves_no_bundle(monkeypatch, tmp_path):
         export_bundle(checkpoint, directory, config=ExportConfig(evaluate=False))
     with pytest.raises(EdgeRNNError, match="not a bundle"):
         Runtime(directory)
+
+
+def test_numeric_classifier_takes_raw_features(classify_npz, tmp_path):
+    checkpoint = _train(classify_npz, "classify", cell="rnn")
+    runtime = Runtime(export_bundle(checkpoint, tmp_path / "b", config=FAST), "fp32")
+    raw = [np.random.default_rng(1).normal(size=(length, 2)) for length in (3, 9)]
+    predictions = runtime.predict(raw)
+    norm = checkpoint.meta.norm
+    for sequence, prediction in zip(raw, predictions, strict=True):
+        scaled = (sequence - np.array(norm["x_mean"])) / np.array(norm["x_std"])
+        x = torch.tensor(scaled, dtype=torch.float32)[None]
+        with torch.no_grad():
+            logits = checkpoint.build()(x, torch.tensor([len(sequence)]))[0]
+        assert prediction["label"] == checkpoint.meta.labels[int(logits.argmax())]

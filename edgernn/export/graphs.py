@@ -207,8 +207,7 @@ def example_inputs(spec: ModelSpec, lengths: tuple[int, ...], seed: int = 0) -> 
     return values * (mask.unsqueeze(-1) if spec.input_size else mask)
 
 
-def _sequence_axes(spec: ModelSpec) -> dict[str, dict[int, str]]:
-    return {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+SEQUENCE_AXES = {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
 
 
 def _state_names(spec: ModelSpec) -> list[str]:
@@ -219,36 +218,38 @@ def _result_name(spec: ModelSpec) -> str:
     return "outputs" if spec.task == "regress" else "logits"
 
 
+def _states(spec: ModelSpec, seed: int) -> tuple[list[dict], tuple[Tensor, ...], dict]:
+    # Streaming and decoder state: (layers, batch, hidden) per tensor; both graphs are
+    # unidirectional, so layers * directions is just layers.
+    names = _state_names(spec)
+    states = [
+        {"input": name, "output": f"{name}_out", "shape": [spec.layers, "batch", spec.hidden]}
+        for name in names
+    ]
+    gen = torch.Generator().manual_seed(seed)
+    shape = (spec.layers, len(EXAMPLE_LENGTHS), spec.hidden)
+    values = tuple(torch.randn(shape, generator=gen) for _ in names)
+    return states, values, {name: {1: "batch"} for name in names}
+
+
 def _model_graph(model: nn.Module) -> Graph:
     spec = model.spec
     args = (example_inputs(spec, EXAMPLE_LENGTHS), torch.tensor(EXAMPLE_LENGTHS))
     return Graph(
-        "model", model, args, ["inputs", "lengths"], [_result_name(spec)],
-        _sequence_axes(spec), spec.layers,
+        "model", model, args, ["inputs", "lengths"], [_result_name(spec)], SEQUENCE_AXES,
+        spec.layers,
     )  # fmt: skip
-
-
-def _states(spec: ModelSpec, batch: int) -> tuple[list[dict], tuple[Tensor, ...]]:
-    layers = spec.layers * spec.directions
-    states = [
-        {"input": name, "output": f"{name}_out", "shape": [layers, "batch", spec.hidden]}
-        for name in _state_names(spec)
-    ]
-    gen = torch.Generator().manual_seed(1)
-    values = tuple(torch.randn(layers, batch, spec.hidden, generator=gen) for _ in states)
-    return states, values
 
 
 def _step_graph(model: nn.Module) -> Graph:
     spec = model.spec
-    states, values = _states(spec, len(EXAMPLE_LENGTHS))
-    names = _state_names(spec)
+    states, values, state_axes = _states(spec, seed=1)
+    names = [state["input"] for state in states]
     args = (example_inputs(spec, EXAMPLE_LENGTHS), torch.tensor(EXAMPLE_LENGTHS), *values)
-    dynamic = _sequence_axes(spec) | {name: {1: "batch"} for name in names}
-    outputs = [_result_name(spec)] + [f"{name}_out" for name in names]
+    outputs = [_result_name(spec)] + [state["output"] for state in states]
     return Graph(
-        "step", StepGraph(model), args, ["inputs", "lengths", *names], outputs, dynamic,
-        spec.layers, states,
+        "step", StepGraph(model), args, ["inputs", "lengths", *names], outputs,
+        SEQUENCE_AXES | state_axes, spec.layers, states,
     )  # fmt: skip
 
 
@@ -265,20 +266,16 @@ def _encoder_graph(model: nn.Module) -> Graph:
 
 def _decoder_graph(model: nn.Module) -> Graph:
     spec = model.spec
-    batch, src_len = len(EXAMPLE_LENGTHS), max(EXAMPLE_LENGTHS)
-    gen = torch.Generator().manual_seed(2)
-    memory = torch.randn(batch, src_len, model.encoder.output_size, generator=gen)
+    states, values, state_axes = _states(spec, seed=2)
+    names = [state["input"] for state in states]
+    gen = torch.Generator().manual_seed(3)
+    src_len = max(EXAMPLE_LENGTHS)
+    memory = torch.randn(len(EXAMPLE_LENGTHS), src_len, model.encoder.output_size, generator=gen)
     mask = torch.arange(src_len).unsqueeze(0) < torch.tensor(EXAMPLE_LENGTHS).unsqueeze(1)
-    states = [
-        {"input": name, "output": f"{name}_out", "shape": [spec.layers, "batch", spec.hidden]}
-        for name in _state_names(spec)
-    ]
-    values = tuple(torch.randn(spec.layers, batch, spec.hidden, generator=gen) for _ in states)
-    tokens = torch.randint(4, spec.num_outputs, (batch,), generator=gen)
-    names = _state_names(spec)
+    tokens = torch.randint(4, spec.num_outputs, (len(EXAMPLE_LENGTHS),), generator=gen)
     dynamic = {"tokens": {0: "batch"}, "memory": {0: "batch", 1: "src_time"}}
-    dynamic |= {"mask": {0: "batch", 1: "src_time"}} | {name: {1: "batch"} for name in names}
-    outputs = ["logits"] + [f"{name}_out" for name in names]
+    dynamic |= {"mask": {0: "batch", 1: "src_time"}} | state_axes
+    outputs = ["logits"] + [state["output"] for state in states]
     return Graph(
         "decoder", DecoderGraph(model), (tokens, memory, mask, *values),
         ["tokens", "memory", "mask", *names], outputs, dynamic, spec.layers, states,

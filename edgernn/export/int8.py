@@ -8,13 +8,16 @@ here:
 - ``Gemm`` is not in ORT's dynamic registry, and the exporters emit it for every Linear on
   2-D input (classifier heads, seq2seq decoder projections); such a Gemm is rewritten as
   MatMul + Add first, which is the same arithmetic.
-- ORT has no quantized GRU or RNN kernel. Their W and R become int8 initializers feeding a
-  ``DequantizeLinear`` whose output is the node's weight input, so the file stores 1 byte
-  per weight while the recurrence itself still runs in fp32. We measured this against the
-  fp32 graph (``benchmarks/export_int8.py``): about a quarter of the size, same latency
-  within noise (ORT constant-folds the dequantization when the session starts). The other
-  option, decomposing the cell into integer matmuls, needs a ``Loop``/``Scan`` over time,
-  which the op audit forbids and which runs slower than the fused fp32 kernel on CPU.
+- ORT has no quantized GRU or RNN kernel. Their W and R are stored as int8 initializers
+  (symmetric, per tensor or per gate row) and turned back into float by ``Cast`` + ``Mul``
+  feeding the node, so the file holds 1 byte per weight and the recurrence runs in the
+  fused fp32 kernel. Measured (``benchmarks/export_int8.py``, GRU hidden 128, 1 thread):
+  the ``Cast``+``Mul`` form is constant-folded by ORT when the session starts and runs as
+  fast as fp32; the QDQ form (``DequantizeLinear``) is *not* folded by default, so it
+  dequantizes on every call and ran 10-20% slower than fp32 (it matches fp32 only when the
+  app sets the session option ``session.disable_quant_qdq=1``). Both give the same file
+  size. Decomposing the cell into integer matmuls would need a ``Loop``/``Scan`` over time,
+  which the op audit forbids and which cannot beat ORT's fused kernel on CPU.
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ from onnx import helper, numpy_helper
 from edgernn.errors import EdgeRNNError
 
 
-def quantize_int8(model: onnx.ModelProto, per_channel: bool = False) -> onnx.ModelProto:
+def quantize_int8(
+    model: onnx.ModelProto, per_channel: bool = False, recurrent_form: str = "cast"
+) -> onnx.ModelProto:
     """Dynamic int8 version of an exported fp32 graph (inputs and outputs unchanged).
 
     Args:
         model: a checked fp32 graph from ``to_onnx``.
         per_channel: one scale per output channel instead of one per weight tensor.
+        recurrent_form: how GRU/RNN int8 weights become float: ``cast`` (Cast + Mul) or
+            ``dequantize_linear``; see the module docstring for why ``cast`` is the default.
 
     Returns:
         The int8 model; weights are int8 everywhere ORT allows, activations stay float.
@@ -57,7 +64,7 @@ def quantize_int8(model: onnx.ModelProto, per_channel: bool = False) -> onnx.Mod
         finally:
             logging.disable(previous)
         quantized = onnx.load(output)
-    _int8_recurrent_weights(quantized, per_channel)
+    _int8_recurrent_weights(quantized, per_channel, recurrent_form)
     del quantized.graph.value_info[:]  # inferred shapes the quantizer stored; ORT re-infers
     _audit(model, quantized)
     return quantized
@@ -100,7 +107,7 @@ def _symmetric_int8(weight: np.ndarray, per_channel: bool) -> tuple[np.ndarray, 
     return np.clip(np.round(weight / shaped), -127, 127).astype(np.int8), scale
 
 
-def _int8_recurrent_weights(model: onnx.ModelProto, per_channel: bool) -> None:
+def _int8_recurrent_weights(model: onnx.ModelProto, per_channel: bool, form: str) -> None:
     weights, added = _initializers(model), []
     for node in model.graph.node:
         if node.op_type not in ("GRU", "RNN"):
@@ -108,20 +115,41 @@ def _int8_recurrent_weights(model: onnx.ModelProto, per_channel: bool) -> None:
         for slot in (1, 2):  # W and R; B stays fp32 (tiny)
             name = node.input[slot]
             quantized, scale = _symmetric_int8(numpy_helper.to_array(weights[name]), per_channel)
-            zero = np.zeros(scale.shape, np.int8)
-            names = [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"]
-            for value, tensor_name in zip((quantized, scale, zero), names, strict=True):
-                model.graph.initializer.append(numpy_helper.from_array(value, tensor_name))
-            axis = {"axis": 1} if per_channel else {}
-            added.append(
-                helper.make_node("DequantizeLinear", names, [f"{name}_dequantized"], **axis)
-            )
+            added += _DEQUANTIZE[form](model, name, quantized, scale, per_channel)
             node.input[slot] = f"{name}_dequantized"
     # Constant-input nodes first keeps the graph topologically sorted.
     nodes = added + list(model.graph.node)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     _drop_unused_initializers(model)
+
+
+def _cast_and_scale(model, name, quantized, scale, per_channel) -> list[onnx.NodeProto]:
+    # Plain Cast + Mul on initializers: every ORT build constant-folds it at session start.
+    shaped = scale.reshape(1, -1, 1) if per_channel else scale
+    names = [f"{name}_int8", f"{name}_scale", f"{name}_float"]
+    model.graph.initializer.extend(
+        [numpy_helper.from_array(quantized, names[0]), numpy_helper.from_array(shaped, names[1])]
+    )
+    return [
+        helper.make_node("Cast", [names[0]], [names[2]], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", [names[2], names[1]], [f"{name}_dequantized"]),
+    ]
+
+
+def _dequantize_linear(model, name, quantized, scale, per_channel) -> list[onnx.NodeProto]:
+    # The QDQ form; ORT keeps DequantizeLinear unfolded (it runs on every call) unless the
+    # session sets "session.disable_quant_qdq" to "1".
+    names = [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"]
+    values = (quantized, scale, np.zeros(scale.shape, np.int8))
+    for value, tensor_name in zip(values, names, strict=True):
+        model.graph.initializer.append(numpy_helper.from_array(value, tensor_name))
+    axis = {"axis": 1} if per_channel else {}
+    return [helper.make_node("DequantizeLinear", names, [f"{name}_dequantized"], **axis)]
+
+
+_DEQUANTIZE = {"cast": _cast_and_scale, "dequantize_linear": _dequantize_linear}
+RECURRENT_FORMS = tuple(_DEQUANTIZE)
 
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:

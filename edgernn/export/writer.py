@@ -20,10 +20,11 @@ from edgernn.errors import EdgeRNNError
 from edgernn.export.graphs import build_graphs
 from edgernn.export.int8 import quantize_int8
 from edgernn.export.parity import STREAM_TOLERANCE, TOLERANCE, check_parity, session
+from edgernn.export.scoring import score_bundle
 from edgernn.export.surgery import zero_state_graph
 from edgernn.export.trace import EXPORTERS, OPSET, check, to_onnx
 
-FILE_NAMES = {"model": "model", "step": "step", "encoder": "encoder", "decoder": "decoder"}
+ROLES = ("model", "step", "encoder", "decoder")  # also the order files are listed in
 DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
 DTYPES |= {onnx.TensorProto.BOOL: "bool"}
 
@@ -58,7 +59,7 @@ class _File:
     @property
     def path(self) -> str:
         infix = ".int8" if self.precision == "int8" else ""
-        return f"{FILE_NAMES[self.role]}{infix}.onnx"
+        return f"{self.role}{infix}.onnx"
 
 
 def export_bundle(
@@ -95,11 +96,9 @@ def export_bundle(
     # The manifest goes first and comes back last: a crash in between leaves no bundle that
     # looks complete, only one the runtime refuses.
     (out_dir / MANIFEST).unlink(missing_ok=True)
-    entries = [_write(out_dir, item) for item in sorted(files, key=_file_order)]
+    entries = [_write(out_dir, item, config) for item in sorted(files, key=_file_order)]
     manifest = _manifest(checkpoint, entries)
     if config.evaluate:
-        from edgernn.export.scoring import score_bundle
-
         manifest["metrics"] = score_bundle(checkpoint, out_dir, manifest, data)
     write_manifest(out_dir, manifest)
     return out_dir
@@ -115,7 +114,8 @@ def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
             check(fp32[graph.role][0], graph)
         else:
             fp32[graph.role] = to_onnx(graph, config.exporter)
-    diffs = check_parity(model, {role: session(proto) for role, (proto, _) in fp32.items()})
+    sessions = {role: session(proto) for role, (proto, _) in fp32.items()}
+    diffs = check_parity(model, sessions, config.tolerance)
     files = [
         _File(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs
     ]
@@ -131,7 +131,7 @@ def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
 
 
 def _file_order(item: _File) -> tuple[int, int]:
-    return list(FILE_NAMES).index(item.role), item.precision == "int8"
+    return ROLES.index(item.role), item.precision == "int8"
 
 
 def _values(values) -> list[dict]:
@@ -143,13 +143,14 @@ def _values(values) -> list[dict]:
     return described
 
 
-def _write(out_dir: Path, item: _File) -> dict:
+def _write(out_dir: Path, item: _File, config: ExportConfig) -> dict:
     data = item.proto.SerializeToString()
     write_atomic(out_dir / item.path, data)
     # fp32 graphs are held to a bound (the step graph against the full graph, chunk by
     # chunk); int8 differences are only recorded: the test-split metric judges them.
-    tolerance = {"model": TOLERANCE, "step": STREAM_TOLERANCE}.get(item.role, TOLERANCE)
-    against = "model.onnx, chunk by chunk" if item.role == "step" else "pytorch"
+    tolerance = STREAM_TOLERANCE if item.role == "step" else config.tolerance
+    full = "model.int8.onnx" if item.precision == "int8" else "model.onnx"
+    against = f"{full}, chunk by chunk" if item.role == "step" else "pytorch"
     return {
         "path": item.path,
         "role": item.role,

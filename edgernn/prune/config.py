@@ -41,7 +41,7 @@ class PruneConfig:
     steps: int = 4  # pruning steps of the agp ramp; ignored by one-shot
     epochs: int = 2  # fine-tuning epochs after each step; 0 prunes without fine-tuning
     importance: str = "norm"  # structured: rank units by weight norm or mean |h| on data
-    lr: float = 1e-3  # peak fine-tuning rate: below training's, the weights start trained
+    lr: float = 3e-3  # peak fine-tuning rate (one-cycle: warms up from lr / 25, ends near 0)
     targets: tuple[str, ...] = DEFAULT_TARGETS  # unstructured: which weight kinds to zero
 
     def __post_init__(self) -> None:

@@ -18,7 +18,9 @@ ACTIVATION_SAMPLE = 512  # training examples read for activation importance: eno
 ACTIVATION_BATCH = 128
 
 
-def unit_importance(model: nn.Module, kind: str = "norm", data: TaskData | None = None) -> dict:
+def unit_importance(
+    model: nn.Module, kind: str = "norm", data: TaskData | None = None
+) -> dict[str, Tensor]:
     """One importance score per hidden unit, for every group of ``unit_groups(model.spec)``.
 
     Args:

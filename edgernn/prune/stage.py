@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from functools import partial
 
 from torch import nn
@@ -14,7 +15,7 @@ from edgernn.prune.config import PruneConfig, step_targets
 from edgernn.prune.importance import unit_importance
 from edgernn.prune.shrink import shrink_hidden_units
 from edgernn.prune.units import select_units
-from edgernn.prune.unstructured import prune_unstructured, weight_targets
+from edgernn.prune.unstructured import make_copyable, prune_unstructured, weight_targets
 from edgernn.train import fit
 
 
@@ -23,9 +24,10 @@ def prune(model: nn.Module, config: PruneConfig, data: TaskData | None = None) -
 
     With ``config.schedule == "agp"`` the amount grows over ``config.steps`` steps along
     Zhu & Gupta's cubic ramp, with ``config.epochs`` epochs of fine-tuning (``edgernn.train.
-    fit``, masks in force) after each. Without ``data`` there is no fine-tuning and the ramp
-    collapses to one step: with nothing retrained between steps, magnitude (and weight-norm)
-    ranks do not change, so every step would prune what one-shot prunes.
+    fit``, masks in force) after each. Without ``data`` (or with ``epochs=0``) nothing is
+    retrained and the ramp collapses to one step: unstructured magnitude ranks cannot change
+    between steps, so every step would prune exactly what one-shot prunes, and structured
+    steps would only re-rank units by norms that nothing has updated.
 
     Args:
         model: an edgernn zoo model (unstructured also takes any module with LSTM/GRU/RNN
@@ -90,7 +92,20 @@ def finetune(model: nn.Module, data: TaskData, config: PruneConfig) -> nn.Module
 
     Pruning masks (``torch.nn.utils.prune``) stay in force: the forward pass reads
     weight_orig * mask, so pruned weights get no gradient and stay exactly zero.
+
+    Args:
+        model: a model, possibly under pruning masks; not modified.
+        data: encoded splits: train is fitted, valid picks the best epoch.
+        config: ``epochs`` (at least 1) and ``lr``.
+
+    Returns:
+        The fine-tuned copy (best validation epoch), masks still attached, in eval mode.
+
+    Example::
+
+        tuned = finetune(model, data, PruneConfig(epochs=2))
     """
+    make_copyable(model)  # only swaps a cache the mask hook recomputes before each forward
     # patience = epochs: a short fine-tune runs every epoch; fit still keeps the best one.
     train_config = TrainConfig(
         epochs=config.epochs, lr=config.lr, patience=config.epochs, progress=False
@@ -98,7 +113,12 @@ def finetune(model: nn.Module, data: TaskData, config: PruneConfig) -> nn.Module
     return fit(model, data, train_config)
 
 
-def _prune_structured(model, config: PruneConfig, data, tune) -> nn.Module:
+def _prune_structured(
+    model: nn.Module,
+    config: PruneConfig,
+    data: TaskData | None,
+    tune: Callable[[nn.Module], nn.Module] | None,
+) -> nn.Module:
     spec, current = model.spec, copy.deepcopy(model)
     for amount in step_targets(config, gradual=tune is not None):
         keep = units_kept(spec.hidden, amount)

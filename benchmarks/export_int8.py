@@ -1,0 +1,196 @@
+"""int8 vs fp32 ONNX bundles of default teachers: file size, test metric, ORT latency.
+
+For each builtin dataset and cell, trains the default teacher with the CLI (skipped when the
+checkpoint exists), exports it with ``edgernn export`` (fp32 + int8, scored on the test
+split through the torch-free runtime), then times the fp32 and int8 graphs with ONNX
+Runtime on one thread, interleaving the two so machine load hits both alike. GRU/RNN bundles
+also time the alternative int8 form (``DequantizeLinear`` instead of ``Cast``+``Mul``).
+
+    .venv/bin/python benchmarks/export_int8.py --work runs/export_int8 \\
+        --out benchmarks/results/export_int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgernn.bundle import read_manifest, sha256_bytes, write_manifest
+from edgernn.checkpoint import load_checkpoint
+from edgernn.data import encode, load_raw
+from edgernn.data.builtin import load_builtin
+from edgernn.export.int8 import quantize_int8
+from edgernn.runtime import Runtime
+
+EDGERNN = str(Path(sys.executable).with_name("edgernn"))
+BATCHES = (1, 32)
+TASKS = {"sentiment": "classify", "ner": "tag", "charlm": "lm", "forecast": "regress"}
+TASKS |= {"seqsum": "regress", "translate": "seq2seq"}
+
+
+def run(*command: str) -> str:
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def prepare(work: Path, name: str, cell: str) -> tuple[Path, Path, float]:
+    task = TASKS[name]
+    checkpoint, bundle = work / f"{name}-{cell}.pt", work / f"{name}-{cell}"
+    if not checkpoint.exists():
+        run(EDGERNN, "train", "--task", task, "--data", f"builtin:{name}", "--cell", cell,
+            "--quiet", "-o", str(checkpoint))  # fmt: skip
+    start = time.perf_counter()
+    run(EDGERNN, "export", str(checkpoint), "-o", str(bundle), "--json")
+    return checkpoint, bundle, time.perf_counter() - start
+
+
+def feeds_for(checkpoint: Path, batch: int) -> dict[str, np.ndarray]:
+    ckpt = load_checkpoint(checkpoint)
+    examples = encode(load_raw(ckpt.meta.source, ckpt.spec.task), ckpt.meta, ckpt.spec.max_len)
+    rows = [x for x, _ in examples.splits["test"][:batch]]
+    lengths = np.array([len(x) for x in rows], dtype=np.int64)
+    shape = (batch, int(lengths.max()), *rows[0].shape[1:])
+    inputs = np.zeros(shape, dtype=rows[0].numpy().dtype)
+    for index, row in enumerate(rows):
+        inputs[index, : len(row)] = row.numpy()
+    return {"inputs": inputs, "lengths": lengths}
+
+
+def median_ms(call, budget_s: float = 1.0, minimum: int = 20) -> float:
+    for _ in range(3):
+        call()
+    times, start = [], time.perf_counter()
+    while len(times) < minimum or time.perf_counter() - start < budget_s:
+        begin = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - begin)
+    return 1e3 * float(np.median(times))
+
+
+def latencies(bundle: Path, checkpoint: Path, task: str, cell: str) -> dict:
+    runtimes = {p: Runtime(bundle, p, threads=1) for p in ("fp32", "int8")}
+    if cell != "lstm" and task != "seq2seq":
+        runtimes["int8_dequantize_linear"] = _dequantize_linear_variant(bundle)
+    results = {}
+    for batch in BATCHES:
+        if task == "seq2seq":
+            sources = [text for text, _ in load_builtin("translate").test[:batch]]
+            calls = {p: (lambda rt=rt, s=sources: rt.translate(s)) for p, rt in runtimes.items()}
+        else:
+            feeds = feeds_for(checkpoint, batch)
+            calls = {p: (lambda rt=rt, f=feeds: rt.run("model", f)) for p, rt in runtimes.items()}
+        rounds = [{p: median_ms(call, 0.3) for p, call in calls.items()} for _ in range(3)]
+        results[batch] = {p: float(np.median([r[p] for r in rounds])) for p in calls}
+    return results
+
+
+def _dequantize_linear_variant(bundle: Path):
+    # The same int8 weights in QDQ form, loaded as a one-file temporary bundle-like runtime.
+    variant = bundle.parent / f"{bundle.name}-qdq"
+    variant.mkdir(exist_ok=True)
+    fp32 = onnx.load(bundle / "model.onnx")
+    onnx.save(quantize_int8(fp32, recurrent_form="dequantize_linear"), variant / "model.onnx")
+    manifest = read_manifest(bundle)
+    entry = next(e for e in manifest["files"] if e["path"] == "model.onnx")
+    entry = entry | {"sha256": sha256_bytes((variant / "model.onnx").read_bytes())}
+    write_manifest(variant, manifest | {"files": [entry]})
+    return Runtime(variant, "fp32", threads=1)
+
+
+def measure(work: Path, name: str, cell: str) -> dict:
+    checkpoint, bundle, export_s = prepare(work, name, cell)
+    manifest = read_manifest(bundle)
+    sizes = {"fp32": 0, "int8": 0}
+    for entry in manifest["files"]:
+        if entry["role"] != "step":  # the step graph is an extra; compare like with like
+            sizes[entry["precision"]] += entry["size_bytes"]
+    task = manifest["task"]
+    return {
+        "dataset": name,
+        "task": task,
+        "cell": cell,
+        "export_seconds": round(export_s, 1),
+        "size_bytes": sizes,
+        "metrics": manifest["metrics"],
+        "latency_ms": latencies(bundle, checkpoint, task, cell),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | cell | metric | PyTorch fp32 | ONNX fp32 | ONNX int8 | fp32 KiB | int8 KiB "
+        "| int8/fp32 size | latency b=1 fp32 / int8 ms | latency b=32 fp32 / int8 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        metrics = row["metrics"]
+        name, results = metrics["metric"], metrics["results"]
+        scores = [f"{results[key][name]:.4g}" for key in ("pytorch_fp32", "onnx_fp32", "onnx_int8")]
+        size = row["size_bytes"]
+        lat = row["latency_ms"]
+        timing = [f"{lat[b]['fp32']:.3f} / {lat[b]['int8']:.3f}" for b in BATCHES]
+        lines.append(
+            f"| {row['dataset']} | {row['cell']} | {name} | {' | '.join(scores)} "
+            f"| {size['fp32'] / 1024:.1f} | {size['int8'] / 1024:.1f} "
+            f"| {size['int8'] / size['fp32']:.3f} | {' | '.join(timing)} |"
+        )
+    return "\n".join(lines)
+
+
+def qdq_table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | cell | batch | fp32 ms | int8 Cast+Mul ms (default) "
+        "| int8 DequantizeLinear ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for batch, lat in row["latency_ms"].items():
+            if "int8_dequantize_linear" in lat:
+                lines.append(
+                    f"| {row['dataset']} | {row['cell']} | {batch} | {lat['fp32']:.3f} "
+                    f"| {lat['int8']:.3f} | {lat['int8_dequantize_linear']:.3f} |"
+                )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="sentiment,ner,charlm,forecast,translate")
+    parser.add_argument("--cells", default="lstm,gru,rnn")
+    parser.add_argument("--work", default="runs/export_int8")
+    parser.add_argument("--out", default="benchmarks/results/export_int8")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = [
+        measure(work, name, cell)
+        for name in args.datasets.split(",")
+        for cell in args.cells.split(",")
+    ]
+    out = Path(args.out)
+    header = f"Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
+    header += "ONNX Runtime 1 thread\n\n"
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    text = f"{header}{table(rows)}\n\nGRU/RNN int8 weight forms:\n\n{qdq_table(rows)}\n"
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

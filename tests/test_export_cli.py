@@ -1,0 +1,85 @@
+"""``edgernn export`` and ``edgernn predict``: JSON last line, file inputs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+from export_cases import bundle, make_checkpoint
+
+from edgernn.checkpoint import save_checkpoint
+from edgernn.cli import main
+
+
+def _run(*args: str, stdin: str | None = None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=stdin)
+
+
+def _last_json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def test_export_then_predict(tmp_path):
+    checkpoint = make_checkpoint("tag", "lstm", bidirectional=True)
+    path = save_checkpoint(checkpoint, tmp_path / "tagger.pt")
+    out = tmp_path / "bundle"
+    args = ("--no-int8", "--exporter", "torchscript", "--json")
+    payload = _last_json(_run("export", path, "-o", out, *args))
+    assert payload["bundle"] == str(out)
+    assert [f["path"] for f in payload["files"]] == ["model.onnx"]
+    assert "note" in payload["metrics"]  # an untrained checkpoint records no data
+    inputs = tmp_path / "sentences.txt"
+    inputs.write_text("a b c\n\nd e\n", encoding="utf-8")
+    payload = _last_json(_run("predict", out, "h a", inputs, "--json"))
+    tokens = [p["tokens"] for p in payload["predictions"]]
+    assert tokens == [["h", "a"], ["a", "b", "c"], ["d", "e"]]
+    assert payload["precision"] == "fp32" and payload["task"] == "tag"
+
+
+def test_predict_reads_stdin_and_generates():
+    directory, _ = bundle("classify", "gru", False)
+    from_stdin = _last_json(_run("predict", directory, "--json", stdin="abc\ncab\n"))
+    from_args = _last_json(_run("predict", directory, "abc", "cab", "--json"))
+    assert from_stdin["predictions"] == from_args["predictions"]
+    assert len(from_args["predictions"]) == 2
+    lm, _ = bundle("lm", "gru", False)
+    payload = _last_json(_run("predict", lm, "ab", "--length", "5", "--json"))
+    assert len(payload["predictions"][0]["text"]) == 5
+
+
+def test_predict_numeric_from_npz(tmp_path):
+    directory, _ = bundle("regress", "rnn", False)
+    data = tmp_path / "x.npz"
+    np.savez(data, x=np.ones((2, 4, 3)), lengths=np.array([4, 2]))
+    payload = _last_json(_run("predict", directory, data, "--precision", "fp32", "--json"))
+    assert [len(p["values"]) for p in payload["predictions"]] == [2, 2]
+
+
+def test_predict_errors_are_one_line(tmp_path):
+    directory, _ = bundle("regress", "rnn", False)
+    for args, fragment in [
+        ((tmp_path / "nothing",), "no such bundle directory"),
+        ((tmp_path,), "not a bundle"),
+        ((directory, "some text"), "give an existing .npz file"),
+    ]:
+        result = _run("predict", *args)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.startswith("Error: ") and fragment in result.output
+    result = _run("export", tmp_path / "missing.pt", "-o", tmp_path / "b")
+    assert result.exit_code == 1 and "no such checkpoint" in result.output
+
+
+def test_predict_command_runs_without_torch():
+    directory, _ = bundle("classify", "gru", False)
+    code = (
+        "import sys; from edgernn.cli import main; "
+        f"main(['predict', {str(directory)!r}, 'abc'], standalone_mode=False); "
+        "assert 'torch' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\t")[0] in ("neg", "neu", "pos")
