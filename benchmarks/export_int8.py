@@ -153,6 +153,25 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+HEADER = """# int8 vs fp32 ONNX bundles of the default teachers
+
+Machine: {cpu}, {cores} cores (shared with other jobs), ONNX Runtime on 1 thread.
+Reproduce: `.venv/bin/python benchmarks/export_int8.py {args}`, which runs per dataset and
+cell `edgernn train --task TASK --data builtin:NAME --cell CELL --quiet -o CKPT` (default
+teacher: hidden 128, embed 64, one layer; skipped when CKPT exists) and
+`edgernn export CKPT -o BUNDLE --json` (dynamo exporter, fp32 + int8 per tensor, scored on
+the test split through the torch-free runtime).
+
+Metric: the dataset's primary test metric, from the bundle manifest (the same metric code
+for all three columns). Size: `model.onnx` vs `model.int8.onnx` (encoder + decoder for
+seq2seq). Latency: median ms per call of the `model` graph on the first 1 or 32 test
+examples (seq2seq: a whole greedy `translate` of 1 or 32 sources), fp32 and int8 timed
+alternately, 3 rounds, median of the rounds. Absolute times are noise on a shared box;
+compare the two columns of one row.
+
+"""
+
+
 def qdq_table(rows: list[dict]) -> str:
     lines = [
         "| dataset | cell | batch | fp32 ms | int8 Cast+Mul ms (default) "
@@ -184,8 +203,9 @@ def main() -> None:
         for cell in args.cells.split(",")
     ]
     out = Path(args.out)
-    header = f"Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
-    header += "ONNX Runtime 1 thread\n\n"
+    header = HEADER.format(
+        cpu=cpu_model(), cores=len(os.sched_getaffinity(0)), args=" ".join(sys.argv[1:])
+    )
     out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     text = f"{header}{table(rows)}\n\nGRU/RNN int8 weight forms:\n\n{qdq_table(rows)}\n"
     out.with_suffix(".md").write_text(text)

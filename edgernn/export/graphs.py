@@ -34,6 +34,7 @@ class ExportableRNN(nn.Module):
     def __init__(self, rnn: nn.RNNBase):
         super().__init__()
         assert rnn.batch_first and rnn.bias, "the zoo builds batch-first RNNs with biases"
+        assert getattr(rnn, "nonlinearity", "tanh") == "tanh", "ONNX RNN is exported as tanh"
         self.cell, self.hidden = CELL_OF[type(rnn)], rnn.hidden_size
         self.layers, self.directions = rnn.num_layers, 2 if rnn.bidirectional else 1
         for layer in range(self.layers):
