@@ -90,7 +90,7 @@ def pruned_variants(student: torch.nn.Module, data, teacher_params: int) -> dict
     return results
 
 
-def measure(name: str, directory: Path, seeds: int, ratio: float) -> dict:
+def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool) -> dict:
     checkpoint = teacher_for(name, directory)
     metric, higher = primary_metric(checkpoint.spec.task)
     quiet = replace(DistillConfig().train, progress=False)
@@ -115,7 +115,9 @@ def measure(name: str, directory: Path, seeds: int, ratio: float) -> dict:
         "int8_size_ratio": rows["quantize"].size_bytes / teacher.size_bytes,
         "int8_layers": result.checkpoint.compression["quantization"]["int8"],
         **runs,
-        "prune": pruned_variants(result.checkpoint.build(), data, teacher.params),
+        "prune": pruned_variants(result.checkpoint.build(), data, teacher.params)
+        if variants
+        else {},
     }
 
 
@@ -151,6 +153,8 @@ def tables(rows: list[dict]) -> str:
             f"| {r['int8']:.4g} | {_gap(r['int8'], teacher, higher)} "
             f"| {r['int8_size_ratio']:.3f} |"
         )
+    if not any(r["prune"] for r in rows):
+        return "\n".join(lines)
     lines += ["", "| dataset | pruning of the seed-0 student | pruned | + int8 | int8 vs teacher "
               "| params | non-zero |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
@@ -172,6 +176,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/distill_study"))
     parser.add_argument("--render", action="store_true", help="rewrite OUT.md from OUT.json")
+    parser.add_argument("--skip-prune", action="store_true", help="no pruning variants")
     args = parser.parse_args()
     if args.render:
         payload = json.loads(args.out.with_suffix(".json").read_text())
@@ -184,7 +189,7 @@ def main() -> None:
     rows = []
     for name in names:
         start = time.perf_counter()
-        rows.append(measure(name, args.teachers, args.seeds, args.ratio))
+        rows.append(measure(name, args.teachers, args.seeds, args.ratio, not args.skip_prune))
         rows[-1]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(rows[-1]), flush=True)
     env = environment()

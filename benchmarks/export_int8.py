@@ -156,7 +156,8 @@ def table(rows: list[dict]) -> str:
 HEADER = """# int8 vs fp32 ONNX bundles of the default teachers
 
 Machine: {cpu}, {cores} cores (shared with other jobs), ONNX Runtime on 1 thread.
-Reproduce: `.venv/bin/python benchmarks/export_int8.py {args}`, which runs per dataset and
+Reproduce: `.venv/bin/python benchmarks/export_int8.py` (add `--datasets a,b --cells c,d` to
+split the run; rows accumulate in the .json), which runs per dataset and
 cell `edgernn train --task TASK --data builtin:NAME --cell CELL --quiet -o CKPT` (default
 teacher: hidden 128, embed 64, one layer; skipped when CKPT exists) and
 `edgernn export CKPT -o BUNDLE --json` (dynamo exporter, fp32 + int8 per tensor, scored on
@@ -190,23 +191,23 @@ def qdq_table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="sentiment,ner,charlm,forecast,translate")
+    parser.add_argument("--datasets", default="sentiment,ner,translate,charlm,forecast")
     parser.add_argument("--cells", default="lstm,gru,rnn")
     parser.add_argument("--work", default="runs/export_int8")
     parser.add_argument("--out", default="benchmarks/results/export_int8")
     args = parser.parse_args()
-    work = Path(args.work)
+    work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
-    rows = [
-        measure(work, name, cell)
-        for name in args.datasets.split(",")
-        for cell in args.cells.split(",")
-    ]
-    out = Path(args.out)
-    header = HEADER.format(
-        cpu=cpu_model(), cores=len(os.sched_getaffinity(0)), args=" ".join(sys.argv[1:])
-    )
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    # Rows accumulate across runs (one row per dataset and cell), written after each one,
+    # so a long run can be split or resumed.
+    saved = out.with_suffix(".json")
+    rows = json.loads(saved.read_text()) if saved.exists() else []
+    for name in args.datasets.split(","):
+        for cell in args.cells.split(","):
+            row = measure(work, name, cell)
+            rows = [r for r in rows if (r["dataset"], r["cell"]) != (name, cell)] + [row]
+            saved.write_text(json.dumps(rows, indent=2) + "\n")
+    header = HEADER.format(cpu=cpu_model(), cores=len(os.sched_getaffinity(0)))
     text = f"{header}{table(rows)}\n\nGRU/RNN int8 weight forms:\n\n{qdq_table(rows)}\n"
     out.with_suffix(".md").write_text(text)
     print(text)

@@ -13,24 +13,20 @@ import copy
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from edgernn.config import CELLS, ModelSpec, TrainConfig
-from edgernn.data import Batch, TaskData
-from edgernn.data.batching import IGNORE_INDEX
+from edgernn.data import TaskData
 from edgernn.data.vocab import BOS_ID, EOS_ID
+from edgernn.distill_loss import DistillObjective
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import EVAL_BATCH
 from edgernn.models import build_model
-from edgernn.models.encoder import length_mask
-from edgernn.tasks import DECODE_MARGIN, TASKS
+from edgernn.tasks import DECODE_MARGIN
 from edgernn.train import fit
 
 SEQ2SEQ_MODES = ("word", "sequence", "both")
-# Measured on the builtin datasets (benchmarks/results/distill_study.md): T = 2 helped the
-# few-class tasks, T = 1 the per-step distributions over a vocabulary (as in Kim & Rush).
-DEFAULT_TEMPERATURE = {"classify": 2.0, "tag": 2.0, "lm": 1.0, "seq2seq": 1.0, "regress": 1.0}
+REGRESSION_MODES = ("mse", "bounded")
 
 
 def default_train_config() -> TrainConfig:
@@ -72,10 +68,14 @@ class StudentConfig:
 class DistillConfig:
     """How the student learns from the teacher; defaults chosen on the builtin datasets."""
 
-    temperature: float | None = None  # softens both distributions; None: per task, see above
+    # Softens both distributions; None: per task (distill_loss.DEFAULT_TEMPERATURE).
+    temperature: float | None = None
     alpha: float = 0.5  # weight of the teacher's targets; 1 - alpha goes to the true targets
     hidden_weight: float = 0.0  # hidden-state matching through a learned projection; 0 is off
     seq2seq: str = "word"  # word-level KD, sequence-level KD (teacher's beams) or both
+    # regress: mse pulls towards the teacher's outputs; bounded (Chen et al. 2017) only adds
+    # weight where the student is worse than the teacher, so a weaker teacher cannot pull back.
+    regression: str = "mse"
     beam: int = 4  # beam width of the teacher's outputs for sequence-level KD
     train: TrainConfig = field(default_factory=default_train_config)
 
@@ -89,6 +89,10 @@ class DistillConfig:
         if self.seq2seq not in SEQ2SEQ_MODES:
             raise EdgeRNNError(
                 f"unknown seq2seq distillation {self.seq2seq!r}; choose word, sequence or both"
+            )
+        if self.regression not in REGRESSION_MODES:
+            raise EdgeRNNError(
+                f"unknown regression distillation {self.regression!r}; choose mse or bounded"
             )
         if self.beam < 1:
             raise EdgeRNNError(f"beam must be at least 1, got {self.beam}")
@@ -155,101 +159,6 @@ def _widest(base: ModelSpec, embed: int | None, budget: float) -> int:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if size(middle) <= budget else (low, middle - 1)
     return low
-
-
-def soft_target_loss(
-    student: Tensor, teacher: Tensor, targets: Tensor, temperature: float, alpha: float
-) -> Tensor:
-    """Hinton's loss: ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE``.
-
-    The KL divergence is summed over classes and averaged over the positions whose target is
-    not ``IGNORE_INDEX``, like the cross-entropy; ``T^2`` keeps the soft-target gradients at
-    the scale of the hard-target ones when T changes.
-
-    Args:
-        student: (..., C) student logits.
-        teacher: (..., C) teacher logits, same shape.
-        targets: (...) true class ids, ``IGNORE_INDEX`` at padding.
-        temperature: T > 0.
-        alpha: weight of the soft targets in [0, 1].
-
-    Returns:
-        Scalar loss.
-
-    Example::
-
-        loss = soft_target_loss(student(x, lengths), teacher(x, lengths), y, 2.0, 0.5)
-    """
-    student, teacher = student.flatten(0, -2), teacher.flatten(0, -2)
-    targets = targets.flatten()
-    valid = targets != IGNORE_INDEX
-    teacher_log = F.log_softmax(teacher[valid].float() / temperature, dim=-1)
-    student_log = F.log_softmax(student[valid].float() / temperature, dim=-1)
-    kl = (teacher_log.exp() * (teacher_log - student_log)).sum(-1).mean()
-    hard = F.cross_entropy(student[valid], targets[valid])
-    return alpha * temperature**2 * kl + (1 - alpha) * hard
-
-
-def regression_kd_loss(student: Tensor, teacher: Tensor, targets: Tensor, alpha: float) -> Tensor:
-    """``alpha * MSE(student, teacher) + (1 - alpha) * MSE(student, targets)``."""
-    return alpha * F.mse_loss(student, teacher) + (1 - alpha) * F.mse_loss(student, targets)
-
-
-class DistillObjective(nn.Module):
-    """The distillation loss as a ``fit`` objective: ``objective(student, batch) -> loss``.
-
-    Holds the frozen teacher outside its registered modules (so the optimizer never sees the
-    teacher's weights) and, for hidden-state matching, a learned projection from the
-    student's feature width to the teacher's.
-    """
-
-    def __init__(self, teacher: nn.Module, student: ModelSpec, config: DistillConfig):
-        super().__init__()
-        self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
-        self.config = config
-        self.task = TASKS[student.task]
-        self.project: nn.Module | None = None
-        if config.hidden_weight > 0:
-            width = student.hidden * student.directions
-            target = teacher.spec.hidden * teacher.spec.directions
-            self.project = nn.Linear(width, target) if width != target else nn.Identity()
-
-    def forward(self, model: nn.Module, batch: Batch) -> Tensor:
-        teacher = self._teacher[0]
-        with torch.no_grad():
-            teacher_out, teacher_features = self._run(teacher, batch)
-        student_out, student_features = self._run(model, batch)
-        config = self.config
-        if model.spec.task == "regress":
-            loss = regression_kd_loss(student_out, teacher_out, batch.targets, config.alpha)
-        else:
-            temperature = config.temperature or DEFAULT_TEMPERATURE[model.spec.task]
-            loss = soft_target_loss(
-                student_out, teacher_out, batch.targets, temperature, config.alpha
-            )
-        if self.project is not None:
-            matched = _hidden_loss(self.project(student_features), teacher_features, batch)
-            loss = loss + config.hidden_weight * matched
-        return loss
-
-    def _run(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        # The features the head reads enter the model's dropout layer: the pooled vector for
-        # classify/regress, every step's top-layer output for tag and lm.
-        if self.project is None:
-            return self.task.forward(model, batch), None
-        captured: list[Tensor] = []
-        handle = model.dropout.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
-        try:
-            return self.task.forward(model, batch), captured[0]
-        finally:
-            handle.remove()
-
-
-def _hidden_loss(student: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
-    if student.dim() == 2:
-        return F.mse_loss(student, teacher)
-    mask = length_mask(batch.lengths.to(student.device), student.size(1))
-    return F.mse_loss(student[mask], teacher[mask])
 
 
 @torch.no_grad()

@@ -12,9 +12,9 @@ from edgernn.distill import (
     count_params,
     distill,
     sequence_kd_data,
-    soft_target_loss,
     student_spec,
 )
+from edgernn.distill_loss import regression_kd_loss, soft_target_loss
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import METRICS_BY_TASK
@@ -81,6 +81,17 @@ def test_soft_target_loss_skips_padding():
     full = soft_target_loss(student, teacher, targets, 2.0, 0.5)
     kept = soft_target_loss(student[valid], teacher[valid], targets[valid], 2.0, 0.5)
     assert full.item() == pytest.approx(kept.item(), rel=1e-6)
+
+
+def test_regression_losses_by_hand():
+    student, teacher = torch.tensor([[1.0], [0.0]]), torch.tensor([[0.5], [0.5]])
+    targets = torch.tensor([[0.0], [0.0]])
+    hard = (1.0 + 0.0) / 2
+    pulled = regression_kd_loss(student, teacher, targets, alpha=0.25)
+    assert pulled.item() == pytest.approx(0.25 * (0.25 + 0.25) / 2 + 0.75 * hard)
+    # Bounded: only the first example is worse than the teacher (1.0 > 0.25) and adds its error.
+    bounded = regression_kd_loss(student, teacher, targets, alpha=0.25, bounded=True)
+    assert bounded.item() == pytest.approx(0.25 * (1.0 + 0.0) / 2 + 0.75 * hard)
 
 
 def test_default_student_fits_a_quarter_and_follows_the_teacher(classify_csv):

@@ -1,0 +1,135 @@
+"""Distillation losses, and the ``fit`` objective that combines them for ``edgernn.distill``.
+
+Hinton's soft targets for class and token distributions, regression towards (or bounded by)
+the teacher's outputs, and hidden-state matching through a learned projection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgernn.config import ModelSpec
+from edgernn.data import Batch
+from edgernn.data.batching import IGNORE_INDEX
+from edgernn.models.encoder import length_mask
+from edgernn.tasks import TASKS
+
+if TYPE_CHECKING:
+    from edgernn.distill import DistillConfig
+
+# Measured on the builtin datasets (benchmarks/results/distill_study.md): T = 2 helped the
+# few-class tasks, T = 1 the per-step distributions over a vocabulary (as in Kim & Rush).
+DEFAULT_TEMPERATURE = {"classify": 2.0, "tag": 2.0, "lm": 1.0, "seq2seq": 1.0, "regress": 1.0}
+
+
+def soft_target_loss(
+    student: Tensor, teacher: Tensor, targets: Tensor, temperature: float, alpha: float
+) -> Tensor:
+    """Hinton's loss: ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE``.
+
+    The KL divergence is summed over classes and averaged over the positions whose target is
+    not ``IGNORE_INDEX``, like the cross-entropy; ``T^2`` keeps the soft-target gradients at
+    the scale of the hard-target ones when T changes.
+
+    Args:
+        student: (..., C) student logits.
+        teacher: (..., C) teacher logits, same shape.
+        targets: (...) true class ids, ``IGNORE_INDEX`` at padding.
+        temperature: T > 0.
+        alpha: weight of the soft targets in [0, 1].
+
+    Returns:
+        Scalar loss.
+
+    Example::
+
+        loss = soft_target_loss(student(x, lengths), teacher(x, lengths), y, 2.0, 0.5)
+    """
+    student, teacher = student.flatten(0, -2), teacher.flatten(0, -2)
+    targets = targets.flatten()
+    valid = targets != IGNORE_INDEX
+    teacher_log = F.log_softmax(teacher[valid].float() / temperature, dim=-1)
+    student_log = F.log_softmax(student[valid].float() / temperature, dim=-1)
+    kl = (teacher_log.exp() * (teacher_log - student_log)).sum(-1).mean()
+    hard = F.cross_entropy(student[valid], targets[valid])
+    return alpha * temperature**2 * kl + (1 - alpha) * hard
+
+
+def regression_kd_loss(
+    student: Tensor, teacher: Tensor, targets: Tensor, alpha: float, bounded: bool = False
+) -> Tensor:
+    """``alpha * MSE(student, teacher) + (1 - alpha) * MSE(student, targets)``.
+
+    With ``bounded`` the teacher is an upper bound instead (Chen et al. 2017): the first term
+    becomes the student's own squared error on the examples where it exceeds the teacher's.
+    """
+    hard = F.mse_loss(student, targets)
+    if not bounded:
+        return alpha * F.mse_loss(student, teacher) + (1 - alpha) * hard
+    error = (student - targets).pow(2)
+    worse = error.sum(-1, keepdim=True) > (teacher - targets).pow(2).sum(-1, keepdim=True)
+    return alpha * (error * worse).mean() + (1 - alpha) * hard
+
+
+class DistillObjective(nn.Module):
+    """The distillation loss as a ``fit`` objective: ``objective(student, batch) -> loss``.
+
+    Holds the frozen teacher outside its registered modules (so the optimizer never sees the
+    teacher's weights) and, for hidden-state matching, a learned projection from the
+    student's feature width to the teacher's.
+    """
+
+    def __init__(self, teacher: nn.Module, student: ModelSpec, config: DistillConfig):
+        super().__init__()
+        self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
+        self.config = config
+        self.task = TASKS[student.task]
+        self.project: nn.Module | None = None
+        if config.hidden_weight > 0:
+            width = student.hidden * student.directions
+            target = teacher.spec.hidden * teacher.spec.directions
+            self.project = nn.Linear(width, target) if width != target else nn.Identity()
+
+    def forward(self, model: nn.Module, batch: Batch) -> Tensor:
+        teacher = self._teacher[0]
+        with torch.no_grad():
+            teacher_out, teacher_features = self._run(teacher, batch)
+        student_out, student_features = self._run(model, batch)
+        config = self.config
+        if model.spec.task == "regress":
+            bounded = config.regression == "bounded"
+            loss = regression_kd_loss(
+                student_out, teacher_out, batch.targets, config.alpha, bounded
+            )
+        else:
+            temperature = config.temperature or DEFAULT_TEMPERATURE[model.spec.task]
+            loss = soft_target_loss(
+                student_out, teacher_out, batch.targets, temperature, config.alpha
+            )
+        if self.project is not None:
+            matched = _hidden_loss(self.project(student_features), teacher_features, batch)
+            loss = loss + config.hidden_weight * matched
+        return loss
+
+    def _run(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        # The features the head reads enter the model's dropout layer: the pooled vector for
+        # classify/regress, every step's top-layer output for tag and lm.
+        if self.project is None:
+            return self.task.forward(model, batch), None
+        captured: list[Tensor] = []
+        handle = model.dropout.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+        try:
+            return self.task.forward(model, batch), captured[0]
+        finally:
+            handle.remove()
+
+
+def _hidden_loss(student: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
+    if student.dim() == 2:
+        return F.mse_loss(student, teacher)
+    mask = length_mask(batch.lengths.to(student.device), student.size(1))
+    return F.mse_loss(student[mask], teacher[mask])
