@@ -135,6 +135,9 @@ def _mean(values: list[float]) -> str:
 
 def tables(rows: list[dict]) -> str:
     lines = [
+        "Test split. Gaps: + is better (points, or percent relative for perplexity/MSE); "
+        "± is the standard deviation over seeds; params and size relative to the teacher.",
+        "",
         "| dataset | metric | teacher | student h | params | scratch | distilled "
         "| distilled − scratch | distilled wins (seeds) | int8 | int8 vs teacher | size |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
