@@ -113,7 +113,8 @@ def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool
         "params_ratio": rows["distill"].params / teacher.params,
         "int8": rows["quantize"].metric,
         "int8_size_ratio": rows["quantize"].size_bytes / teacher.size_bytes,
-        "int8_layers": result.checkpoint.compression["quantization"]["int8"],
+        "int8_kept": rows["quantize"].kept,
+        "int8_layers": (result.checkpoint.compression["quantization"] or {}).get("int8", []),
         **runs,
         "prune": pruned_variants(result.checkpoint.build(), data, teacher.params)
         if variants

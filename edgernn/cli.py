@@ -254,9 +254,10 @@ def compress_command(model, data, epochs, seed, quiet, as_json, output, **option
     files = write_compressed(result, output, teacher_file=model)
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
+        dropped = "" if row.kept else "  (not kept)"
         click.echo(
             f"{row.name:>8}: {row.precision}  params {row.params:,}  "
-            f"size {row.size_bytes / 1024:.1f} KiB  {score}"
+            f"size {row.size_bytes / 1024:.1f} KiB  {score}{dropped}"
         )
     for note in result.notes:
         click.echo(f"note: {note}")
@@ -266,7 +267,7 @@ def compress_command(model, data, epochs, seed, quiet, as_json, output, **option
 
 
 def _compress_summary(result, files: dict) -> dict:
-    teacher, final = result.rows[0], result.rows[-1]
+    teacher, final = result.rows[0], [row for row in result.rows if row.kept][-1]
     return {
         "bundle": str(files["student"].parent),
         "files": {role: str(path) for role, path in files.items()},

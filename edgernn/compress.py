@@ -48,8 +48,8 @@ class CompressConfig:
         default_factory=lambda: PruneConfig(amount=DEFAULT_PRUNE_AMOUNT)
     )
     quantize: QuantizeConfig | None = field(default_factory=QuantizeConfig)
-    # A pruning or int8 result that is worse than the teacher by more than this on the valid
-    # split is reported but not kept. None: DEFAULT_TOLERANCE; float("inf") keeps everything.
+    # A pruning or int8 result worse than the teacher by more than this on the valid split is
+    # reported but not kept (see _Run.keep_if_close). None: DEFAULT_TOLERANCE; inf keeps all.
     tolerance: float | None = None
 
     def __post_init__(self) -> None:
@@ -187,24 +187,30 @@ class _Run:
         return model
 
     def keep_if_close(self, model, candidate, name, stage, source=None) -> nn.Module:
-        """``candidate`` if it is within tolerance of the teacher on valid, else ``model``."""
+        """``candidate`` if it stays close enough to the teacher on valid, else ``model``.
+
+        Close enough: within the tolerance; or, when ``model`` was already outside it (a
+        student too small for the task), losing at most half the tolerance more.
+        """
         self.measure(candidate, name, "student", stage, source)
         if self.data is None:
             return candidate
-        if self.reference is None:
-            self.reference = self.scores(self.teacher.build(), "valid")[self.metric]
-        drop = metric_drop(
-            self.reference, self.scores(candidate, "valid")[self.metric], self.metric
-        )
-        if drop <= self.tolerance:
+        before, drop = self.valid_drop(model), self.valid_drop(candidate)
+        allowed = self.tolerance if before <= self.tolerance else before + self.tolerance / 2
+        if drop <= allowed:
             return candidate
         unit = "points" if self.higher else "% relative"
         self.rows[-1].kept = False
         self.notes.append(
-            f"{stage} not kept: {drop:.3g} {unit} worse than the teacher on the valid split "
-            f"(tolerance {self.tolerance:g})"
+            f"{stage} not kept: {drop:.3g} {unit} worse than the teacher on the valid split, "
+            f"{before:.3g} before it (tolerance {self.tolerance:g})"
         )
         return model
+
+    def valid_drop(self, model: nn.Module) -> float:
+        if self.reference is None:
+            self.reference = self.scores(self.teacher.build(), "valid")[self.metric]
+        return metric_drop(self.reference, self.scores(model, "valid")[self.metric], self.metric)
 
     def scores(self, model: nn.Module, split: str) -> dict:
         if self.data is None:

@@ -11,13 +11,13 @@ here:
 - ORT has no quantized GRU or RNN kernel. Their W and R are stored as int8 initializers
   (symmetric, per tensor or per gate row) and turned back into float by ``Cast`` + ``Mul``
   feeding the node, so the file holds 1 byte per weight and the recurrence runs in the
-  fused fp32 kernel. Measured (``benchmarks/export_int8.py``, GRU hidden 128, 1 thread):
+  fused fp32 kernel. Measured (``benchmarks/export_int8.py``, default teachers, 1 thread):
   the ``Cast``+``Mul`` form is constant-folded by ORT when the session starts and runs as
   fast as fp32; the QDQ form (``DequantizeLinear``) is *not* folded by default, so it
-  dequantizes on every call and ran 10-20% slower than fp32 (it matches fp32 only when the
-  app sets the session option ``session.disable_quant_qdq=1``). Both give the same file
-  size. Decomposing the cell into integer matmuls would need a ``Loop``/``Scan`` over time,
-  which the op audit forbids and which cannot beat ORT's fused kernel on CPU.
+  dequantizes on every call: 6-20% slower than fp32 for GRU, 0-10% for RNN (it matches
+  fp32 only when the app sets the session option ``session.disable_quant_qdq=1``). Both
+  give the same file size (26-30% of fp32). Decomposing the cell into integer matmuls
+  would need a ``Loop``/``Scan`` over time, which the op audit forbids; it was not tried.
 """
 
 from __future__ import annotations
