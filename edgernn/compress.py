@@ -24,6 +24,7 @@ from edgernn.prune import PruneConfig, prune
 from edgernn.prune.stage import check_prunable
 from edgernn.quantize import (
     QuantizeConfig,
+    QuantPlan,
     apply_plan,
     metric_drop,
     plan_quantization,
@@ -134,15 +135,22 @@ def compress(
     if config.prune is not None and run.needs_data("pruning"):
         pruned = prune(model, config.prune, encoded).cpu()
         model = run.keep_if_close(model, pruned, "pruned", "prune")
-    plan = None
-    if config.quantize is not None:
-        candidate = plan_quantization(model, config.quantize, encoded)
-        int8 = apply_plan(model, candidate)
-        if run.keep_if_close(model, int8, "int8", "quantize", source=model) is int8:
-            plan = candidate
+    plan = None if config.quantize is None else _int8_stage(run, model, config.quantize)
     if encoded is None:
         run.notes.append("accuracy was not measured: no data")
     return Compressed(run.final_checkpoint(model, plan, config), run.rows, run.notes)
+
+
+def _int8_stage(run: _Run, model: nn.Module, config: QuantizeConfig) -> QuantPlan | None:
+    """The int8 plan if it is kept, else None (no layer qualifies, or it lost too much)."""
+    plan = plan_quantization(model, config, run.data)
+    if not plan.int8:
+        reasons = "; ".join(f"{name}: {why}" for name, why in plan.fp32.items())
+        run.notes.append(f"int8 skipped: no layer qualifies ({reasons})")
+        return None
+    int8 = apply_plan(model, plan)
+    kept = run.keep_if_close(model, int8, "int8", "quantize", source=model) is int8
+    return plan if kept else None
 
 
 def _check_before_work(teacher: ModelSpec, config: CompressConfig) -> None:
