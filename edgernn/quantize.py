@@ -144,7 +144,8 @@ def plan_quantization(
         if measure:
             drop = sensitivity[name] = metric_drop(reference, _score(alone, data), metric)
             if drop > config.threshold:
-                fp32[name] = f"costs {drop:.3g} {metric} alone (threshold {config.threshold})"
+                unit = "points" if HIGHER_IS_BETTER[metric] else "% relative"
+                fp32[name] = f"costs {drop:.3g} {unit} of {metric} alone (max {config.threshold})"
                 continue
         keep.append(name)
     return QuantPlan(tuple(keep), fp32, sensitivity)
