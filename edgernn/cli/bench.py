@@ -1,0 +1,110 @@
+"""`edgernn bench`: latency, memory, size and metric reports."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli import echo_json, main
+
+
+def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if any(n < 1 for n in numbers):
+        raise click.BadParameter(f"every value must be at least 1, got {value!r}")
+    return numbers
+
+
+@main.command("bench")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--data", help="DATA whose test split scores each checkpoint's task metric.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda: PyTorch fp32/fp16 and ONNX Runtime's CUDA provider (int8 is CPU-only).",
+)
+@click.option(
+    "--batch-sizes",
+    default="1,8,32",
+    show_default=True,
+    callback=_positive_ints,
+    help="Batch sizes to time, comma-separated.",
+)
+@click.option(
+    "--seq-lens",
+    default="16,64,256",
+    show_default=True,
+    callback=_positive_ints,
+    help="Sequence lengths to time, comma-separated.",
+)
+@click.option(
+    "--threads",
+    default="1",
+    show_default=True,
+    callback=_positive_ints,
+    help="Intra-op thread counts to measure, e.g. 1,2 (inter-op threads are pinned to 1).",
+)
+@click.option(
+    "--example",
+    type=click.Path(exists=True, dir_okay=False),
+    help="inputs.npz for ONNX files edgernn did not make: arrays keyed by input names.",
+)
+@click.option(
+    "--min-iters",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed calls per grid point at least (after warm-up).",
+)
+@click.option(
+    "--min-time",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds each grid point is timed at least.",
+)
+@click.option(
+    "--max-time",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds after which a slow grid point stops (keeping at least 3 calls).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Report directory."
+)
+def bench_command(models, data, device, example, min_iters, min_time, max_time, **options):
+    """Measure latency, memory, size and accuracy of checkpoints, ONNX files and bundles.
+
+    MODELS are .pt checkpoints (measured as PyTorch fp32 and dynamic int8, plus fp16 on
+    cuda), .onnx files and bundle directories (ONNX Runtime). Each runs in a fresh process.
+    Writes report.json, report.md and report.html to the output directory.
+    """
+    from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
+    from edgernn.bench.markdown import console_lines
+    from edgernn.bench.report import write_report
+
+    output, as_json = options.pop("output"), options.pop("as_json")
+    timing = TimingConfig(
+        min_iters=min_iters, min_time_s=min_time, max_time_s=max(min_time, max_time)
+    )
+    config = BenchConfig(
+        device=device,
+        data=data,
+        timing=timing,
+        progress=not options.pop("quiet"),
+        **options,
+    )
+    report = bench(candidates_from_paths(list(models), device, example), config)
+    paths = write_report(report, output)
+    for line in console_lines(report):
+        click.echo(line)
+    click.echo(f"report: {paths['md']}, {paths['html']}")
+    if as_json:
+        echo_json({"report": str(paths["json"])} | {k: str(paths[k]) for k in ("md", "html")})

@@ -1,0 +1,122 @@
+"""`edgernn compress`: distill, prune and quantize a teacher checkpoint."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli import echo_json, main
+from edgernn.config import CELLS
+
+
+@main.command("compress")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", help="DATA to distill, fine-tune and score on [default: the model's own].")
+@click.option(
+    "--student-hidden",
+    type=click.IntRange(min=1),
+    help="Student units per layer [default: widest within 1/4 of the teacher's parameters].",
+)
+@click.option("--student-embed", type=click.IntRange(min=1), help="[default: scaled with hidden]")
+@click.option("--student-layers", type=click.IntRange(min=1), help="[default: the teacher's]")
+@click.option("--student-cell", type=click.Choice(CELLS), help="[default: the teacher's]")
+@click.option("--student-unidirectional", is_flag=True, help="One-way student of a bi teacher.")
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Softmax temperature of distillation [2 classify/tag, 1 lm/seq2seq].",
+)
+@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's targets [0.5].")
+@click.option(
+    "--seq-kd",
+    "seq2seq",
+    type=click.Choice(["word", "sequence", "both"]),
+    help="seq2seq: per-step KD, training on the teacher's beams, or both [word].",
+)
+@click.option(
+    "--hidden-match",
+    "hidden_weight",
+    type=click.FloatRange(min=0),
+    help="Weight of hidden-state matching (not seq2seq) [0: off].",
+)
+@click.option(
+    "--prune",
+    "prune_amount",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Fraction pruned: hidden units (structured) or weights (unstructured).",
+)
+@click.option(
+    "--prune-mode",
+    type=click.Choice(["structured", "unstructured"]),
+    default="structured",
+    show_default=True,
+)
+@click.option(
+    "--sensitivity",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Most metric one layer may lose to int8 (points, or percent relative for errors).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    help="Most a pruned or int8 model may lose to the teacher on the valid split before the "
+    "stage is dropped [1 point; 2 percent relative for perplexity/MSE; inf keeps all].",
+)
+@click.option("--no-distill", is_flag=True, help="Keep the teacher's architecture.")
+@click.option("--no-prune", is_flag=True, help="Skip pruning.")
+@click.option("--no-quantize", is_flag=True, help="Skip dynamic int8 quantization.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Distillation epochs (upper bound; early stopping ends sooner).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
+)
+def compress_command(model, data, epochs, seed, quiet, as_json, output, **options):
+    """Distill, prune and quantize a trained model; write student.pt and a report."""
+    from dataclasses import replace
+
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.compress import compress, compress_config, write_compressed
+    from edgernn.distill import default_train_config
+
+    distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight")
+    distill_options = {key: options.pop(key) for key in distill_keys}
+    train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
+    config = compress_config(distill_options=distill_options, train=train, **options)
+    result = compress(load_checkpoint(model), config, data)
+    files = write_compressed(result, output, teacher_file=model)
+    for row in result.rows:
+        score = "not measured" if row.metric is None else f"{row.metric:.4f}"
+        dropped = "" if row.kept else "  (not kept)"
+        click.echo(
+            f"{row.name:>8}: {row.precision}  params {row.params:,}  "
+            f"size {row.size_bytes / 1024:.1f} KiB  {score}{dropped}"
+        )
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"bundle: {output}")
+    if as_json:
+        echo_json(_compress_summary(result, files))
+
+
+def _compress_summary(result, files: dict) -> dict:
+    teacher, final = result.rows[0], [row for row in result.rows if row.kept][-1]
+    return {
+        "bundle": str(files["student"].parent),
+        "files": {role: str(path) for role, path in files.items()},
+        "metrics": final.metrics,
+        "teacher_metrics": teacher.metrics,
+        "ratios": {
+            "params": final.params / teacher.params,
+            "nonzero_params": final.nonzero_params / teacher.nonzero_params,
+            "size": final.size_bytes / teacher.size_bytes,
+        },
+    }

@@ -1,0 +1,121 @@
+"""`edgernn export` and `edgernn predict`: ONNX bundles and the torch-free runtime."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli import echo_json, echo_metrics, main
+from edgernn.errors import EdgeRNNError
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
+)
+@click.option("--data", help="DATA whose test split scores the graphs [default: the model's].")
+@click.option("--no-int8", is_flag=True, help="Write the fp32 graphs only.")
+@click.option("--per-channel", is_flag=True, help="int8 scales per output channel.")
+@click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "torchscript"]),
+    default="dynamo",
+    show_default=True,
+    help="torch.onnx exporter tried first; the other one is the fallback.",
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, exporter, as_json):
+    """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch."""
+    from edgernn.bundle import read_manifest
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.export import ExportConfig, export_bundle
+
+    config = ExportConfig(
+        int8=not no_int8, per_channel=per_channel, evaluate=not no_eval, exporter=exporter
+    )
+    bundle = export_bundle(load_checkpoint(checkpoint), output, data, config)
+    manifest = read_manifest(bundle)
+    for entry in manifest["files"]:
+        diff = entry["parity"]["max_abs_diff"]
+        click.echo(
+            f"{entry['path']:>18}: {entry['size_bytes'] / 1024:8.1f} KiB  "
+            f"max |diff| {diff:.2e} vs {entry['parity']['against']}"
+        )
+    scores = manifest["metrics"].get("results", {})
+    if scores:
+        echo_metrics(scores)
+    if manifest["metrics"].get("note"):
+        click.echo(f"note: {manifest['metrics']['note']}")
+    click.echo(f"bundle: {bundle}")
+    if as_json:
+        keys = ("path", "role", "precision", "size_bytes")
+        files = [{key: entry[key] for key in keys} for entry in manifest["files"]]
+        echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
+
+
+@main.command("predict")
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.argument("inputs", nargs=-1)
+@click.option(
+    "--precision", type=click.Choice(["auto", "int8", "fp32"]), default="auto", show_default=True
+)
+@click.option("--beam", type=click.IntRange(min=1), default=1, help="seq2seq beam width [greedy].")
+@click.option("--length", type=click.IntRange(min=1), default=100, help="lm: tokens to generate.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, help="lm: 0 is greedy.")
+@click.option("--top-k", type=click.IntRange(min=1), help="lm: sample among the k likeliest.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--unknown",
+    type=click.Choice(["unk", "error"]),
+    default="unk",
+    show_default=True,
+    help="Unknown input tokens become <unk>, or are an error.",
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+def predict_command(bundle, inputs, as_json, precision, unknown, beam, **sampling):
+    """Run a bundle with the torch-free runtime on texts or .txt/.tsv/.csv/.npz files.
+
+    With no INPUT, reads one input per line from stdin (a language model starts fresh).
+    """
+    from edgernn.runtime import Runtime
+    from edgernn.runtime_inputs import read_inputs
+
+    runtime = Runtime(bundle, precision, unknown=unknown)
+    numeric = runtime.manifest["input"]["type"] == "features"
+    items = read_inputs(list(inputs), numeric)
+    if not inputs:
+        items = [""] if runtime.task == "lm" else read_inputs(_stdin_lines(), numeric)
+    if runtime.task == "lm":
+        texts = [runtime.generate(prefix, **sampling) for prefix in items]
+        results = [{"text": text} for text in texts]
+    elif runtime.task == "seq2seq":
+        results = [{"translation": text} for text in runtime.translate(items, beam=beam)]
+    else:
+        results = runtime.predict(items)
+    for item, result in zip(items, results, strict=True):
+        click.echo(_show_prediction(item, result))
+    if as_json:
+        summary = {"bundle": bundle, "task": runtime.task, "precision": runtime.precision}
+        echo_json(summary | {"predictions": results})
+
+
+def _stdin_lines() -> list[str]:
+    import sys
+
+    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not lines:
+        raise EdgeRNNError("no inputs: give INPUT arguments or lines on stdin")
+    return lines
+
+
+def _show_prediction(item, result: dict) -> str:
+    if "label" in result:
+        return f"{result['label']}\t{result['probabilities'][result['label']]:.3f}\t{item}"
+    if "tags" in result:
+        return " ".join(f"{t}/{g}" for t, g in zip(result["tokens"], result["tags"], strict=True))
+    if "values" in result:
+        return " ".join(f"{value:.6g}" for value in result["values"])
+    if "text" in result:
+        return item + result["text"]
+    return result["translation"]

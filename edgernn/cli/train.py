@@ -1,0 +1,140 @@
+"""`edgernn train`, `evaluate` and `generate`: teachers and what to do with them."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli import echo_json, echo_metrics, main
+from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, TrainConfig
+from edgernn.errors import EdgeRNNError
+
+
+@main.command()
+@click.option("--task", required=True, type=click.Choice(TASKS), help="What the model predicts.")
+@click.option("--data", required=True, help="builtin:NAME, a data file, or a split directory.")
+@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
+@click.option("--bidirectional", is_flag=True, help="Read sequences both ways (not for lm).")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--embed", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--attention", type=click.Choice(ATTENTIONS), help="seq2seq attention [bahdanau].")
+@click.option("--pooling", type=click.Choice(POOLINGS), default="last", show_default=True)
+@click.option(
+    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True
+)
+@click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
+@click.option(
+    "--max-len",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Longest input sequence the model accepts.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Upper bound; early stopping on the validation split ends sooner.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Checkpoint file to write.",
+)
+def train(
+    task,
+    data,
+    epochs,
+    batch_size,
+    lr,
+    patience,
+    seed,
+    device,
+    quiet,
+    as_json,
+    output,
+    tokens,
+    **choices,
+):
+    """Train a full-precision teacher and save a safe checkpoint."""
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.train import train as train_model
+
+    _require_device(device)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        progress=not quiet,
+    )
+    checkpoint = train_model(data, task, config, tokens=tokens, device=device, **choices)
+    path = save_checkpoint(checkpoint, output)
+    echo_metrics(checkpoint.metrics)
+    click.echo(f"checkpoint: {path}")
+    if as_json:
+        echo_json({"metrics": checkpoint.metrics, "checkpoint": str(path)})
+
+
+def _require_device(device: str) -> None:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")
+
+
+@main.command("evaluate")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", help="DATA to score on [default: the data the model was trained on].")
+@click.option(
+    "--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+def evaluate_command(checkpoint, data, split, as_json):
+    """Score a trained checkpoint on one split of its task's data."""
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.evaluate import evaluate_checkpoint
+
+    scores = evaluate_checkpoint(load_checkpoint(checkpoint), data, split)
+    echo_metrics({split: scores})
+    if as_json:
+        echo_json({"metrics": {split: scores}, "checkpoint": checkpoint})
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--prefix", default="", help="Text the sample continues.")
+@click.option(
+    "--length",
+    type=click.IntRange(min=1, max=100_000),
+    default=200,
+    show_default=True,
+    help="Tokens to generate.",
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=0.8,
+    show_default=True,
+    help="0 is greedy; higher is more random.",
+)
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample only among the k likeliest.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def generate(checkpoint, prefix, length, temperature, top_k, seed):
+    """Sample text from a language-model checkpoint."""
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.generate import generate_text
+
+    text = generate_text(load_checkpoint(checkpoint), prefix, length, temperature, top_k, seed)
+    click.echo(prefix + text)
