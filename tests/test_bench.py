@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
+from edgernn.bench import TimingConfig, candidates_from_paths
 from edgernn.bench.harness import CPU_ONLY_INT8
 from edgernn.bench.report import latency_at, schema_problems
 from edgernn.checkpoint import save_checkpoint
