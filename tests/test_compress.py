@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from edgernn.bench.report import SCHEMA, schema_problems
@@ -9,10 +10,11 @@ from edgernn.checkpoint import load_checkpoint, save_checkpoint
 from edgernn.cli import main
 from edgernn.compress import CompressConfig, compress
 from edgernn.config import TrainConfig
-from edgernn.data import encode, load_raw
+from edgernn.data import Codec, encode, load_raw
 from edgernn.evaluate import evaluate, evaluate_checkpoint
 from edgernn.prune import PruneConfig
 from edgernn.quantize import load_int8
+from edgernn.runtime import Runtime
 from edgernn.train import train
 
 QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
@@ -36,7 +38,8 @@ def teacher(classify_csv, tmp_path):
 def test_compress_end_to_end(teacher, tmp_path):
     before = teacher.read_bytes()
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, *STUDENT, "--prune", "0.25", "--json", "-o", out)
+    args = ("--prune", "0.25", "--no-export", "--json")
+    result = _run("compress", teacher, *STUDENT, *args, "-o", out)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     report = json.loads((out / "report.json").read_text())
@@ -60,6 +63,31 @@ def test_compress_end_to_end(teacher, tmp_path):
     assert int8_scores["accuracy"] == pytest.approx(rows[3]["metric"])
     assert "| int8 | quantize | yes | int8 |" in (out / "report.md").read_text()
     assert teacher.read_bytes() == before
+
+
+def test_compress_writes_a_measured_device_bundle(teacher, tmp_path, classify_csv):
+    out = tmp_path / "bundle"
+    result = _run("compress", teacher, *STUDENT, "--no-prune", "--quiet", "-o", out)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert names >= {"manifest.json", "model.onnx", "model.int8.onnx", "student.pt"}
+    assert names >= {"report.json", "report.md", "report.html"}
+    report = json.loads((out / "report.json").read_text())
+    assert schema_problems(report) == []
+    rows = {(r["role"], r["format"], r["precision"]): r for r in report["models"]}
+    teacher_row, final_row = rows["teacher", "torch", "fp32"], rows["final", "onnx", "int8"]
+    assert teacher_row["latency"] and final_row["latency"]
+    assert final_row["metric"] is not None
+    student = load_checkpoint(out / "student.pt").build()
+    texts = [line.split(",")[0].strip('"') for line in classify_csv.read_text().splitlines()[1:9]]
+    predicted = [p["label"] for p in Runtime(out, precision="fp32").predict(texts)]
+    meta = load_checkpoint(out / "student.pt").meta
+    codec = Codec(meta)
+    expected = []
+    for text in texts:
+        ids = codec.token_ids(text)
+        expected.append(meta.labels[int(student(ids[None], torch.tensor([len(ids)])).argmax())])
+    assert predicted == expected
 
 
 def test_without_data_only_data_free_stages_run(classify_csv, tmp_path):

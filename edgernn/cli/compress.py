@@ -74,12 +74,15 @@ from edgernn.config import CELLS
     help="Distillation epochs (upper bound; early stopping ends sooner).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
-def compress_command(model, data, epochs, seed, quiet, as_json, output, **options):
+def compress_command(model, data, epochs, seed, no_export, quiet, as_json, output, **options):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
     from dataclasses import replace
 
@@ -93,6 +96,11 @@ def compress_command(model, data, epochs, seed, quiet, as_json, output, **option
     config = compress_config(distill_options=distill_options, train=train, **options)
     result = compress(load_checkpoint(model), config, data)
     files = write_compressed(result, output, teacher_file=model)
+    if not no_export:
+        from edgernn.bundle_report import BundleReportConfig, finish_bundle
+
+        report = finish_bundle(output, model, data, BundleReportConfig(progress=not quiet))
+        files |= {f"report_{kind}": path for kind, path in report.items()}
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
         dropped = "" if row.kept else "  (not kept)"
