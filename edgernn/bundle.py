@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from edgernn.errors import EdgeRNNError
+from edgernn.formats import check_format
 
 FORMAT = "edgernn.bundle"
 VERSION = 1  # bump on incompatible manifest changes; readers refuse newer versions
@@ -74,14 +75,7 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise EdgeRNNError(f"{path}: corrupt manifest ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise EdgeRNNError(f"{path}: not an edgernn bundle manifest (no '{FORMAT}' format tag)")
-    version = manifest.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise EdgeRNNError(
-            f"{path}: bundle format version {version} is newer than this edgernn reads "
-            f"({VERSION}); upgrade edgernn"
-        )
+    check_format(manifest, FORMAT, VERSION, path, "bundle manifest")
     if not isinstance(manifest.get("files"), list) or not manifest["files"]:
         raise EdgeRNNError(f"{path}: the manifest lists no files")
     return manifest

@@ -15,6 +15,7 @@ from edgernn import __version__
 from edgernn.config import ModelSpec
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
+from edgernn.formats import check_format
 
 FORMAT = "edgernn.checkpoint"
 VERSION = 1  # bump on incompatible changes; loaders refuse newer versions
@@ -89,14 +90,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def _from_payload(payload: object, path: Path) -> Checkpoint:
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise EdgeRNNError(f"{path}: not an edgernn checkpoint (no '{FORMAT}' format tag)")
-    version = payload.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise EdgeRNNError(
-            f"{path}: checkpoint format version {version} is newer than this edgernn reads "
-            f"({VERSION}); upgrade edgernn"
-        )
+    check_format(payload, FORMAT, VERSION, path, "checkpoint")
     try:
         return Checkpoint(
             spec=ModelSpec.from_dict(payload["spec"]),
