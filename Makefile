@@ -25,10 +25,8 @@ format: install
 	$(VENV)/bin/ruff check --fix edgernn tests
 
 demo: install
-	$(VENV)/bin/edgernn train --task classify --data builtin:sentiment --bidirectional \
-		--quiet -o runs/demo/teacher.pt
-	$(VENV)/bin/edgernn compress runs/demo/teacher.pt --quiet -o runs/demo/bundle
-	@echo "report: runs/demo/bundle/report.md (and report.html); bundle: runs/demo/bundle"
+	$(VENV)/bin/edgernn run pipelines/sentiment_bilstm.toml -o runs/demo
+	@echo "report: runs/demo/report.md (and report.html); bundle: runs/demo"
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -39,4 +39,4 @@ def echo_metrics(metrics: dict[str, dict[str, float]]) -> None:
 
 
 # Registration by import; these modules need ``main`` and the helpers above.
-from edgernn.cli import bench, compress, export, train  # noqa: E402, F401
+from edgernn.cli import bench, compress, export, run, train  # noqa: E402, F401

@@ -1,0 +1,37 @@
+"""`edgernn run`: a whole recipe (pipelines/*.toml): teacher -> compress -> bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgernn.cli import echo_json, main
+
+
+@main.command("run")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Output folder [default: runs/<recipe file name without .toml>].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars (stage lines are still shown).")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
+def run_command(recipe, output, quiet, as_json):
+    """Run a recipe; a rerun skips the stages that already finished."""
+    from edgernn.pipeline import run_recipe
+    from edgernn.recipe import load_recipe
+
+    parsed = load_recipe(recipe)
+    outdir = Path(output) if output else Path("runs") / Path(recipe).stem
+    summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo)
+    shown = "  ".join(f"{name} {value:.4f}" for name, value in summary["metrics"].items())
+    click.echo(f"final: {shown}")
+    click.echo(f"size ratio: {summary['ratios']['size_bytes']:.3f} of the teacher")
+    click.echo(f"bundle: {summary['bundle']}")
+    click.echo(f"report: {summary['report']}")
+    if as_json:
+        keys = ("bundle", "report", "metrics", "ratios")
+        echo_json({key: summary[key] for key in keys})

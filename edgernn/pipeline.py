@@ -1,0 +1,193 @@
+"""Run a recipe stage by stage: teacher -> compress -> bundle, resumable and exclusive.
+
+Everything lands in one output folder: ``teacher.pt``, then the bundle (``student.pt``,
+``manifest.json``, the ONNX graphs, ``report.{json,md,html}``), plus ``stages.json``, the
+record of finished stages. A rerun skips every stage whose settings, inputs and artifacts are
+unchanged, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from edgernn.errors import EdgeRNNError
+from edgernn.pipeline_state import (
+    is_done,
+    load_state,
+    record_stage,
+    run_lock,
+    sha256_file,
+    stage_key,
+)
+from edgernn.recipe import Recipe
+
+TEACHER_FILE = "teacher.pt"
+COMPRESS_REPORT = "compress_report.json"  # the per-stage rows that the bundle report merges
+# Written by other stages or by the run itself; never a bundle stage artifact.
+_NOT_BUNDLE = {TEACHER_FILE, "student.pt", COMPRESS_REPORT, "stages.json", "run.lock"}
+
+
+def run_recipe(
+    recipe: Recipe,
+    outdir: str | Path,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Train the teacher, compress it and finish the bundle, skipping finished stages.
+
+    Args:
+        recipe: from ``load_recipe`` (or ``recipe.smoke(data)`` for a seconds-long run).
+        outdir: the output folder; created if missing.
+        progress: tqdm bars while training and measuring.
+        log: receives one line per stage (``teacher: done, skipped``); default: silent.
+
+    Returns:
+        ``{"bundle", "report", "metrics", "ratios", "teacher_metrics", "stages"}``; ``stages``
+        maps each stage to ``ran``, ``skipped`` or ``given`` (an existing teacher checkpoint).
+
+    Raises:
+        EdgeRNNError: another run holds ``outdir/run.lock``, or a stage refused its input.
+
+    Example::
+
+        summary = run_recipe(load_recipe("pipelines/sentiment_bilstm.toml"), "runs/demo")
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise EdgeRNNError(f"{outdir}: exists and is not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    run = _Run(recipe, outdir, progress, log or (lambda line: None))
+    with run_lock(outdir):
+        run.stage("teacher", run.teacher_key(), run.train_teacher)
+        run.stage("compress", run.compress_key(), run.compress)
+        run.stage("bundle", run.bundle_key(), run.bundle)
+    return run.summary()
+
+
+class _Run:
+    """One run's settings and the stage records it has read and written."""
+
+    def __init__(self, recipe: Recipe, outdir: Path, progress: bool, log) -> None:
+        self.recipe, self.outdir, self.progress, self.log = recipe, outdir, progress, log
+        self.stages = load_state(outdir)
+        self.outcome: dict[str, str] = {}
+        self.teacher_file = outdir / TEACHER_FILE
+
+    def stage(self, name: str, key: str, work: Callable[[], list[Path]]) -> None:
+        if is_done(self.stages.get(name), key, self.outdir):
+            self.log(f"{name}: done, skipped")
+            self.outcome[name] = "skipped"
+            return
+        self.log(f"{name}: running")
+        artifacts = work()
+        # Only now, with every artifact in place, does the stage count as finished.
+        self.stages = record_stage(self.outdir, self.stages, name, key, artifacts)
+        self.outcome[name] = "ran"
+        self.log(f"{name}: done")
+
+    def _hashes(self, name: str) -> dict:
+        return self.stages.get(name, {}).get("artifacts", {})
+
+    def teacher_key(self) -> str:
+        parts, given = self.recipe.to_dict(), self.recipe.teacher.checkpoint
+        given_hash = sha256_file(Path(given)) if given and Path(given).is_file() else None
+        return stage_key("teacher", parts["data"], parts["teacher"], given_hash)
+
+    def compress_key(self) -> str:
+        parts = self.recipe.to_dict()
+        return stage_key("compress", parts["data"], parts["compress"], self._teacher_hash())
+
+    def bundle_key(self) -> str:
+        parts = self.recipe.to_dict()
+        return stage_key("bundle", parts["bench"], self._hashes("compress"), self._teacher_hash())
+
+    def _teacher_hash(self) -> dict:
+        return self._hashes("teacher")
+
+    def train_teacher(self) -> list[Path]:
+        from edgernn.checkpoint import load_checkpoint, save_checkpoint
+        from edgernn.train import train
+
+        given = self.recipe.teacher.checkpoint
+        if given:
+            # Copied into the run, so the bundle report and resuming refer to a file it owns.
+            _check_given_teacher(load_checkpoint(given), self.recipe)
+            _copy_atomic(Path(given), self.teacher_file)
+            return [self.teacher_file]
+        data, teacher = self.recipe.data, self.recipe.teacher
+        config = teacher.train_config(self.progress)
+        checkpoint = train(
+            data.source, data.task, config, tokens=data.tokens, **teacher.model_choices()
+        )
+        return [save_checkpoint(checkpoint, self.teacher_file)]
+
+    def compress(self) -> list[Path]:
+        from edgernn.checkpoint import load_checkpoint
+        from edgernn.compress import compress, write_compressed
+
+        config = self.recipe.compress.compress_config(self.progress)
+        result = compress(load_checkpoint(self.teacher_file), config, self.recipe.data.source)
+        files = write_compressed(result, self.outdir, teacher_file=str(self.teacher_file))
+        _copy_atomic(files["report"], self.outdir / COMPRESS_REPORT)
+        return [files["student"], self.outdir / COMPRESS_REPORT]
+
+    def bundle(self) -> list[Path]:
+        from edgernn.bundle_report import BundleReportConfig, finish_bundle
+
+        # finish_bundle merges the compress rows from report.json; a bundle run that was
+        # interrupted may have replaced it already, so start again from the compress copy.
+        _copy_atomic(self.outdir / COMPRESS_REPORT, self.outdir / "report.json")
+        bench = self.recipe.bench
+        config = BundleReportConfig(
+            batch_sizes=bench.batch_sizes,
+            seq_lens=bench.seq_lens,
+            threads=bench.threads,
+            min_time_s=bench.min_time_s,
+            progress=self.progress,
+        )
+        finish_bundle(self.outdir, self.teacher_file, self.recipe.data.source, config)
+        return sorted(
+            path
+            for path in self.outdir.iterdir()
+            if path.is_file() and not path.name.startswith(".") and path.name not in _NOT_BUNDLE
+        )
+
+    def summary(self) -> dict:
+        from edgernn.checkpoint import load_checkpoint
+
+        rows = load_checkpoint(self.outdir / "student.pt").compression["rows"]
+        teacher, final = rows[0], [row for row in rows if row["kept"]][-1]
+        return {
+            "bundle": str(self.outdir),
+            "report": str(self.outdir / "report.md"),
+            "metrics": final["metrics"],
+            "teacher_metrics": teacher["metrics"],
+            "ratios": {
+                name: final[name] / teacher[name]
+                for name in ("params", "nonzero_params", "size_bytes")
+            },
+            "stages": dict(self.outcome),
+        }
+
+
+def _check_given_teacher(checkpoint, recipe: Recipe) -> None:
+    if checkpoint.spec.task != recipe.data.task:
+        raise EdgeRNNError(
+            f"[teacher] checkpoint {recipe.teacher.checkpoint} is a {checkpoint.spec.task} "
+            f"model but [data] task is {recipe.data.task}"
+        )
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
