@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from edgernn.atomic import atomic_path
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
 
@@ -39,16 +39,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         path: destination; its directory must exist.
         data: the whole file content.
     """
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(path) as temp, open(temp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def write_manifest(directory: Path, manifest: dict) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from edgernn import __version__
+from edgernn.atomic import atomic_path
 from edgernn.config import ModelSpec
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
@@ -56,14 +56,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
         "training": checkpoint.training,
         "compression": checkpoint.compression,
     }
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temp:
         torch.save(payload, temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     return path
 
 

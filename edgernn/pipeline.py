@@ -8,12 +8,11 @@ unchanged, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from edgernn.atomic import atomic_path
 from edgernn.errors import EdgeRNNError
 from edgernn.pipeline_state import (
     is_done,
@@ -183,11 +182,5 @@ def _check_given_teacher(checkpoint, recipe: Recipe) -> None:
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(target) as temp:
         shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)

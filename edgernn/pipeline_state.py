@@ -11,10 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgernn.atomic import atomic_path
 from edgernn.errors import EdgeRNNError
 
 STATE_FILE = "stages.json"
@@ -67,14 +67,8 @@ def record_stage(outdir: Path, stages: dict, name: str, key: str, artifacts: lis
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(payload, out, indent=2, sort_keys=True)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(path) as temp:
+        temp.write_text(json.dumps(payload, indent=2, sort_keys=True))
 
 
 @contextlib.contextmanager

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from edgernn.atomic import atomic_path
 
 SCHEMA = "edgernn.report/1"
 ROLES = ("teacher", "student", "final", "peer")
@@ -116,12 +117,6 @@ def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(path) as temp:
+        temp.write_text(text, encoding="utf-8")
     return path
