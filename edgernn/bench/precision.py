@@ -64,12 +64,3 @@ def variant(model: nn.Module, precision: str) -> nn.Module:
     if precision == "fp16":
         return HalfPrecision(model)
     return model
-
-
-def state_dict_bytes(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())``: the weights a device would store."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getbuffer().nbytes

@@ -21,14 +21,15 @@ def static_stats(candidate: Candidate) -> dict:
 
 
 def _torch_stats(path: str, precision: str) -> dict:
-    from edgernn.bench.precision import state_dict_bytes, variant
+    from edgernn.bench.precision import variant
     from edgernn.checkpoint import load_checkpoint
+    from edgernn.quantize import serialized_size
 
     model = load_checkpoint(path).build()
     params = sum(p.numel() for p in model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     return {
-        "size_bytes": state_dict_bytes(variant(model, precision)),
+        "size_bytes": serialized_size(variant(model, precision)),
         "params": params,
         "nonzero_params": nonzero,
     }
