@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Fuzz budgets: "ci" (the default) keeps every property test to a few seconds so the whole
+# fuzz run stays within a minute or two; maintainers run the long one with
+# HYPOTHESIS_PROFILE=long .venv/bin/pytest tests -k fuzz   (see README, Security and reliability).
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=150, deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("long", max_examples=5000, deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 WORDS = ["good", "bad", "film", "plot", "not", "very", "the", "was"]
 
