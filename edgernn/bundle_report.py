@@ -84,6 +84,9 @@ def _merge(measured: dict, outdir: Path) -> dict:
             row["metric"], row["metrics"] = scores.get(measured["metric"]["name"]), scores
         if row.get("precision") == "int8":
             row["role"] = "final"
+        # The bundle's own files by name: the report stays true when the folder moves (and
+        # the bundle is built in a staging folder before it is published).
+        row["file"] = Path(row["file"]).name
     student_rows = [_unmeasured(row) for row in stages["models"] if row.get("role") != "teacher"]
     measured["models"] = [teacher, *student_rows, *graphs]
     measured["notes"] = stages.get("notes", []) + measured.get("notes", [])

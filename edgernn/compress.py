@@ -263,7 +263,7 @@ def write_compressed(
     last_fp32 = [row for row in kept if row.precision == "fp32"][-1]
     for row in kept[1:]:
         if row is last_fp32 or row.precision == "int8":
-            row.file = str(student)
+            row.file = student.name  # beside the report, wherever the bundle folder goes
     task = result.checkpoint.spec.task
     metric = primary_metric(task)[0]
     report, markdown = write_report(build_report(task, metric, rows, result.notes), outdir)

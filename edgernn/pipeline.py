@@ -1,9 +1,11 @@
 """Run a recipe stage by stage: teacher -> compress -> bundle, resumable and exclusive.
 
-Everything lands in one output folder: ``teacher.pt``, then the bundle (``student.pt``,
-``manifest.json``, the ONNX graphs, ``report.{json,md,html}``), plus ``stages.json``, the
-record of finished stages. A rerun skips every stage whose settings, inputs and artifacts are
-unchanged, so an interrupted run resumes where it stopped.
+Everything lands in one output folder: ``teacher.pt``, the compress stage's ``compress/``
+(student.pt and its stage report), the bundle (``student.pt``, ``manifest.json``, the ONNX
+graphs, ``report.{json,md,html}``), and ``stages.json``, the record of finished stages. A rerun
+skips every stage whose settings, inputs and artifacts are unchanged, so an interrupted run
+resumes where it stopped. The bundle is published whole (``edgernn.staging``): a run killed
+at any point leaves the previous bundle as it was.
 """
 
 from __future__ import annotations
@@ -14,20 +16,13 @@ from pathlib import Path
 
 from edgernn.atomic import atomic_path
 from edgernn.errors import EdgeRNNError
-from edgernn.pipeline_state import (
-    is_done,
-    load_state,
-    record_stage,
-    run_lock,
-    sha256_file,
-    stage_key,
-)
+from edgernn.lock import folder_lock
+from edgernn.pipeline_state import is_done, load_state, record_stage, sha256_file, stage_key
 from edgernn.recipe import Recipe
+from edgernn.staging import staged_folder
 
 TEACHER_FILE = "teacher.pt"
-COMPRESS_REPORT = "compress_report.json"  # the per-stage rows that the bundle report merges
-# Written by other stages or by the run itself; never a bundle stage artifact.
-_NOT_BUNDLE = {TEACHER_FILE, "student.pt", COMPRESS_REPORT, "stages.json", "run.lock"}
+COMPRESS_DIR = "compress"  # the compress stage's student.pt and report.json, before the bundle
 
 
 def run_recipe(
@@ -49,18 +44,15 @@ def run_recipe(
         maps each stage to ``ran``, ``skipped`` or ``given`` (an existing teacher checkpoint).
 
     Raises:
-        EdgeRNNError: another run holds ``outdir/run.lock``, or a stage refused its input.
+        EdgeRNNError: another command is writing into ``outdir``, or a stage refused its input.
 
     Example::
 
         summary = run_recipe(load_recipe("pipelines/sentiment_bilstm.toml"), "runs/demo")
     """
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise EdgeRNNError(f"{outdir}: exists and is not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    run = _Run(recipe, outdir, progress, log or (lambda line: None))
-    with run_lock(outdir):
+    with folder_lock(outdir):
+        run = _Run(recipe, outdir, progress, log or (lambda line: None))
         run.stage("teacher", run.teacher_key(), run.train_teacher)
         run.stage("compress", run.compress_key(), run.compress)
         run.stage("bundle", run.bundle_key(), run.bundle)
@@ -130,16 +122,13 @@ class _Run:
 
         config = self.recipe.compress.compress_config(self.progress)
         result = compress(load_checkpoint(self.teacher_file), config, self.recipe.data.source)
-        files = write_compressed(result, self.outdir, teacher_file=str(self.teacher_file))
-        _copy_atomic(files["report"], self.outdir / COMPRESS_REPORT)
-        return [files["student"], self.outdir / COMPRESS_REPORT]
+        (self.outdir / COMPRESS_DIR).mkdir(exist_ok=True)
+        files = write_compressed(result, self.outdir / COMPRESS_DIR, str(self.teacher_file))
+        return [files["student"], files["report"]]
 
     def bundle(self) -> list[Path]:
         from edgernn.bundle_report import BundleReportConfig, finish_bundle
 
-        # finish_bundle merges the compress rows from report.json; a bundle run that was
-        # interrupted may have replaced it already, so start again from the compress copy.
-        _copy_atomic(self.outdir / COMPRESS_REPORT, self.outdir / "report.json")
         bench = self.recipe.bench
         config = BundleReportConfig(
             batch_sizes=bench.batch_sizes,
@@ -148,12 +137,13 @@ class _Run:
             min_time_s=bench.min_time_s,
             progress=self.progress,
         )
-        finish_bundle(self.outdir, self.teacher_file, self.recipe.data.source, config)
-        return sorted(
-            path
-            for path in self.outdir.iterdir()
-            if path.is_file() and not path.name.startswith(".") and path.name not in _NOT_BUNDLE
-        )
+        with staged_folder(self.outdir) as staging:
+            # finish_bundle exports student.pt and merges the compress rows of report.json.
+            for name in ("student.pt", "report.json"):
+                shutil.copyfile(self.outdir / COMPRESS_DIR / name, staging / name)
+            finish_bundle(staging, self.teacher_file, self.recipe.data.source, config)
+            names = sorted(path.name for path in staging.iterdir() if path.is_file())
+        return [self.outdir / name for name in names]
 
     def summary(self) -> dict:
         from edgernn.checkpoint import load_checkpoint

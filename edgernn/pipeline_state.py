@@ -1,4 +1,4 @@
-"""What makes a recipe run resumable and exclusive: ``stages.json`` and ``run.lock``.
+"""What makes a recipe run resumable: ``stages.json``, the record of finished stages.
 
 ``stages.json`` records each finished stage with a key (a hash of its settings and inputs) and
 the sha256 of every artifact it wrote. It is rewritten atomically, and only after the stage's
@@ -7,18 +7,13 @@ artifacts are in place, so an interrupted run never records a stage that did not
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
-from edgernn.errors import EdgeRNNError
 
 STATE_FILE = "stages.json"
-LOCK_FILE = "run.lock"
 SCHEMA = "edgernn.stages/1"
 
 
@@ -69,23 +64,3 @@ def record_stage(outdir: Path, stages: dict, name: str, key: str, artifacts: lis
 def _write_json(path: Path, payload: dict) -> None:
     with atomic_path(path) as temp:
         temp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-
-
-@contextlib.contextmanager
-def run_lock(outdir: Path) -> Iterator[Path]:
-    """Hold ``outdir/run.lock`` for the duration; refuse if another run holds it."""
-    lock = outdir / LOCK_FILE
-    try:
-        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        owner = lock.read_text(errors="replace").strip() or "unknown"
-        raise EdgeRNNError(
-            f"{lock}: another `edgernn run` (pid {owner}) is using {outdir}; if it is not "
-            f"running any more, the lock is stale: remove it (rm {lock}) and run again"
-        ) from None
-    try:
-        os.write(handle, f"{os.getpid()}\n".encode())
-        os.close(handle)
-        yield lock
-    finally:
-        lock.unlink(missing_ok=True)

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.cli import main
+from edgernn.lock import LOCK_FILE
 from edgernn.pipeline import run_recipe
-from edgernn.pipeline_state import LOCK_FILE, load_state
+from edgernn.pipeline_state import load_state
 from edgernn.recipe import load_recipe
 
 PIPELINES = Path(__file__).parent.parent / "pipelines"

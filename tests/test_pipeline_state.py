@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
+from edgernn.lock import LOCK_FILE, folder_lock
 from edgernn.pipeline import run_recipe
-from edgernn.pipeline_state import LOCK_FILE, load_state
+from edgernn.pipeline_state import load_state
 from edgernn.recipe import load_recipe
 
 TINY = """
@@ -82,11 +83,20 @@ def test_a_changed_setting_reruns_its_stage_and_the_later_ones(tiny_recipe, tmp_
 
 def test_a_second_run_in_the_same_folder_is_refused(tiny_recipe, tmp_path):
     out = tmp_path / "out"
+    with folder_lock(out):  # another command writing there
+        with pytest.raises(EdgeRNNError, match=r"another edgernn command \(pid \d+\) is writing"):
+            run_recipe(load_recipe(tiny_recipe), out, progress=False)
+        result = CliRunner().invoke(main, ["run", str(tiny_recipe), "-o", str(out)])
+        assert result.exit_code == 1
+        assert "choose another output folder" in result.output
+        assert "Traceback" not in result.output
+        assert (out / LOCK_FILE).exists()  # the other command's lock is left alone
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_lock_file_left_by_a_dead_process_does_not_block(tiny_recipe, tmp_path):
+    out = tmp_path / "out"
     out.mkdir()
-    (out / LOCK_FILE).write_text("12345\n")
-    with pytest.raises(EdgeRNNError, match=r"run.lock: another `edgernn run` \(pid 12345\)"):
-        run_recipe(load_recipe(tiny_recipe), out, progress=False)
-    assert (out / LOCK_FILE).exists()  # the other run's lock is left alone
-    result = CliRunner().invoke(main, ["run", str(tiny_recipe), "-o", str(out)])
-    assert result.exit_code == 1
-    assert "remove it (rm" in result.output and "Traceback" not in result.output
+    (out / LOCK_FILE).write_text("12345\n")  # a SIGKILLed run: the file stays, its lock not
+    summary = run_recipe(load_recipe(tiny_recipe), out, progress=False)
+    assert summary["stages"]["bundle"] == "ran" and not (out / LOCK_FILE).exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from edgernn.cli import echo_json, main
@@ -89,18 +91,25 @@ def compress_command(model, data, epochs, seed, no_export, quiet, as_json, outpu
     from edgernn.checkpoint import load_checkpoint
     from edgernn.compress import compress, compress_config, write_compressed
     from edgernn.distill import default_train_config
+    from edgernn.lock import folder_lock
+    from edgernn.staging import staged_folder
 
     distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight")
     distill_options = {key: options.pop(key) for key in distill_keys}
     train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
-    result = compress(load_checkpoint(model), config, data)
-    files = write_compressed(result, output, teacher_file=model)
-    if not no_export:
-        from edgernn.bundle_report import BundleReportConfig, finish_bundle
+    teacher = load_checkpoint(model)
+    # Locked for the whole run; the bundle is built aside and swapped in only when complete.
+    with folder_lock(output):
+        result = compress(teacher, config, data)
+        with staged_folder(output) as staging:
+            write_compressed(result, staging, teacher_file=model)
+            if not no_export:
+                from edgernn.bundle_report import BundleReportConfig, finish_bundle
 
-        report = finish_bundle(output, model, data, BundleReportConfig(progress=not quiet))
-        files |= {f"report_{kind}": path for kind, path in report.items()}
+                finish_bundle(staging, model, data, BundleReportConfig(progress=not quiet))
+            names = [path.name for path in staging.iterdir() if path.is_file()]
+    files = {name: Path(output) / name for name in sorted(names)}
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
         dropped = "" if row.kept else "  (not kept)"
@@ -118,8 +127,8 @@ def compress_command(model, data, epochs, seed, no_export, quiet, as_json, outpu
 def _compress_summary(result, files: dict) -> dict:
     teacher, final = result.rows[0], [row for row in result.rows if row.kept][-1]
     return {
-        "bundle": str(files["student"].parent),
-        "files": {role: str(path) for role, path in files.items()},
+        "bundle": str(files["student.pt"].parent),
+        "files": {name: str(path) for name, path in files.items()},
         "metrics": final.metrics,
         "teacher_metrics": teacher.metrics,
         "ratios": {

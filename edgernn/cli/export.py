@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from edgernn.cli import echo_json, echo_metrics, main
@@ -30,11 +32,16 @@ def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, expo
     from edgernn.bundle import read_manifest
     from edgernn.checkpoint import load_checkpoint
     from edgernn.export import ExportConfig, export_bundle
+    from edgernn.lock import folder_lock
+    from edgernn.staging import staged_folder
 
     config = ExportConfig(
         int8=not no_int8, per_channel=per_channel, evaluate=not no_eval, exporter=exporter
     )
-    bundle = export_bundle(load_checkpoint(checkpoint), output, data, config)
+    # The bundle is built aside and swapped in whole: a killed export keeps the old one.
+    with folder_lock(output), staged_folder(output) as staging:
+        export_bundle(load_checkpoint(checkpoint), staging, data, config)
+    bundle = Path(output)
     manifest = read_manifest(bundle)
     for entry in manifest["files"]:
         diff = entry["parity"]["max_abs_diff"]
