@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edgernn.checkpoint import load_checkpoint
 from edgernn.cli import main
+from edgernn.evaluate import evaluate_checkpoint
 from edgernn.lock import LOCK_FILE
 from edgernn.pipeline import run_recipe
 from edgernn.pipeline_state import load_state
@@ -32,6 +34,12 @@ def test_every_recipe_runs_end_to_end_at_smoke_size(name, data_files, tmp_path):
     assert json.loads((out / "report.json").read_text())["schema"] == "edgernn.report/1"
     assert not (out / LOCK_FILE).exists()
     assert "teacher: done" in lines
+    # The bundle's runtime answers as the student does: same test-split metrics, computed by
+    # the exporter through the torch-free runtime and here again from student.pt in PyTorch.
+    results = json.loads((out / "manifest.json").read_text())["metrics"]["results"]
+    student = evaluate_checkpoint(load_checkpoint(out / "student.pt"), smoke.data.source)
+    assert results["onnx_fp32"] == pytest.approx(results["pytorch_fp32"], rel=1e-5, abs=1e-6)
+    assert results["pytorch_fp32"] == pytest.approx(student, rel=1e-5, abs=1e-6)
 
 
 def test_a_bad_recipe_is_one_line_on_the_command_line(tmp_path):
