@@ -30,6 +30,7 @@ def run_recipe(
     outdir: str | Path,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train the teacher, compress it and finish the bundle, skipping finished stages.
 
@@ -38,6 +39,8 @@ def run_recipe(
         outdir: the output folder; created if missing.
         progress: tqdm bars while training and measuring.
         log: receives one line per stage (``teacher: done, skipped``); default: silent.
+        device: where the teacher and the student train (``cpu`` or ``cuda``); a finished
+            stage is not redone on another device.
 
     Returns:
         ``{"bundle", "report", "metrics", "ratios", "teacher_metrics", "stages"}``; ``stages``
@@ -52,7 +55,7 @@ def run_recipe(
     """
     outdir = Path(outdir)
     with folder_lock(outdir):
-        run = _Run(recipe, outdir, progress, log or (lambda line: None))
+        run = _Run(recipe, outdir, progress, log or (lambda line: None), device)
         run.stage("teacher", run.teacher_key(), run.train_teacher)
         run.stage("compress", run.compress_key(), run.compress)
         run.stage("bundle", run.bundle_key(), run.bundle)
@@ -62,8 +65,9 @@ def run_recipe(
 class _Run:
     """One run's settings and the stage records it has read and written."""
 
-    def __init__(self, recipe: Recipe, outdir: Path, progress: bool, log) -> None:
+    def __init__(self, recipe: Recipe, outdir: Path, progress: bool, log, device: str) -> None:
         self.recipe, self.outdir, self.progress, self.log = recipe, outdir, progress, log
+        self.device = device
         self.stages = load_state(outdir)
         self.outcome: dict[str, str] = {}
         self.teacher_file = outdir / TEACHER_FILE
@@ -112,7 +116,12 @@ class _Run:
         data, teacher = self.recipe.data, self.recipe.teacher
         config = teacher.train_config(self.progress)
         checkpoint = train(
-            data.source, data.task, config, tokens=data.tokens, **teacher.model_choices()
+            data.source,
+            data.task,
+            config,
+            tokens=data.tokens,
+            device=self.device,
+            **teacher.model_choices(),
         )
         return [save_checkpoint(checkpoint, self.teacher_file)]
 
@@ -121,7 +130,8 @@ class _Run:
         from edgernn.compress import compress, write_compressed
 
         config = self.recipe.compress.compress_config(self.progress)
-        result = compress(load_checkpoint(self.teacher_file), config, self.recipe.data.source)
+        teacher = load_checkpoint(self.teacher_file)
+        result = compress(teacher, config, self.recipe.data.source, self.device)
         (self.outdir / COMPRESS_DIR).mkdir(exist_ok=True)
         files = write_compressed(result, self.outdir / COMPRESS_DIR, str(self.teacher_file))
         return [files["student"], files["report"]]

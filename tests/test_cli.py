@@ -121,3 +121,20 @@ def test_generate_refuses_other_tasks(tmp_path, classify_csv):
     out = tmp_path / "m.pt"
     _run("train", "--task", "classify", "--data", classify_csv, *TINY, "-o", out)
     _assert_one_line_error(_run("generate", out), "needs a language model")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without")
+@pytest.mark.parametrize("command", ["train", "compress", "run"])
+def test_device_cuda_without_a_gpu_is_one_line(command, tmp_path, regress_npz):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[data]\nsource = "{regress_npz}"\ntask = "regress"\n')
+    arguments = {
+        "train": ["train", "--task", "regress", "--data", str(regress_npz)],
+        "compress": ["compress", str(tmp_path / "missing.pt")],
+        "run": ["run", str(recipe)],
+    }[command]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*arguments, "--device", "cuda", "-o", str(out)])
+    assert result.exit_code == 1
+    assert "--device cuda: no CUDA GPU is available here" in result.output
+    assert "Traceback" not in result.output and not out.exists()

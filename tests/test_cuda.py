@@ -48,3 +48,13 @@ def test_cuda_training_matches_cpu_inference(task, data_files):
         assert cpu.greedy(batch.inputs, batch.lengths, 12) == gpu.greedy(
             batch.inputs.cuda(), batch.lengths, 12
         )
+
+
+def test_cuda_compress_distills_on_the_gpu(classify_csv):
+    from edgernn.compress import compress, compress_config
+
+    teacher = train(str(classify_csv), "classify", QUICK, hidden=16, embed=8)
+    config = compress_config(student_hidden=8, train=QUICK)
+    result = compress(teacher, config, str(classify_csv), device="cuda")
+    assert all(t.device.type == "cpu" for t in result.checkpoint.state_dict.values())
+    assert all(math.isfinite(row.metric) for row in result.rows if row.kept)

@@ -28,6 +28,19 @@ def main() -> None:
     """Train, compress and export recurrent neural networks for edge devices."""
 
 
+DEVICE = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
+)
+
+
+def require_device(device: str) -> None:
+    """Refuse ``--device cuda`` up front on a machine without a GPU."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")
+
+
 def echo_json(payload: dict) -> None:
     click.echo(json.dumps(payload, sort_keys=True))
 

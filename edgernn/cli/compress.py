@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli import echo_json, main
+from edgernn.cli import DEVICE, echo_json, main, require_device
 from edgernn.config import CELLS
 
 
@@ -76,6 +76,7 @@ from edgernn.config import CELLS
     help="Distillation epochs (upper bound; early stopping ends sooner).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@DEVICE
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
 )
@@ -84,7 +85,9 @@ from edgernn.config import CELLS
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
-def compress_command(model, data, epochs, seed, no_export, quiet, as_json, output, **options):
+def compress_command(
+    model, data, epochs, seed, device, no_export, quiet, as_json, output, **options
+):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
     from dataclasses import replace
 
@@ -98,10 +101,11 @@ def compress_command(model, data, epochs, seed, no_export, quiet, as_json, outpu
     distill_options = {key: options.pop(key) for key in distill_keys}
     train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
+    require_device(device)
     teacher = load_checkpoint(model)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
     with folder_lock(output):
-        result = compress(teacher, config, data)
+        result = compress(teacher, config, data, device)
         with staged_folder(output) as staging:
             write_compressed(result, staging, teacher_file=model)
             if not no_export:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli import echo_json, main
+from edgernn.cli import DEVICE, echo_json, main, require_device
 
 
 @main.command("run")
@@ -17,16 +17,18 @@ from edgernn.cli import echo_json, main
     type=click.Path(file_okay=False),
     help="Output folder [default: runs/<recipe file name without .toml>].",
 )
+@DEVICE
 @click.option("--quiet", is_flag=True, help="No progress bars (stage lines are still shown).")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
-def run_command(recipe, output, quiet, as_json):
+def run_command(recipe, output, device, quiet, as_json):
     """Run a recipe; a rerun skips the stages that already finished."""
     from edgernn.pipeline import run_recipe
     from edgernn.recipe import load_recipe
 
     parsed = load_recipe(recipe)
+    require_device(device)
     outdir = Path(output) if output else Path("runs") / Path(recipe).stem
-    summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo)
+    summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo, device=device)
     shown = "  ".join(f"{name} {value:.4f}" for name, value in summary["metrics"].items())
     click.echo(f"final: {shown}")
     click.echo(f"size ratio: {summary['ratios']['size_bytes']:.3f} of the teacher")

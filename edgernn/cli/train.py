@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli import echo_json, echo_metrics, main
+from edgernn.cli import DEVICE, echo_json, echo_metrics, main, require_device
 from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, TrainConfig
-from edgernn.errors import EdgeRNNError
 
 
 @main.command()
@@ -41,7 +40,7 @@ from edgernn.errors import EdgeRNNError
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@DEVICE
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
@@ -70,7 +69,7 @@ def train(
     from edgernn.checkpoint import save_checkpoint
     from edgernn.train import train as train_model
 
-    _require_device(device)
+    require_device(device)
     config = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -85,13 +84,6 @@ def train(
     click.echo(f"checkpoint: {path}")
     if as_json:
         echo_json({"metrics": checkpoint.metrics, "checkpoint": str(path)})
-
-
-def _require_device(device: str) -> None:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")
 
 
 @main.command("evaluate")
