@@ -98,3 +98,49 @@ def test_bucketing_covers_every_example_once_and_is_seeded():
     assert sorted(i for batch in first for i in batch) == list(range(len(lengths)))
     spread = max(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first)
     assert spread <= 1  # one pool holds everything here, so batches are near-uniform
+
+
+def _npz(path, features=2, targets=1, classify=False):
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(10, targets)) if targets > 1 else rng.normal(size=10)
+    y = (y > 0).astype(np.int64) if classify else y
+    np.savez(path, x=rng.normal(size=(10, 4, features)), lengths=np.full(10, 3), y=y)
+
+
+@pytest.mark.parametrize(
+    "task, valid, message",
+    [
+        ("classify", "valid.csv", "valid split holds text but the model takes numeric"),
+        ("regress", "features", "valid split has 3 features per step but the model takes 2"),
+        ("regress", "targets", "valid split has 3 regression targets .* model predicts 1"),
+    ],
+)
+def test_splits_that_disagree_with_train_are_refused(tmp_path, task, valid, message):
+    _npz(tmp_path / "train.npz", classify=task == "classify")
+    if valid == "valid.csv":
+        (tmp_path / "valid.csv").write_text("text,label\ngood,1\n", encoding="utf-8")
+    else:
+        _npz(tmp_path / "valid.npz", *((3, 1) if valid == "features" else (2, 3)))
+    raw = load_raw(str(tmp_path), task)
+    with pytest.raises(EdgeRNNError, match=f"{tmp_path}: the {message}"):
+        encode(raw, fit_meta(raw), max_len=10)
+
+
+def test_text_split_after_numeric_train_is_refused(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\na,x\nb,y\nc,x\n", encoding="utf-8")
+    _npz(tmp_path / "valid.npz", classify=True)
+    raw = load_raw(str(tmp_path), "classify")
+    with pytest.raises(EdgeRNNError, match="valid split holds numeric sequences but the model"):
+        encode(raw, fit_meta(raw), max_len=10)
+
+
+def test_encoding_errors_name_the_data_and_quote_the_example(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("a b c d e f g h i j k l m n o p q r s t" + " " * 10, encoding="utf-8")
+    raw = load_raw(str(path), "lm")
+    with pytest.raises(EdgeRNNError, match=f"{path}: the valid text is too short: .* 2 word"):
+        encode(raw, fit_meta(raw, "word"), max_len=10)
+    raw = _text_raw([("a b c d e", "x"), ("a", "y")])
+    raw.source = "reviews.csv"
+    with pytest.raises(EdgeRNNError, match=r"reviews.csv: train example 0 \('a b c d e'...\)"):
+        encode(raw, fit_meta(raw, "word"), max_len=4)

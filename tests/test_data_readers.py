@@ -132,3 +132,89 @@ def test_too_few_examples_to_carve(tmp_path):
     path.write_text("text,label\na,x\nb,y\n", encoding="utf-8")
     with pytest.raises(EdgeRNNError, match="too few"):
         carve_missing_splits(RawData(task="classify", train=read_file(path, "classify")))
+
+
+_ROWS = "".join(f"good film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(4))
+
+
+@pytest.mark.parametrize(
+    "name, content, text",
+    [
+        ("a.csv", b"\xef\xbb\xbftext,label\n" + _ROWS.encode(), "good film 0"),  # Excel's BOM
+        ("a.csv", 'text,label\r\n"a\x0cb\x85c\u2028d",pos\r\n'.encode(), "a\x0cb\x85c\u2028d"),
+        ("a.jsonl", b'\xef\xbb\xbf{"text": "a\\u2028b", "label": 1}\n', "a\u2028b"),
+        ("a.jsonl", '{"text": "a\u2028b", "label": true}\n'.encode(), "a\u2028b"),
+    ],
+)
+def test_only_real_line_ends_split_lines_and_a_bom_is_dropped(tmp_path, name, content, text):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert read_file(path, "classify")[0][0] == text
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "x", "label": null}', "label must be a string, integer or boolean"),
+        ('{"text": "x", "label": 1.5}', "label must be a string, integer or boolean"),
+        ('{"text": "x\\ud800", "label": "a"}', "unpaired surrogate"),
+        ("[" * 3000, "nested too deeply"),
+        ("9" * 5000, "number in the JSON is too long"),
+    ],
+)
+def test_jsonl_values_a_model_cannot_use_are_refused(tmp_path, content, message):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "ok", "label": "a"}\n' + content + "\n", encoding="utf-8")
+    with pytest.raises(EdgeRNNError, match=f"{path}:2: .*{message}"):
+        read_file(path, "classify")
+
+
+def test_non_utf8_error_names_the_line(tmp_path):
+    path = tmp_path / "a.tsv"
+    path.write_bytes(b"a\tb\nc\t\xff\n")
+    with pytest.raises(EdgeRNNError, match=f"{path}:2: not UTF-8 text .* at byte 6"):
+        read_file(path, "seq2seq")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update(y=np.array(1.0)), "y must hold one row per sequence"),
+        (lambda a: a.update(x=a["x"][:, :, :0]), "F >= 1"),
+        (lambda a: a.update(y=a["y"][:, None][:, :0]), "K >= 1"),
+        (lambda a: a.update(x=a["x"].astype(np.float64) * 1e300), "beyond-float32"),
+        (lambda a: a.update(y=a["y"].astype(np.float64) * 1e300), "y holds NaN, infinite"),
+        (lambda a: a.update(lengths=a["lengths"].astype(np.float64)), "lengths must be integer"),
+    ],
+)
+def test_more_bad_npz_gets_clear_errors(tmp_path, change, message):
+    arrays = numeric_arrays(8, classify=False)
+    change(arrays)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(EdgeRNNError, match=f"{path}: .*{message}"):
+        read_file(path, "regress")
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04", b"\x93NUMPY", b"not a zip"])
+def test_npz_that_is_not_an_archive(tmp_path, content):
+    path = tmp_path / "a.npz"
+    path.write_bytes(content)
+    with pytest.raises(EdgeRNNError, match=f"{path}: not a readable .npz archive"):
+        read_file(path, "regress")
+
+
+def test_npz_padding_may_hold_anything_and_byte_labels_are_text(tmp_path):
+    arrays = numeric_arrays(8, classify=True)
+    arrays["x"][0, arrays["lengths"][0] :] = np.nan  # past the length: never read
+    arrays["y"] = np.array([b"yes", b"no"] * 4)
+    path = tmp_path / "a.npz"
+    np.savez(path, **arrays)
+    assert {label for _, label in read_file(path, "classify")} == {"yes", "no"}
+
+
+def test_csv_cell_over_the_field_limit_names_the_line(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text('text,label\nok,a\n"' + "w " * 70_000 + '",b\n', encoding="utf-8")
+    with pytest.raises(EdgeRNNError, match=f"{path}:3: not valid .csv .*field limit"):
+        read_file(path, "classify")

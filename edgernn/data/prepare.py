@@ -64,6 +64,11 @@ def _fit_meta(raw: RawData, tokens: str | None) -> DataMeta:
 def encode(raw: RawData, meta: DataMeta, max_len: int, lm_window: int = LM_WINDOW) -> TaskData:
     """Encode every split with ``meta``; reject sequences longer than ``max_len``.
 
+    Inputs are never truncated: an example longer than ``max_len`` (``--max-len``, default
+    512) is an error naming the split and quoting the example. A label or tag that never
+    occurs in train is an error too, as are splits whose format, feature count or number
+    of regression targets differs from train's. Tokens unseen in train become ``<unk>``.
+
     Args:
         raw: all three splits, as ``load_raw`` returns them.
         meta: from ``fit_meta`` on the same data, or from a checkpoint.
@@ -76,13 +81,20 @@ def encode(raw: RawData, meta: DataMeta, max_len: int, lm_window: int = LM_WINDO
     codec = Codec(meta)
     splits = {}
     for name in SPLITS:
-        examples = raw.split(name)
-        if raw.task == "lm":
-            splits[name] = _encode_lm(examples, codec, min(lm_window, max_len))
-        else:
-            splits[name] = [codec.encode(example, name) for example in examples]
-        _check_lengths(splits[name], name, max_len)
+        try:
+            splits[name] = _encode_split(raw.split(name), name, codec, max_len, lm_window)
+        except EdgeRNNError as error:
+            # Codec knows examples, not files: name the data here, as every reader does.
+            raise EdgeRNNError(f"{raw.source or 'data'}: {error}") from None
     return TaskData(meta, splits)
+
+
+def _encode_split(examples: list, name: str, codec: Codec, max_len: int, lm_window: int) -> list:
+    if codec.meta.task == "lm":  # windows are cut to max_len, so never too long
+        return _encode_lm(examples, codec, min(lm_window, max_len), name)
+    encoded = [codec.encode(example, name) for example in examples]
+    _check_lengths(encoded, examples, name, max_len)
+    return encoded
 
 
 class Codec:
@@ -103,13 +115,46 @@ class Codec:
         if task == "tag":
             tags = [self.label_id(tag, split) for tag in target]
             return self._ids(self.vocab.encode(inputs), inputs), torch.tensor(tags)
-        if isinstance(inputs, np.ndarray):
-            x = torch.from_numpy(normalize_x(inputs, self.meta.norm))
+        if self.meta.norm is not None:
+            x = torch.from_numpy(normalize_x(self._features(inputs, split), self.meta.norm))
         else:
-            x = self.token_ids(inputs)
+            x = self.token_ids(self._text(inputs, split))
         if task == "regress":
-            return x, torch.from_numpy(normalize_y(target, self.meta.norm))
+            return x, torch.from_numpy(normalize_y(self._targets(target, split), self.meta.norm))
         return x, torch.tensor(self.label_id(target, split))
+
+    def _features(self, inputs: object, split: str) -> np.ndarray:
+        # Splits may come from different files (train.npz with valid.csv, or another
+        # feature count): checked here, before numpy broadcasts or fails obscurely.
+        size = self.meta.input_size
+        if not isinstance(inputs, np.ndarray):
+            raise EdgeRNNError(
+                f"the {split} split holds text but the model takes numeric sequences; "
+                "give every split as .npz"
+            )
+        if inputs.shape[1] != size:
+            raise EdgeRNNError(
+                f"the {split} split has {inputs.shape[1]} features per step but the model "
+                f"takes {size}; give every split the same features"
+            )
+        return inputs
+
+    def _text(self, inputs: object, split: str) -> str:
+        if not isinstance(inputs, str):
+            raise EdgeRNNError(
+                f"the {split} split holds numeric sequences but the model takes text; "
+                "give every split in a text format"
+            )
+        return inputs
+
+    def _targets(self, target: np.ndarray, split: str) -> np.ndarray:
+        size = len(self.meta.norm["y_mean"])
+        if target.shape != (size,):
+            raise EdgeRNNError(
+                f"the {split} split has {target.size} regression targets per example but the "
+                f"model predicts {size}; give every split the same y columns"
+            )
+        return target
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text, self.meta.tokens)
@@ -133,7 +178,7 @@ class Codec:
         return self.label_ids[label]
 
 
-def _encode_lm(documents: list[str], codec: Codec, window: int) -> list:
+def _encode_lm(documents: list[str], codec: Codec, window: int, split: str) -> list:
     # Documents are joined into one stream and cut into non-overlapping windows; each
     # window's target is the same stream shifted by one token.
     stream = [i for doc in documents for i in codec.vocab.encode(codec.tokenize(doc))]
@@ -144,14 +189,23 @@ def _encode_lm(documents: list[str], codec: Codec, window: int) -> list:
         if len(piece) >= 2:
             windows.append((piece[:-1], piece[1:]))
     if not windows:
-        raise EdgeRNNError("the language-model text is too short: it needs at least 2 tokens")
+        raise EdgeRNNError(
+            f"the {split} text is too short: it needs at least 2 {codec.meta.tokens} tokens; "
+            "give more text or the split files"
+        )
     return windows
 
 
-def _check_lengths(examples: list, split: str, max_len: int) -> None:
-    for index, (inputs, _) in enumerate(examples):
+def _check_lengths(encoded: list, examples: list, split: str, max_len: int) -> None:
+    for index, ((inputs, _), (original, _)) in enumerate(zip(encoded, examples, strict=True)):
         if len(inputs) > max_len:
             raise EdgeRNNError(
-                f"{split} example {index} has {len(inputs)} steps, more than the model's "
-                f"max length {max_len}; raise --max-len or shorten the input"
+                f"{split} example {index}{_excerpt(original)} has {len(inputs)} steps, more "
+                f"than the model's max length {max_len}; raise --max-len or shorten the input"
             )
+
+
+def _excerpt(original: object) -> str:
+    # Carved splits are shuffled, so an index alone would not find the line in the file.
+    text = " ".join(original) if isinstance(original, list) else original
+    return f" ({text[:30]!r}...)" if isinstance(text, str) else ""
