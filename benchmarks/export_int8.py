@@ -4,7 +4,9 @@ For each builtin dataset and cell, trains the default teacher with the CLI (skip
 checkpoint exists), exports it with ``edgernn export`` (fp32 + int8, scored on the test
 split through the torch-free runtime), then times the fp32 and int8 graphs with ONNX
 Runtime on one thread, interleaving the two so machine load hits both alike. GRU/RNN bundles
-also time the alternative int8 form (``DequantizeLinear`` instead of ``Cast``+``Mul``).
+also time the alternative int8 form (``DequantizeLinear`` instead of ``Cast``+``Mul``). The
+manifest's per-node int8 record (which nodes run integer kernels, which fell back to
+weight-only int8 and what each cost alone on the valid split) goes into the results too.
 
     .venv/bin/python benchmarks/export_int8.py --work runs/export_int8 \\
         --out benchmarks/results/export_int8
@@ -79,7 +81,7 @@ def median_ms(call, budget_s: float = 1.0, minimum: int = 20) -> float:
 def latencies(bundle: Path, checkpoint: Path, task: str, cell: str) -> dict:
     runtimes = {p: Runtime(bundle, p, threads=1) for p in ("fp32", "int8")}
     if cell != "lstm" and task != "seq2seq":
-        runtimes["int8_dequantize_linear"] = _dequantize_linear_variant(bundle)
+        runtimes["int8_dequantize_linear"] = _dequantize_linear_variant(bundle, runtimes["int8"])
     results = {}
     for batch in BATCHES:
         if task == "seq2seq":
@@ -93,12 +95,15 @@ def latencies(bundle: Path, checkpoint: Path, task: str, cell: str) -> dict:
     return results
 
 
-def _dequantize_linear_variant(bundle: Path):
-    # The same int8 weights in QDQ form, loaded as a one-file temporary bundle-like runtime.
+def _dequantize_linear_variant(bundle: Path, int8: Runtime):
+    # The same int8 weights (and weight-only choices) in QDQ form, as a one-file bundle.
     variant = bundle.parent / f"{bundle.name}-qdq"
     variant.mkdir(exist_ok=True)
     fp32 = onnx.load(bundle / "model.onnx")
-    onnx.save(quantize_int8(fp32, recurrent_form="dequantize_linear"), variant / "model.onnx")
+    plan = next(e for e in int8.manifest["files"] if e["path"] == "model.int8.onnx")
+    weight_only = plan.get("quantization", {}).get("weight_only", {})
+    proto = quantize_int8(fp32, recurrent_form="dequantize_linear", weight_only=weight_only)
+    onnx.save(proto, variant / "model.onnx")
     manifest = read_manifest(bundle)
     entry = next(e for e in manifest["files"] if e["path"] == "model.onnx")
     entry = entry | {"sha256": sha256_bytes((variant / "model.onnx").read_bytes())}
@@ -109,10 +114,12 @@ def _dequantize_linear_variant(bundle: Path):
 def measure(work: Path, name: str, cell: str) -> dict:
     checkpoint, bundle, export_s = prepare(work, name, cell)
     manifest = read_manifest(bundle)
-    sizes = {"fp32": 0, "int8": 0}
+    sizes, quantization = {"fp32": 0, "int8": 0}, {}
     for entry in manifest["files"]:
         if entry["role"] != "step":  # the step graph is an extra; compare like with like
             sizes[entry["precision"]] += entry["size_bytes"]
+            if "quantization" in entry:
+                quantization[entry["role"]] = entry["quantization"]
     task = manifest["task"]
     return {
         "dataset": name,
@@ -121,6 +128,7 @@ def measure(work: Path, name: str, cell: str) -> dict:
         "export_seconds": round(export_s, 1),
         "size_bytes": sizes,
         "metrics": manifest["metrics"],
+        "quantization": quantization,
         "latency_ms": latencies(bundle, checkpoint, task, cell),
     }
 
@@ -160,8 +168,9 @@ Reproduce: `.venv/bin/python benchmarks/export_int8.py` (add `--datasets a,b --c
 split the run; rows accumulate in the .json), which runs per dataset and
 cell `edgernn train --task TASK --data builtin:NAME --cell CELL --quiet -o CKPT` (default
 teacher: hidden 128, embed 64, one layer; skipped when CKPT exists) and
-`edgernn export CKPT -o BUNDLE --json` (dynamo exporter, fp32 + int8 per tensor, scored on
-the test split through the torch-free runtime).
+`edgernn export CKPT -o BUNDLE --json` (dynamo exporter, fp32 + int8 per tensor, integer
+kernels chosen per node on the valid split, scored on the test split through the torch-free
+runtime).
 
 Metric: the dataset's primary test metric, from the bundle manifest (the same metric code
 for all three columns). Size: `model.onnx` vs `model.int8.onnx` (encoder + decoder for
@@ -189,6 +198,31 @@ def qdq_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def nodes_table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | cell | integer-kernel nodes | costliest alone (valid) "
+        "| weight-only instead (valid cost alone) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        plans = row.get("quantization", {}).values()
+        unit = "" if row["metrics"]["higher_is_better"] else "%"
+        drops = {n: d for plan in plans for n, d in plan["sensitivity"].items()}
+        integer = sum(len(plan["integer"]) for plan in plans)
+        worst = max(drops.values(), default=None)
+        fallback = [
+            f"{node} ({drops[node]:+.3g}{unit})"
+            for plan in plans
+            for node in plan["weight_only"]
+            if node in drops
+        ]
+        lines.append(
+            f"| {row['dataset']} | {row['cell']} | {integer} "
+            f"| {'-' if worst is None else f'{worst:+.3g}{unit}'} | {', '.join(fallback) or '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="sentiment,ner,translate,charlm,forecast")
@@ -209,6 +243,7 @@ def main() -> None:
             saved.write_text(json.dumps(rows, indent=2) + "\n")
     header = HEADER.format(cpu=cpu_model(), cores=len(os.sched_getaffinity(0)))
     text = f"{header}{table(rows)}\n\nGRU/RNN int8 weight forms:\n\n{qdq_table(rows)}\n"
+    text += f"\nint8 nodes (metric loss of each integer node alone):\n\n{nodes_table(rows)}\n"
     out.with_suffix(".md").write_text(text)
     print(text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -10,13 +11,27 @@ import pytest
 from export_cases import CELLS, make_checkpoint
 from onnx import numpy_helper
 
-from edgernn.export import build_graphs, check_parity, quantize_int8, session, to_onnx
+from edgernn.errors import EdgeRNNError
+from edgernn.export import (
+    ExportConfig,
+    build_graphs,
+    check_parity,
+    export_bundle,
+    quantize_int8,
+    session,
+    to_onnx,
+    writer,
+)
+from edgernn.export.int8 import integer_nodes, quantize_node
+from edgernn.export.scoring import int8_sensitivity
+from edgernn.runtime import Runtime
 
 INT8_TYPES = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
 
 
-def _export(cell: str, **sizes):
-    checkpoint = make_checkpoint("classify", cell, bidirectional=True, **sizes)
+def _export(cell: str, task: str = "classify", **sizes):
+    # Bidirectional: one graph (no step graph) with two recurrent nodes.
+    checkpoint = make_checkpoint(task, cell, bidirectional=True, **sizes)
     (graph,) = build_graphs(checkpoint.build())
     proto, _ = to_onnx(graph, prefer="torchscript")
     return checkpoint, proto
@@ -53,6 +68,7 @@ def test_int8_file_is_under_30_percent_and_quantizes_every_weight(cell):
     assert sum(int(np.prod(t.dims)) for t in floats) < 0.05 * sum(
         int(np.prod(t.dims)) for t in fp32.graph.initializer
     )  # only scales and biases stay float
+    assert not int8.graph.metadata_props  # the torch program signature is not this graph's
     diffs = check_parity(checkpoint.build(), {"model": session(int8)}, np.inf, np.inf)
     assert diffs["model"] < 0.05
 
@@ -73,3 +89,130 @@ def test_per_channel_scales_follow_the_gate_rows():
             assert scale.size == 3 * 16  # one scale per gate row, shared by both directions
         diffs = check_parity(checkpoint.build(), {"model": session(int8)}, np.inf, np.inf)
         assert diffs["model"] < 0.05
+
+
+INTEGER_OPS = {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul"}
+
+
+def _from_int8(model: onnx.ModelProto, name: str) -> bool:
+    # A weight input made by Mul(Cast(int8 initializer), scale): stored int8, used as float.
+    producers, initializers = _producers(model), {t.name: t for t in model.graph.initializer}
+    scale = producers.get(name)
+    cast = scale and producers.get(scale.input[0])
+    source = cast and initializers.get(cast.input[0])
+    return bool(source) and source.data_type == onnx.TensorProto.INT8
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weight_only_nodes_compute_in_float_from_int8_weights(cell, per_channel):
+    checkpoint, fp32 = _export(cell, "regress", hidden=16)  # no embedding: every weight is
+    candidates = integer_nodes(fp32)  # a recurrent node's or the head's
+    assert sorted(candidates.values()) == sorted(["MatMul"] + ["LSTM"] * 2 * (cell == "lstm"))
+    integer = quantize_int8(fp32, per_channel)
+    kept = quantize_int8(fp32, per_channel, weight_only=set(candidates))
+    ops = Counter(node.op_type for node in kept.graph.node)
+    assert not INTEGER_OPS & set(ops) and not ops["DynamicQuantizeLinear"]
+    assert ops[cell.upper()] == 2  # both layers keep their fp32 kernel
+    weighted = [n for n in kept.graph.node if n.op_type in ("LSTM", "GRU", "RNN", "MatMul")]
+    assert len(weighted) == 3
+    for node in weighted:
+        slots = node.input[1:2] if node.op_type == "MatMul" else node.input[1:3]
+        assert all(_from_int8(kept, name) for name in slots), node.name
+    # Weight-only keeps the int8 file size (1 byte per weight either way).
+    assert len(kept.SerializeToString()) <= 1.05 * len(integer.SerializeToString())
+    model = checkpoint.build()
+    for int8 in (integer, kept):
+        assert check_parity(model, {"model": session(int8)}, np.inf, np.inf)["model"] < 0.05
+
+
+def test_quantize_node_puts_only_that_node_on_an_integer_kernel():
+    checkpoint, fp32 = _export("lstm", hidden=16)
+    candidates = integer_nodes(fp32)
+    assert sorted(candidates.values()) == ["LSTM", "LSTM", "MatMul"]
+    for name, op in candidates.items():
+        alone = quantize_node(fp32, name)
+        ops = Counter(node.op_type for node in alone.graph.node)
+        integer = ops["DynamicQuantizeLSTM"] + ops["MatMulInteger"] + ops["DynamicQuantizeMatMul"]
+        assert integer == 1 and ops["DynamicQuantizeLSTM"] == (op == "LSTM")
+        assert ops["LSTM"] == 2 - (op == "LSTM")
+        int8 = [t for t in alone.graph.initializer if t.data_type in INT8_TYPES]
+        assert 1 <= len(int8) <= 4  # that node's weights and zero points; no embedding table
+        diffs = check_parity(checkpoint.build(), {"model": session(alone)}, np.inf, np.inf)
+        assert diffs["model"] < 0.05
+
+
+def test_weight_only_rejects_a_node_without_an_integer_kernel():
+    _, fp32 = _export("lstm")
+    embedding = next(node.name for node in fp32.graph.node if node.op_type == "Gather")
+    for name in (embedding, "no_such_node"):
+        with pytest.raises(EdgeRNNError, match="weight_only names no"):
+            quantize_int8(fp32, weight_only={name})
+
+
+def test_int8_sensitivity_scores_each_integer_node_alone():
+    _, fp32 = _export("lstm")
+    names = {
+        op: [n for n, o in integer_nodes(fp32).items() if o == op] for op in ("LSTM", "MatMul")
+    }
+    seen = []
+
+    def accuracy(graphs):  # an LSTM integer kernel costs 3 points, the head's 0.5
+        ops = Counter(node.op_type for node in graphs["model"].graph.node)
+        seen.append(sum(ops[op] for op in INTEGER_OPS))
+        return 90.0 - 3 * ops["DynamicQuantizeLSTM"] - 0.5 * ops["MatMulInteger"]
+
+    drops = int8_sensitivity({"model": fp32}, accuracy, "accuracy")
+    expected = {name: 3.0 for name in names["LSTM"]} | {name: 0.5 for name in names["MatMul"]}
+    assert drops == {"model": expected}
+    assert seen == [0, 1, 1, 1]  # the fp32 reference first, then one integer node at a time
+
+
+def _entries(directory) -> dict[str, dict]:
+    manifest = json.loads((directory / "manifest.json").read_text())
+    return {entry["path"]: entry for entry in manifest["files"]}
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_export_runs_a_costly_integer_node_weight_only(tmp_path, classify_csv, monkeypatch, forced):
+    checkpoint = make_checkpoint("classify", "lstm")  # unidirectional: model + step graphs
+    if forced:  # whatever the tiny model measures, say both LSTM layers cost 5 points
+
+        def fake(graphs, score, metric, per_channel=False):
+            nodes = integer_nodes(graphs["model"])
+            return {"model": {n: 5.0 if op == "LSTM" else 0.0 for n, op in nodes.items()}}
+
+        monkeypatch.setattr(writer, "int8_sensitivity", fake)
+    config = ExportConfig(evaluate=False, exporter="torchscript", int8_tolerance=0.5)
+    directory = export_bundle(checkpoint, tmp_path / "bundle", str(classify_csv), config)
+    files = _entries(directory)
+    plan = files["model.int8.onnx"]["quantization"]
+    assert files["step.int8.onnx"]["quantization"] == plan  # the step graph has the same nodes
+    assert "quantization" not in files["model.onnx"]
+    assert plan["measured_on"] == f"valid split of {classify_csv}" and plan["tolerance"] == 0.5
+    costly = {node for node, drop in plan["sensitivity"].items() if drop > 0.5}
+    assert set(plan["sensitivity"]) == set(plan["integer"]) | costly
+    assert costly == set(plan["weight_only"])
+    if forced:
+        assert len(costly) == 2 and "costs 5 points accuracy" in plan["weight_only"][min(costly)]
+    for path in ("model.int8.onnx", "step.int8.onnx"):
+        int8 = onnx.load(directory / path)
+        ops = Counter(node.op_type for node in int8.graph.node)
+        nodes = {node.name: node for node in int8.graph.node}
+        lstm = sum(nodes[name].op_type == "LSTM" for name in costly)
+        assert ops["LSTM"] == lstm and ops["DynamicQuantizeLSTM"] == 2 - lstm
+        for name in costly:  # still an LSTM / MatMul, fed by int8 weights
+            weights = nodes[name].input[1 : 3 if nodes[name].op_type == "LSTM" else 2]
+            assert all(_from_int8(int8, weight) for weight in weights)
+        assert files[path]["parity"]["max_abs_diff"] < 0.05
+    runtime = Runtime(directory, "int8")
+    assert len(runtime.predict(["abc", "hg"])) == 2
+
+
+def test_export_without_data_measures_nothing(tmp_path):
+    checkpoint = make_checkpoint("classify", "gru")
+    config = ExportConfig(evaluate=False, exporter="torchscript")
+    files = _entries(export_bundle(checkpoint, tmp_path / "b", config=config))
+    plan = files["model.int8.onnx"]["quantization"]
+    assert plan["measured_on"] is None and plan["tolerance"] is None and plan["sensitivity"] == {}
+    assert len(plan["weight_only"]) == 2 and len(plan["integer"]) == 1  # 2 GRU layers, the head

@@ -1,23 +1,27 @@
-"""int8 ONNX: ONNX Runtime dynamic quantization, plus weight-only int8 for GRU and RNN nodes.
+"""int8 ONNX: ONNX Runtime dynamic quantization, plus weight-only int8 where ORT has no kernel.
 
 ``quantize_dynamic`` turns LSTM nodes into ``DynamicQuantizeLSTM`` (int8 weights, integer
 gate matmuls), MatMul with a constant weight into ``DynamicQuantizeMatMul``/``MatMulInteger``
-and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. Two gaps are closed
-here:
+and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. What is added here:
 
 - ``Gemm`` is not in ORT's dynamic registry, and the exporters emit it for every Linear on
   2-D input (classifier heads, seq2seq decoder projections); such a Gemm is rewritten as
-  MatMul + Add first, which is the same arithmetic.
-- ORT has no quantized GRU or RNN kernel. Their W and R are stored as int8 initializers
-  (symmetric, per tensor or per gate row) and turned back into float by ``Cast`` + ``Mul``
-  feeding the node, so the file holds 1 byte per weight and the recurrence runs in the
-  fused fp32 kernel. Measured (``benchmarks/export_int8.py``, default teachers, 1 thread):
-  the ``Cast``+``Mul`` form is constant-folded by ORT when the session starts and runs as
-  fast as fp32; the QDQ form (``DequantizeLinear``) is *not* folded by default, so it
-  dequantizes on every call: 6-20% slower than fp32 for GRU, 0-10% for RNN (it matches
-  fp32 only when the app sets the session option ``session.disable_quant_qdq=1``). Both
-  give the same file size (26-30% of fp32). Decomposing the cell into integer matmuls
-  would need a ``Loop``/``Scan`` over time, which the op audit forbids; it was not tried.
+  MatMul + Add first (same arithmetic, same node name).
+- *Weight-only* int8: W and R of GRU and RNN nodes (ORT has no quantized kernel for them),
+  and of any LSTM or MatMul named in ``weight_only``, are stored as int8 initializers
+  (symmetric, per tensor or per output row) and turned back into float by ``Cast`` + ``Mul``
+  feeding the unchanged node, so the file holds 1 byte per weight and the node computes in
+  fp32. The integer kernels also quantize their *input* per call (one uint8 scale per
+  tensor); where that costs accuracy (measured: a forecasting LSTM fed raw numeric
+  features, +7% MSE), weight-only keeps the size and drops the activation error.
+  ``export_bundle`` picks those nodes by measuring each integer node alone on the valid
+  split. Measured (``benchmarks/export_int8.py``, 1 thread): the ``Cast``+``Mul`` form is
+  constant-folded by ORT when the session starts and runs as fast as fp32; the QDQ form
+  (``DequantizeLinear``) is *not* folded by default, so it dequantizes on every call: 6-20%
+  slower than fp32 for GRU, 0-10% for RNN (it matches fp32 only when the app sets the
+  session option ``session.disable_quant_qdq=1``). Both give the same file size.
+- The torch exporter's ``ExportedProgram`` signature (graph metadata) is dropped: it
+  describes the fp32 program, not the int8 graph, and on a tiny model it is 3% of the file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -33,45 +38,91 @@ from onnx import helper, numpy_helper
 
 from edgernn.errors import EdgeRNNError
 
+INTEGER_OPS = ("LSTM", "MatMul")  # ORT runs these on int8 weights *and* activations
+WEIGHT_ONLY_OPS = ("GRU", "RNN")  # no integer kernel in ORT: always weight-only
+
 
 def quantize_int8(
-    model: onnx.ModelProto, per_channel: bool = False, recurrent_form: str = "cast"
+    model: onnx.ModelProto,
+    per_channel: bool = False,
+    recurrent_form: str = "cast",
+    weight_only: Collection[str] = (),
 ) -> onnx.ModelProto:
     """Dynamic int8 version of an exported fp32 graph (inputs and outputs unchanged).
 
     Args:
         model: a checked fp32 graph from ``to_onnx``.
         per_channel: one scale per output channel instead of one per weight tensor.
-        recurrent_form: how GRU/RNN int8 weights become float: ``cast`` (Cast + Mul) or
+        recurrent_form: how weight-only int8 weights become float: ``cast`` (Cast + Mul) or
             ``dequantize_linear``; see the module docstring for why ``cast`` is the default.
+        weight_only: names of LSTM / MatMul nodes (``integer_nodes``) that compute in fp32
+            from int8 weights instead of running ORT's integer kernel (GRU/RNN nodes may be
+            named too; they always do).
 
     Returns:
-        The int8 model; weights are int8 everywhere ORT allows, activations stay float.
+        The int8 model; weights are int8 everywhere, activations stay float between nodes.
 
     Example::
 
-        int8 = quantize_int8(fp32_model)
+        int8 = quantize_int8(fp32_model, weight_only={"node_rnn_layer__2"})
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    source = _gemm_to_matmul(model)
-    with tempfile.TemporaryDirectory() as temp:
-        output = Path(temp) / "int8.onnx"
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)  # "consider pre-processing" advice for image models
-        try:
-            quantize_dynamic(source, output, per_channel=per_channel, weight_type=QuantType.QInt8)
-        finally:
-            logging.disable(previous)
-        quantized = onnx.load(output)
-    _int8_recurrent_weights(quantized, per_channel, recurrent_form)
-    del quantized.graph.value_info[:]  # inferred shapes the quantizer stored; ORT re-infers
-    _audit(model, quantized)
+    source = _prepare(model)
+    always = {node.name for node in source.graph.node if node.op_type in WEIGHT_ONLY_OPS}
+    unknown = set(weight_only) - set(integer_nodes(model)) - always
+    if unknown:
+        raise EdgeRNNError(f"weight_only names no LSTM/MatMul/GRU/RNN node: {sorted(unknown)}")
+    quantized = _ort_dynamic(source, per_channel, exclude=list(weight_only))
+    _int8_weights(quantized, per_channel, recurrent_form, set(weight_only))
+    _strip(quantized)
+    _audit(model, quantized, set(weight_only))
     return quantized
+
+
+def quantize_node(model: onnx.ModelProto, node: str, per_channel: bool = False) -> onnx.ModelProto:
+    """The fp32 graph with only ``node`` on ORT's integer kernel: its sensitivity, alone.
+
+    Example::
+
+        alone = quantize_node(fp32_model, "node_rnn_layer__2")
+    """
+    source = _prepare(model)
+    if node not in integer_nodes(model):
+        raise EdgeRNNError(f"{node!r} is not an LSTM/MatMul node with a constant weight")
+    quantized = _ort_dynamic(source, per_channel, only=[node])
+    _strip(quantized)
+    return quantized
+
+
+def integer_nodes(model: onnx.ModelProto) -> dict[str, str]:
+    """Node name -> op of the nodes ``quantize_int8`` runs on ORT's integer kernels.
+
+    LSTM nodes and MatMul (or Gemm, which becomes MatMul) with a constant float weight; the
+    names are those ``quantize_int8(weight_only=...)`` accepts.
+    """
+    source = _prepare(model)
+    weights = _initializers(source)
+    return {node.name: node.op_type for node in source.graph.node if _integer(node, weights)}
+
+
+def _integer(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) -> bool:
+    weight = weights.get(node.input[1]) if len(node.input) > 1 else None
+    float_weight = weight is not None and weight.data_type == onnx.TensorProto.FLOAT
+    return node.op_type in INTEGER_OPS and float_weight
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
     return {tensor.name: tensor for tensor in model.graph.initializer}
+
+
+def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
+    # A copy with Gemm as MatMul + Add and every integer candidate named (ORT selects and
+    # excludes nodes by name); the names stay stable across a step graph and its model graph.
+    model = _gemm_to_matmul(model)
+    weights = _initializers(model)
+    for node in model.graph.node:
+        if not node.name and _integer(node, weights):
+            node.name = f"{node.op_type}_{node.output[0]}"
+    return model
 
 
 def _gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -89,7 +140,7 @@ def _gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
             numpy_helper.from_array(matrix.T.copy() if attrs.get("transB") else matrix, name)
         )
         product = f"{node.output[0]}_product" if len(node.input) > 2 else node.output[0]
-        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product]))
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], node.name))
         if len(node.input) > 2:
             nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]]))
     del model.graph.node[:]
@@ -98,25 +149,51 @@ def _gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _ort_dynamic(
+    source: onnx.ModelProto, per_channel: bool, exclude: list[str] = (), only: list[str] = ()
+) -> onnx.ModelProto:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as temp:
+        output = Path(temp) / "int8.onnx"
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # "consider pre-processing" advice for image models
+        try:
+            quantize_dynamic(
+                source, output, per_channel=per_channel, weight_type=QuantType.QInt8,
+                nodes_to_quantize=list(only), nodes_to_exclude=list(exclude),
+            )  # fmt: skip
+        finally:
+            logging.disable(previous)
+        return onnx.load(output)
+
+
 def _symmetric_int8(weight: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
-    # Symmetric (zero point 0) so the dequantized zero is exact; axis 1 is the gate/unit row.
-    reduce = (0, 2) if per_channel else None
+    # Symmetric (zero point 0) so the dequantized zero is exact. Axis 1 is the output row:
+    # the gate/unit row of a (directions, rows, inputs) W/R, the column of a MatMul weight.
+    reduce = tuple(axis for axis in range(weight.ndim) if axis != 1) if per_channel else None
     scale = np.abs(weight).max(axis=reduce) / 127.0
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    shaped = scale.reshape(1, -1, 1) if per_channel else scale
+    shaped = _channel_shape(scale, weight.ndim) if per_channel else scale
     return np.clip(np.round(weight / shaped), -127, 127).astype(np.int8), scale
 
 
-def _int8_recurrent_weights(model: onnx.ModelProto, per_channel: bool, form: str) -> None:
+def _channel_shape(scale: np.ndarray, ndim: int) -> np.ndarray:
+    return scale.reshape([-1 if axis == 1 else 1 for axis in range(ndim)])
+
+
+def _int8_weights(model: onnx.ModelProto, per_channel: bool, form: str, names: set[str]) -> None:
+    # Weight-only int8 for GRU/RNN and for the named LSTM/MatMul nodes ORT left in float.
     weights, added = _initializers(model), []
     for node in model.graph.node:
-        if node.op_type not in ("GRU", "RNN"):
-            continue
-        for slot in (1, 2):  # W and R; B stays fp32 (tiny)
-            name = node.input[slot]
-            quantized, scale = _symmetric_int8(numpy_helper.to_array(weights[name]), per_channel)
-            added += _DEQUANTIZE[form](model, name, quantized, scale, per_channel)
-            node.input[slot] = f"{name}_dequantized"
+        if node.op_type in WEIGHT_ONLY_OPS or node.name in names:
+            slots = (1, 2) if node.op_type in ("LSTM", *WEIGHT_ONLY_OPS) else (1,)
+            for slot in slots:  # W and R (or the MatMul weight); biases stay fp32 (tiny)
+                name = node.input[slot]
+                weight = numpy_helper.to_array(weights[name])
+                quantized, scale = _symmetric_int8(weight, per_channel)
+                added += _DEQUANTIZE[form](model, name, quantized, scale, per_channel)
+                node.input[slot] = f"{name}_dequantized"
     # Constant-input nodes first keeps the graph topologically sorted.
     nodes = added + list(model.graph.node)
     del model.graph.node[:]
@@ -126,7 +203,7 @@ def _int8_recurrent_weights(model: onnx.ModelProto, per_channel: bool, form: str
 
 def _cast_and_scale(model, name, quantized, scale, per_channel) -> list[onnx.NodeProto]:
     # Plain Cast + Mul on initializers: every ORT build constant-folds it at session start.
-    shaped = scale.reshape(1, -1, 1) if per_channel else scale
+    shaped = _channel_shape(scale, quantized.ndim) if per_channel else scale
     names = [f"{name}_int8", f"{name}_scale", f"{name}_float"]
     model.graph.initializer.extend(
         [numpy_helper.from_array(quantized, names[0]), numpy_helper.from_array(shaped, names[1])]
@@ -159,11 +236,21 @@ def _drop_unused_initializers(model: onnx.ModelProto) -> None:
     model.graph.initializer.extend(keep)
 
 
-def _audit(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> None:
+def _strip(model: onnx.ModelProto) -> None:
+    # Inferred shapes the quantizer stored (ORT re-infers them), its marker, and the torch
+    # exporter's program signature, which the int8 graph no longer is.
+    del model.graph.value_info[:]
+    del model.metadata_props[:]
+    del model.graph.metadata_props[:]
+
+
+def _audit(fp32: onnx.ModelProto, int8: onnx.ModelProto, weight_only: set[str]) -> None:
     before = Counter(node.op_type for node in fp32.graph.node)
     after = Counter(node.op_type for node in int8.graph.node)
+    float_lstm = sum(node.op_type == "LSTM" for node in int8.graph.node if node.name in weight_only)
     kept = (after["GRU"], after["RNN"]) == (before["GRU"], before["RNN"])
-    if after["LSTM"] or after["DynamicQuantizeLSTM"] != before["LSTM"] or not kept:
+    integer_lstm = before["LSTM"] - float_lstm
+    if after["LSTM"] != float_lstm or after["DynamicQuantizeLSTM"] != integer_lstm or not kept:
         raise EdgeRNNError(
             f"int8 quantization changed the recurrent nodes unexpectedly ({dict(after)}); "
             "please report it"

@@ -7,14 +7,18 @@ numbers come from one implementation of each metric.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import onnx
 import torch
 
 from edgernn.checkpoint import Checkpoint
 from edgernn.data import encode, iterate_batches, load_raw
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import EVAL_BATCH, evaluate
+from edgernn.export.int8 import integer_nodes, quantize_node
+from edgernn.quantize import metric_drop
 from edgernn.runtime import Runtime
 from edgernn.tasks import TASKS, primary_metric
 
@@ -56,31 +60,82 @@ def score_bundle(
         ``{"split", "data", "metric", "higher_is_better", "results": {"pytorch_fp32": {...},
         "onnx_fp32": {...}, "onnx_int8": {...}}}``, or a note when there is no data.
     """
-    source = data or checkpoint.meta.source
-    task = checkpoint.spec.task
-    try:
-        raw = load_raw(source, task) if source else None
-    except EdgeRNNError as error:
-        if data:  # the user named it, so it must work
-            raise
-        return {"note": f"not scored: recorded data unavailable ({error}); pass --data"}
-    if raw is None:
-        return {"note": "not scored: the checkpoint records no data; pass --data"}
-    examples = encode(raw, checkpoint.meta, checkpoint.spec.max_len).splits[SPLIT]
+    examples, note = load_split(checkpoint, data, SPLIT)
+    if examples is None:
+        return {"note": f"not scored: {note}"}
     results = {"pytorch_fp32": evaluate(checkpoint.build(), examples, checkpoint.meta)}
     precisions = sorted({entry["precision"] for entry in manifest["files"]})
     for precision in precisions:
         runtime = Runtime(directory, precision, manifest=manifest)
-        batches = iterate_batches(examples, task, EVAL_BATCH)
-        results[f"onnx_{precision}"] = TASKS[task].evaluate(
-            OnnxModel(runtime), batches, checkpoint.meta
-        )
-    name, higher = primary_metric(task)
+        results[f"onnx_{precision}"] = runtime_metrics(checkpoint, runtime, examples)
+    name, higher = primary_metric(checkpoint.spec.task)
     return {
         "split": SPLIT,
-        "data": source,
+        "data": data or checkpoint.meta.source,
         "examples": len(examples),
         "metric": name,
         "higher_is_better": higher,
         "results": results,
     }
+
+
+def load_split(
+    checkpoint: Checkpoint, data: str | None, split: str
+) -> tuple[list | None, str | None]:
+    """One encoded split of DATA (default: the checkpoint's), or ``(None, why not)``.
+
+    Raises:
+        EdgeRNNError: ``data`` was named and cannot be loaded (recorded data that is gone
+            is only a note: the export still works without it).
+    """
+    source = data or checkpoint.meta.source
+    try:
+        raw = load_raw(source, checkpoint.spec.task) if source else None
+    except EdgeRNNError as error:
+        if data:  # the user named it, so it must work
+            raise
+        return None, f"recorded data unavailable ({error}); pass --data"
+    if raw is None:
+        return None, "the checkpoint records no data; pass --data"
+    return encode(raw, checkpoint.meta, checkpoint.spec.max_len).splits[split], None
+
+
+def runtime_metrics(checkpoint: Checkpoint, runtime: Runtime, examples: list) -> dict[str, float]:
+    """The task's metrics of a loaded bundle on encoded examples (the PyTorch metric code)."""
+    task = checkpoint.spec.task
+    batches = iterate_batches(examples, task, EVAL_BATCH)
+    return TASKS[task].evaluate(OnnxModel(runtime), batches, checkpoint.meta)
+
+
+def int8_sensitivity(
+    graphs: dict[str, onnx.ModelProto],
+    score: Callable[[dict[str, onnx.ModelProto]], float],
+    metric: str,
+    per_channel: bool = False,
+) -> dict[str, dict[str, float]]:
+    """What each integer-kernel node costs alone: the rest of the graphs stays fp32.
+
+    As ``edgernn.quantize`` measures PyTorch layers: one node at a time, so the number is
+    that node's own loss, not an interaction.
+
+    Args:
+        graphs: role -> fp32 graph, every graph ``score`` needs (``model``, or ``encoder``
+            and ``decoder``).
+        score: the primary metric of a set of graphs on the measuring split.
+        metric: its name (decides points vs % relative, see ``metric_drop``).
+        per_channel: the scale granularity the int8 export uses.
+
+    Returns:
+        role -> node name -> metric loss (points, or % relative for perplexity/MSE).
+
+    Example::
+
+        drops = int8_sensitivity({"model": fp32}, score, "mse")   # {"model": {"node_x": 7.4}}
+    """
+    reference = score(graphs)
+    drops: dict[str, dict[str, float]] = {}
+    for role, proto in graphs.items():
+        for node in integer_nodes(proto):
+            alone = graphs | {role: quantize_node(proto, node, per_channel)}
+            drops.setdefault(role, {})[node] = metric_drop(reference, score(alone), metric)
+    return drops

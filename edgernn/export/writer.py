@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,19 @@ from edgernn.checkpoint import Checkpoint
 from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError
 from edgernn.export.graphs import build_graphs
-from edgernn.export.int8 import quantize_int8
+from edgernn.export.int8 import WEIGHT_ONLY_OPS, integer_nodes, quantize_int8
 from edgernn.export.parity import STREAM_TOLERANCE, TOLERANCE, check_parity, session
-from edgernn.export.scoring import score_bundle
+from edgernn.export.scoring import int8_sensitivity, load_split, runtime_metrics, score_bundle
 from edgernn.export.surgery import zero_state_graph
 from edgernn.export.trace import EXPORTERS, OPSET, check, to_onnx
+from edgernn.runtime import Runtime
+from edgernn.tasks import primary_metric
 
 ROLES = ("model", "step", "encoder", "decoder")  # also the order files are listed in
 DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
 DTYPES |= {onnx.TensorProto.BOOL: "bool"}
+SENSITIVITY_SPLIT = "valid"  # int8 nodes are chosen on it; the test split only reports
+SCORED_AS = {"step": "model"}  # the step graph holds the model graph's nodes (surgery.py)
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,19 @@ class ExportConfig:
     evaluate: bool = True  # score PyTorch, ONNX fp32 and ONNX int8 on the test split
     exporter: str = "dynamo"  # tried first; the other exporter is the fallback
     tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
+    # Largest metric loss one LSTM/MatMul node's integer kernel may cost alone on the valid
+    # split (points, or % relative for perplexity/MSE, as in compression); a node above it
+    # computes in float from int8 weights instead (same file size). Measured whenever the
+    # data loads, also without evaluate; None: every such node runs its integer kernel.
+    int8_tolerance: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
             raise EdgeRNNError(f"unknown exporter {self.exporter!r}; choose one of {EXPORTERS}")
         if not self.tolerance > 0:
             raise EdgeRNNError(f"parity tolerance must be positive, got {self.tolerance}")
+        if self.int8_tolerance is not None and not self.int8_tolerance >= 0:
+            raise EdgeRNNError(f"int8 tolerance must be >= 0 or None, got {self.int8_tolerance}")
 
 
 @dataclass
@@ -55,6 +67,7 @@ class _File:
     states: list[dict]
     parity: float
     derived_from: str | None = None
+    quantization: dict | None = None  # int8 only: which nodes run integer kernels, and why
 
     @property
     def path(self) -> str:
@@ -72,11 +85,15 @@ def export_bundle(
 
     Every graph is checked (``onnx.checker``, op audit) and compared with the PyTorch model
     on unseen padded shapes; the export fails rather than write a graph past the tolerance.
+    In the int8 graphs, an LSTM/MatMul whose integer kernel alone costs more than
+    ``config.int8_tolerance`` on the valid split computes in float from int8 weights; each
+    int8 file's manifest entry records the choice (``quantization``).
 
     Args:
         checkpoint: a trained (or compressed) edgernn checkpoint.
         out_dir: the bundle directory; created if needed, files in it are replaced.
-        data: DATA whose test split scores the exported graphs; default: the checkpoint's.
+        data: DATA whose test split scores the exported graphs (and whose valid split picks
+            the int8 nodes); default: the checkpoint's.
         config: export options; defaults to fp32 + int8 with evaluation.
 
     Returns:
@@ -89,6 +106,8 @@ def export_bundle(
     config = config or ExportConfig()
     model = checkpoint.build()
     files = _export_graphs(model, config)
+    if config.int8:
+        files += _int8_files(checkpoint, model, files, config, data)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
@@ -116,18 +135,71 @@ def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
             fp32[graph.role] = to_onnx(graph, config.exporter)
     sessions = {role: session(proto) for role, (proto, _) in fp32.items()}
     diffs = check_parity(model, sessions, config.tolerance)
-    files = [
-        _File(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs
-    ]
-    if config.int8:
-        int8 = {role: quantize_int8(proto, config.per_channel) for role, (proto, _) in fp32.items()}
-        # int8 is allowed to differ; the number is recorded, the metric decides if it is good.
-        loose = check_parity(model, {r: session(p) for r, p in int8.items()}, np.inf, np.inf)
-        files += [
-            _File(g.role, "int8", int8[g.role], fp32[g.role][1], g.states, loose[g.role], g.derive)
-            for g in graphs
-        ]
-    return files
+    return [_File(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs]
+
+
+def _int8_files(
+    checkpoint: Checkpoint, model: nn.Module, fp32: list[_File], config: ExportConfig, data
+) -> list[_File]:
+    plans = _int8_plans(checkpoint, fp32, config, data)
+    files = []
+    for item in fp32:
+        weight_only = plans[item.role]["weight_only"]
+        proto = quantize_int8(item.proto, config.per_channel, weight_only=weight_only)
+        files.append(replace(item, precision="int8", proto=proto, quantization=plans[item.role]))
+    # int8 is allowed to differ; the number is recorded, the metric decides if it is good.
+    loose = check_parity(model, {f.role: session(f.proto) for f in files}, np.inf, np.inf)
+    return [replace(item, parity=loose[item.role]) for item in files]
+
+
+def _int8_plans(checkpoint: Checkpoint, fp32: list[_File], config: ExportConfig, data) -> dict:
+    # Per role (the manifest's "quantization"): the nodes on ORT's integer kernels, those
+    # computing in float from int8 weights and why, and what each integer node alone cost.
+    drops, measured_on, examples = {}, None, None
+    if config.int8_tolerance is not None:  # no data (or none recorded): nothing to measure
+        examples, _ = load_split(checkpoint, data, SENSITIVITY_SPLIT)
+    metric, higher = primary_metric(checkpoint.spec.task)
+    if examples:
+        scored = {item.role: item for item in fp32 if item.role not in SCORED_AS}
+
+        def score(graphs: dict[str, onnx.ModelProto]) -> float:
+            files = [replace(scored[role], proto=proto) for role, proto in graphs.items()]
+            return _metrics(checkpoint, files, examples, config)[metric]
+
+        graphs = {role: item.proto for role, item in scored.items()}
+        drops = int8_sensitivity(graphs, score, metric, config.per_channel)
+        measured_on = f"{SENSITIVITY_SPLIT} split of {data or checkpoint.meta.source}"
+    unit = "points" if higher else "% relative"
+    plans = {}
+    for item in fp32:
+        measured = drops.get(SCORED_AS.get(item.role, item.role), {})
+        weight_only = {
+            node.name: "ONNX Runtime has no integer kernel for it"
+            for node in item.proto.graph.node
+            if node.op_type in WEIGHT_ONLY_OPS
+        }
+        for node, drop in measured.items():
+            if drop > config.int8_tolerance:
+                why = f"its integer kernel alone costs {drop:.3g} {unit} {metric}"
+                weight_only[node] = f"{why} (max {config.int8_tolerance:g})"
+        plans[item.role] = {
+            "integer": sorted(set(integer_nodes(item.proto)) - set(weight_only)),
+            "weight_only": weight_only,
+            "sensitivity": measured,
+            "tolerance": config.int8_tolerance if measured_on else None,
+            "measured_on": measured_on,
+        }
+    return plans
+
+
+def _metrics(
+    checkpoint: Checkpoint, files: list[_File], examples: list, config: ExportConfig
+) -> dict[str, float]:
+    # Through a throwaway bundle, so the graphs run exactly as edgernn.runtime runs them.
+    with tempfile.TemporaryDirectory() as temp:
+        entries = [_write(Path(temp), item, config) for item in files]
+        manifest = _manifest(checkpoint, entries)
+        return runtime_metrics(checkpoint, Runtime(temp, "fp32", manifest=manifest), examples)
 
 
 def _file_order(item: _File) -> tuple[int, int]:
@@ -168,7 +240,7 @@ def _write(out_dir: Path, item: _File, config: ExportConfig) -> dict:
             "max_abs_diff": item.parity,
             "tolerance": tolerance if item.precision == "fp32" else None,
         },
-    }
+    } | ({"quantization": item.quantization} if item.quantization is not None else {})
 
 
 def _manifest(checkpoint: Checkpoint, entries: list[dict]) -> dict:
