@@ -10,6 +10,11 @@ Layout (format ``edgernn.bundle``, version 1)::
       model.int8.onnx      int8, role "model"
       step.onnx            streaming graph with explicit state (unidirectional models)
       step.int8.onnx
+
+Reading refuses, with one line naming the file: a manifest that is a symbolic link, larger
+than ``MAX_MANIFEST_BYTES``, not JSON, another format or a newer version, or whose fields
+do not fit ``edgernn.bundle_schema``; a file path that leaves the bundle (``..``, absolute,
+or through a symbolic link), a missing file, and a file whose sha256 differs.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import os
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
+from edgernn.bundle_schema import check_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
 
 FORMAT = "edgernn.bundle"
 VERSION = 1  # bump on incompatible manifest changes; readers refuse newer versions
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 2**20  # real manifests are tens of KiB; never parse a giant file
+MAX_FILE_BYTES = 2 * 2**30  # protobuf cannot load a larger ONNX file anyway
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -54,25 +62,62 @@ def write_manifest(directory: Path, manifest: dict) -> Path:
 
 
 def read_manifest(directory: str | os.PathLike) -> dict:
-    """Parse and sanity-check a bundle's manifest (files are checked by ``read_file``).
+    """Parse a bundle's manifest and check every field the runtime reads.
+
+    Files are checked by ``read_file``.
 
     Raises:
-        EdgeRNNError: no bundle there, unreadable JSON, another format, or a newer version.
+        EdgeRNNError: no bundle there, a symlinked, oversized or unreadable manifest, another
+            format, a newer version, or a field of the wrong type or shape.
     """
+    if not isinstance(directory, str | os.PathLike):
+        raise EdgeRNNError(f"a bundle is a directory path, got {type(directory).__name__}")
     directory = Path(directory)
     path = directory / MANIFEST
-    if not directory.is_dir():
-        raise EdgeRNNError(f"{directory}: no such bundle directory")
-    if not path.is_file():
-        raise EdgeRNNError(f"{directory}: not a bundle (no {MANIFEST}); export one first")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EdgeRNNError(f"{path}: corrupt manifest ({error})") from None
-    check_format(manifest, FORMAT, VERSION, path, "bundle manifest")
-    if not isinstance(manifest.get("files"), list) or not manifest["files"]:
-        raise EdgeRNNError(f"{path}: the manifest lists no files")
+        if not directory.is_dir():
+            raise EdgeRNNError(f"{directory}: no such bundle directory")
+        if path.is_symlink():
+            raise EdgeRNNError(
+                f"{path}: is a symbolic link; a manifest must be a file in the bundle"
+            )
+        if not path.is_file():
+            raise EdgeRNNError(f"{directory}: not a bundle (no {MANIFEST}); export one first")
+        data = _read_manifest_bytes(path)
+    except (OSError, ValueError) as error:  # a name too long or not encodable, no permission
+        raise EdgeRNNError(f"{path}: cannot read the manifest ({_reason(error)})") from None
+    manifest = _parse(data, path)
+    check_bundle_manifest(manifest, path)
     return manifest
+
+
+def check_bundle_manifest(manifest: object, path: Path) -> None:
+    """Format tag, version and schema of a parsed manifest; ``path`` names it in messages."""
+    check_format(manifest, FORMAT, VERSION, path, "bundle manifest")
+    check_manifest(manifest, path)
+
+
+def _read_manifest_bytes(path: Path) -> bytes:
+    # O_NOFOLLOW: a link swapped in after the check in read_manifest is refused too.
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(handle, "rb") as file:
+        data = file.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        cap = MAX_MANIFEST_BYTES
+        raise EdgeRNNError(f"{path}: larger than {cap:,} bytes, not a manifest edgernn wrote")
+    return data
+
+
+def _parse(data: bytes, path: Path) -> object:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise EdgeRNNError(f"{path}: corrupt manifest ({_reason(error)})") from None
+
+
+def _reason(error: Exception) -> str:
+    lines = str(error).splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
@@ -86,18 +131,20 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
         The verified file content.
 
     Raises:
-        EdgeRNNError: the path escapes the bundle, the file is missing, or its sha256 differs.
+        EdgeRNNError: the path escapes the bundle (``..``, absolute, or a symbolic link to
+            outside, of the file or of a folder on its way), the file is missing or over
+            ``MAX_FILE_BYTES``, or its sha256 differs.
     """
     root = Path(directory).resolve()
     name = entry.get("path")
-    if not isinstance(name, str) or not name or Path(name).is_absolute():
+    if not isinstance(name, str) or not name or "\x00" in name or Path(name).is_absolute():
         raise EdgeRNNError(f"{root}: manifest file path {name!r} must be relative to the bundle")
-    path = (root / name).resolve()
-    if not path.is_relative_to(root):
+    if ".." in Path(name).parts:
         raise EdgeRNNError(f"{root}: manifest file {name!r} points outside the bundle; refusing")
-    if not path.is_file():
-        raise EdgeRNNError(f"{root}: {name} is missing; the bundle is incomplete, export it again")
-    data = path.read_bytes()
+    try:
+        data = _read_inside(root, name)
+    except (OSError, RuntimeError, ValueError) as error:  # a link loop, a name too long, ...
+        raise EdgeRNNError(f"{root}: cannot read {name!r} ({_reason(error)})") from None
     if sha256_bytes(data) != entry.get("sha256"):
         raise EdgeRNNError(
             f"{root}: {name} does not match its sha256 in the manifest (corrupt or modified); "
@@ -106,25 +153,15 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
     return data
 
 
-def check_feeds(entry: dict, feeds: dict) -> None:
-    """Check numpy feeds against a file entry's inputs: names, dtypes, ranks, consistent dims.
-
-    Raises:
-        EdgeRNNError: naming the first input that does not fit, and what it should be.
-    """
-    expected = {spec["name"]: spec for spec in entry["inputs"]}
-    if set(feeds) != set(expected):
-        raise EdgeRNNError(f"{entry['path']} takes inputs {sorted(expected)}, got {sorted(feeds)}")
-    sizes: dict[str, int] = {}
-    for name, spec in expected.items():
-        value = feeds[name]
-        if str(getattr(value, "dtype", "")) != spec["dtype"] or not hasattr(value, "shape"):
-            got = getattr(value, "dtype", type(value).__name__)
-            raise EdgeRNNError(f"input {name!r} must be a numpy {spec['dtype']} array, got {got}")
-        shape = spec["shape"]
-        fits = value.ndim == len(shape) and all(
-            size == dim if isinstance(dim, int) else sizes.setdefault(dim, size) == size
-            for size, dim in zip(value.shape, shape, strict=False)  # rank checked first
+def _read_inside(root: Path, name: str) -> bytes:
+    path = (root / name).resolve()  # follows every symbolic link on the way
+    if not path.is_relative_to(root):
+        raise EdgeRNNError(
+            f"{root}: manifest file {name!r} points outside the bundle (through a symbolic "
+            "link); refusing"
         )
-        if not fits or 0 in value.shape:
-            raise EdgeRNNError(f"input {name!r} must have shape {shape}, got {list(value.shape)}")
+    if not path.is_file():
+        raise EdgeRNNError(f"{root}: {name} is missing; the bundle is incomplete, export it again")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise EdgeRNNError(f"{root}: {name} is larger than {MAX_FILE_BYTES // 2**30} GiB")
+    return path.read_bytes()

@@ -23,7 +23,10 @@ def check_format(payload: object, tag: str, newest: int, path: Path, kind: str) 
     if not isinstance(payload, dict) or payload.get("format") != tag:
         raise EdgeRNNError(f"{path}: not an edgernn {kind} (no '{tag}' format tag)")
     version = payload.get("version")
-    if not isinstance(version, int) or version > newest:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        shown = repr(version)[:60]  # a damaged file may hold anything there
+        raise EdgeRNNError(f"{path}: {kind} version must be a positive integer, got {shown}")
+    if version > newest:
         raise EdgeRNNError(
             f"{path}: {kind.split()[0]} format version {version} is newer than this edgernn "
             f"reads ({newest}); upgrade edgernn"

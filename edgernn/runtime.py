@@ -1,9 +1,9 @@
 """Torch-free inference on an edgernn bundle, for device apps: numpy and onnxruntime only.
 
-This module and the ones it imports (``edgernn.bundle``, ``edgernn.runtime_codec``,
-``edgernn.runtime_search``) must never import torch, not even through ``edgernn.data``: a
-device has no room for it. A test runs ``import edgernn.runtime`` in a fresh interpreter and
-checks that torch stays out of ``sys.modules``.
+This module and the ones it imports (``edgernn.bundle``, ``edgernn.runtime_checks``,
+``edgernn.runtime_codec``, ``edgernn.runtime_search``) must never import torch, not even
+through ``edgernn.data``: a device has no room for it. A test runs ``import edgernn.runtime``
+in a fresh interpreter and checks that torch stays out of ``sys.modules``.
 
 Example::
 
@@ -14,27 +14,46 @@ Example::
     logits, state = rt.step("the ")                   # streaming: feed chunks, keep state
     rt.generate("the ", length=50, temperature=0.7)   # char LM
     rt.translate(["12 March 2021"], beam=4)           # seq2seq
+
+Every input is checked before it reaches ONNX Runtime, and every call has bounds
+(``RuntimeLimits``: batch, sequence length, generated tokens, decode length, beam); anything
+outside them raises ``EdgeRNNError`` with a one-line message, never another exception.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.bundle import check_feeds, read_file, read_manifest
+from edgernn.bundle import MANIFEST, check_bundle_manifest, read_file, read_manifest
 from edgernn.errors import EdgeRNNError
-from edgernn.runtime_codec import BundleCodec
-from edgernn.runtime_search import BOS_ID, beam_search, greedy, sample_next
+from edgernn.runtime_checks import (
+    LENGTHS_OF,
+    RuntimeLimits,
+    as_list,
+    check_decoding,
+    check_feeds,
+    check_graph_io,
+    check_sampling,
+    check_token_values,
+    is_count,
+    over_limit,
+    text_input,
+)
+from edgernn.runtime_codec import UNK, BundleCodec
+from edgernn.runtime_search import BOS_ID, beam_search, decoder_step, greedy, sample_next
 
-ROLES = ("model", "step", "encoder", "decoder")
 PRECISIONS = ("auto", "int8", "fp32")  # auto: int8 when the bundle has it
-TOKEN_INPUTS = {"inputs", "src", "tokens"}
 SPECIAL_COUNT = 4  # ids 0-3 (<pad>, <unk>, <bos>, <eos>) are never generated, as in training
+__all__ = ["Runtime", "RuntimeLimits"]
+
 DECODE_MARGIN = 10  # translate decodes at most 2 * source length + this many tokens
-BATCH = 256
+BATCH = 256  # rows per graph call when predict and translate split a long list of inputs
+CUSTOM = "custom"  # a user's own model: only run() applies
 
 
 class Runtime:
@@ -43,10 +62,11 @@ class Runtime:
     Args:
         bundle_dir: directory holding ``manifest.json`` and the ONNX files it names.
         precision: ``auto`` (int8 when present), ``int8`` or ``fp32``.
-        threads: ONNX Runtime intra-op threads.
+        threads: ONNX Runtime intra-op threads (0: ONNX Runtime's default).
         unknown: what an input token missing from the vocabulary becomes: ``unk`` (the
             ``<unk>`` id, as in training) or ``error``.
         manifest: an already parsed manifest (the exporter scores a bundle before writing it).
+        limits: bounds on each call's inputs; default ``RuntimeLimits()``.
     """
 
     def __init__(
@@ -56,16 +76,38 @@ class Runtime:
         threads: int = 1,
         unknown: str = "unk",
         manifest: dict | None = None,
+        limits: RuntimeLimits | None = None,
     ):
         if precision not in PRECISIONS:
             raise EdgeRNNError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if unknown not in UNK:
+            raise EdgeRNNError(f"unknown tokens: choose unk or error, not {unknown!r}")
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise EdgeRNNError(f"threads must be an integer >= 0, got {threads!r}")
+        self.limits = RuntimeLimits() if limits is None else limits
+        if not isinstance(self.limits, RuntimeLimits):
+            raise EdgeRNNError(f"limits must be a RuntimeLimits, got {type(limits).__name__}")
         self.directory = Path(bundle_dir)
-        self.manifest = manifest or read_manifest(self.directory)
-        self.task: str = self.manifest["task"]
-        self.codec = BundleCodec(self.manifest, unknown)
-        has_int8 = any(entry.get("precision") == "int8" for entry in self.manifest["files"])
+        if manifest is None:
+            manifest = read_manifest(self.directory)
+        else:
+            check_bundle_manifest(manifest, self.directory / MANIFEST)
+        self.manifest = manifest
+        self.task: str = manifest["task"]
+        custom = self.task == CUSTOM
+        self.max_len = self.limits.max_len or (None if custom else manifest["input"]["max_len"])
+        self.codec = None if custom else BundleCodec(manifest, unknown, self.max_len)
+        self._id_limits = {} if custom or not manifest.get("vocab") else self._vocab_sizes()
+        self._lengths_of = {} if custom else LENGTHS_OF
+        has_int8 = any(entry["precision"] == "int8" for entry in manifest["files"])
         self.precision = ("int8" if has_int8 else "fp32") if precision == "auto" else precision
         self._graphs = self._load(threads)
+
+    def _vocab_sizes(self) -> dict[str, int]:
+        sizes = {"inputs": len(self.manifest["vocab"]), "src": len(self.manifest["vocab"])}
+        if self.manifest.get("target_vocab"):
+            sizes["tokens"] = len(self.manifest["target_vocab"])
+        return sizes
 
     def _load(self, threads: int) -> dict[str, tuple[dict, ort.InferenceSession]]:
         options = ort.SessionOptions()
@@ -74,14 +116,17 @@ class Runtime:
         # Every file is verified, not only those loaded: a tampered bundle is refused whole.
         contents = [(entry, read_file(self.directory, entry)) for entry in self.manifest["files"]]
         for entry, data in contents:
-            if entry.get("precision") != self.precision or entry.get("role") not in ROLES:
+            if entry["precision"] != self.precision:
                 continue
-            role = entry["role"]
             try:
-                graphs[role] = entry, ort.InferenceSession(data, options, ["CPUExecutionProvider"])
+                sess = ort.InferenceSession(data, options, ["CPUExecutionProvider"])
             except Exception as error:  # ORT reports a bad graph in several exception types
-                message = f"{entry['path']}: ONNX Runtime cannot load it ({error})"
-                raise EdgeRNNError(message) from None
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise EdgeRNNError(
+                    f"{entry['path']}: ONNX Runtime cannot load it ({message})"
+                ) from None
+            check_graph_io(entry, sess)
+            graphs[entry["role"]] = entry, sess
         if not graphs:
             raise EdgeRNNError(f"{self.directory}: the bundle has no {self.precision} graphs")
         return graphs
@@ -92,7 +137,10 @@ class Runtime:
         return list(self._graphs)
 
     def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one graph on already encoded inputs, after checking names, dtypes and shapes.
+        """Run one graph on already encoded inputs, after checking them.
+
+        Names, dtypes and shapes must be those the manifest's ``inputs`` list, batch and
+        sequence sizes within ``limits``, floats finite, token ids within the vocabulary.
 
         Args:
             role: which graph (see ``roles``).
@@ -101,35 +149,26 @@ class Runtime:
         Returns:
             Output name -> array.
         """
-        if role not in self._graphs:
+        if not isinstance(role, str) or role not in self._graphs:
             raise EdgeRNNError(f"this bundle has no {self.precision} {role!r} graph ({self.roles})")
         entry, sess = self._graphs[role]
-        check_feeds(entry, feeds)
-        self._check_values(feeds)
+        check_feeds(entry, feeds, self.limits, self.max_len)
+        check_token_values(feeds, self._id_limits, self._lengths_of)
         try:
             values = sess.run(None, feeds)
         except Exception as error:  # keep ORT's message, drop its traceback
-            message = str(error).splitlines()[0]
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise EdgeRNNError(f"{entry['path']}: ONNX Runtime failed: {message}") from None
         return {spec["name"]: value for spec, value in zip(entry["outputs"], values, strict=True)}
 
-    def _check_values(self, feeds: dict[str, np.ndarray]) -> None:
-        for name, value in feeds.items():
-            if name in TOKEN_INPUTS and value.dtype == np.int64 and value.size:
-                limit = self._id_limit(name)
-                if value.min() < 0 or value.max() >= limit:
-                    bad = int(value[(value < 0) | (value >= limit)][0])
-                    raise EdgeRNNError(
-                        f"{name}: token id {bad} is unknown (ids are 0..{limit - 1})"
-                    )
-            if name.endswith("lengths") and value.size:
-                steps = feeds["src" if name == "src_lengths" else "inputs"].shape[1]
-                if value.min() < 1 or value.max() > steps:
-                    raise EdgeRNNError(f"{name} must lie in 1..{steps} (the padded length)")
-
-    def _id_limit(self, name: str) -> int:
-        vocab = self.manifest["target_vocab"] if name == "tokens" else self.manifest["vocab"]
-        return len(vocab)
+    def _require(self, action: str, task: str | None = None, needs: str = "") -> None:
+        if self.task == CUSTOM:
+            raise EdgeRNNError(
+                f"{action} does not apply to a custom model (task 'custom'); call "
+                "run('model', feeds) with the arrays its manifest lists"
+            )
+        if task is not None and self.task != task:
+            raise EdgeRNNError(f"{action} needs {needs}; this bundle is {self.task}")
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -137,21 +176,27 @@ class Runtime:
         """One result per input, in order.
 
         Args:
-            inputs: texts (or token lists) for token models, raw (T, F) arrays for numeric.
+            inputs: a list of texts (or token lists) for token models, of raw (T, F) arrays
+                for numeric ones. Empty or blank texts are refused (lm: any prefix goes).
 
         Returns:
             classify ``{"label", "probabilities"}``; tag ``{"tokens", "tags"}``; regress
             ``{"values"}`` (in the data's units); lm ``{"text"}`` (greedy continuation);
             seq2seq ``{"translation"}`` (greedy).
         """
+        self._require("predict")
+        items = as_list(inputs)
         if self.task == "lm":
-            return [{"text": self.generate(text, temperature=0)} for text in inputs]
+            return [
+                {"text": self.generate(text_input(item, i), temperature=0)}
+                for i, item in enumerate(items)
+            ]
         if self.task == "seq2seq":
-            return [{"translation": text} for text in self.translate(inputs)] if inputs else []
+            return [{"translation": text} for text in self.translate(items)]
         results = []
-        for start in range(0, len(inputs), BATCH):
-            chunk = inputs[start : start + BATCH]
-            x, lengths = self.codec.encode_any(chunk)
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            x, lengths = self.codec.encode_any(chunk, start)
             (out,) = self.run("model", {"inputs": x, "lengths": lengths}).values()
             results += [
                 self.codec.answer(self.task, row, item)
@@ -161,6 +206,13 @@ class Runtime:
 
     def initial_state(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Zero state for the step graph (or the seq2seq decoder), ``batch`` streams."""
+        self._require("initial_state")
+        if not is_count(batch) or batch < 1:
+            raise EdgeRNNError(f"batch must be an integer >= 1, got {batch!r}")
+        if batch > self.limits.max_batch:
+            raise over_limit("the batch", batch, "max_batch", self.limits.max_batch)
+        if "step" not in self._graphs and "decoder" not in self._graphs:
+            raise EdgeRNNError("this bundle has no streaming graph (bidirectional or pooled)")
         entry = self._graphs["step" if "step" in self._graphs else "decoder"][0]
         return {
             state["input"]: np.zeros([batch if d == "batch" else d for d in state["shape"]], "f4")
@@ -173,31 +225,30 @@ class Runtime:
         """Streaming: advance by one chunk (one or more steps) from ``state``.
 
         Args:
-            chunk: text (one stream), token ids (B, T) int64, or raw features (B, T, F).
+            chunk: text (one stream; blank text goes), token ids (B, T) int64, or raw
+                features (B, T, F).
             state: from the previous call; None starts from zeros.
 
         Returns:
             ``(result, state)``: per-step logits (B, T, V) for tag/lm, the result so far
             (B, C) for classify/regress (regress in the data's units), and the new state.
         """
+        self._require("step")
         if "step" not in self._graphs:
             raise EdgeRNNError("this bundle has no streaming graph (bidirectional or pooled)")
-        x = self._chunk(chunk)
-        state = state if state is not None else self.initial_state(x.shape[0])
+        x = self.codec.encode_chunk(chunk)
+        if x.shape[0] > self.limits.max_batch:  # before a zero state of that many rows
+            raise over_limit("the batch", x.shape[0], "max_batch", self.limits.max_batch)
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        elif not isinstance(state, dict):
+            raise EdgeRNNError(f"state must be the dict step returned, got {type(state).__name__}")
         lengths = np.full(x.shape[0], x.shape[1], dtype=np.int64)
-        outputs = self.run("step", {"inputs": x, "lengths": lengths} | state)
+        outputs = self.run("step", state | {"inputs": x, "lengths": lengths})
         entry = self._graphs["step"][0]
         new_state = {item["input"]: outputs[item["output"]] for item in entry["states"]}
         result = outputs[entry["outputs"][0]["name"]]
         return (self.codec.denormalize(result) if self.task == "regress" else result), new_state
-
-    def _chunk(self, chunk: str | np.ndarray) -> np.ndarray:
-        if isinstance(chunk, str):
-            return self.codec.encode([chunk])[0]
-        chunk = np.asarray(chunk)
-        if self.manifest["input"]["type"] == "features" and chunk.ndim == 3:
-            return self.codec.scale(chunk)
-        return chunk
 
     def generate(
         self,
@@ -210,59 +261,63 @@ class Runtime:
         """Sample ``length`` tokens continuing ``prefix`` from a language model.
 
         Temperature 0 (or top_k 1) is greedy and then equals the PyTorch model's output.
+        ``length`` is at most ``limits.max_generate``.
         """
-        if self.task != "lm":
-            raise EdgeRNNError(f"generate needs a language model; this bundle is {self.task}")
-        if length < 0 or temperature < 0 or (top_k is not None and top_k < 1):
-            raise EdgeRNNError("need length >= 0, temperature >= 0 and top_k >= 1")
+        self._require("generate", "lm", "a language model")
+        check_sampling(prefix, length, temperature, top_k, seed)
+        if length > self.limits.max_generate:
+            raise over_limit("length", length, "max_generate", self.limits.max_generate)
         rng = np.random.default_rng(seed)
         # As edgernn.generate: an empty prefix starts at a document boundary when there is one.
         start = prefix or ("\n" if "\n" in self.codec.stoi else "")
-        ids = np.array([self.codec.ids(start) if start else [BOS_ID]], dtype=np.int64)
+        ids = np.array([self.codec.ids(start, blank_ok=True) if start else [BOS_ID]], np.int64)
         generated, state = [], None
         for _ in range(length):
             logits, state = self.step(ids, state)
             scores = logits[0, -1].copy()
             scores[:SPECIAL_COUNT] = -np.inf  # reserved symbols are never targets
-            generated.append(sample_next(scores, temperature, top_k, rng))
+            generated.append(sample_next(scores, float(temperature), top_k, rng))
             ids = np.array([[generated[-1]]], dtype=np.int64)
         return self.codec.text(generated, "vocab")
 
     def translate(self, sources: list, beam: int = 1, max_len: int | None = None) -> list[str]:
-        """Decode each source with greedy (beam 1) or beam search; returns target texts."""
-        src, lengths = self.codec.encode(sources)
-        limit = max_len or 2 * int(lengths.max()) + DECODE_MARGIN
-        return [self.codec.text(ids) for ids in self.decode_ids(src, lengths, beam, limit)]
+        """Decode each source with greedy (beam 1) or beam search; returns target texts.
+
+        Args:
+            sources: a list of texts (or token lists); empty or blank ones are refused.
+            beam: 1 (greedy) to ``limits.max_beam``.
+            max_len: most target tokens per source, at most ``limits.max_decode``; default
+                twice the longest source in each batch of 256, plus 10.
+        """
+        self._require("translate", "seq2seq", "a seq2seq model")
+        sources = as_list(sources)
+        check_decoding(beam, max_len, self.limits)
+        results = []
+        for start in range(0, len(sources), BATCH):
+            src, lengths = self.codec.encode(sources[start : start + BATCH], start)
+            limit = max_len or min(2 * int(lengths.max()) + DECODE_MARGIN, self.limits.max_decode)
+            results += [self.codec.text(ids) for ids in self.decode_ids(src, lengths, beam, limit)]
+        return results
 
     def decode_ids(
         self, src: np.ndarray, src_lengths: np.ndarray, beam: int, max_len: int
     ) -> list[list[int]]:
         """Target ids per source row (EOS excluded), from encoded sources."""
-        if self.task != "seq2seq":
-            raise EdgeRNNError(f"translate needs a seq2seq model; this bundle is {self.task}")
-        if beam < 1:
-            raise EdgeRNNError(f"beam must be at least 1, got {beam}")
+        self._require("translate", "seq2seq", "a seq2seq model")
+        check_decoding(beam, max_len, self.limits)
         encoded = self.run("encoder", {"src": src, "src_lengths": src_lengths})
-        names = [item["input"] for item in self._graphs["decoder"][0]["states"]]
+        states = self._graphs["decoder"][0]["states"]
+        names = [item["input"] for item in states]
+        outputs = [item["output"] for item in states]
         state = tuple(encoded[name] for name in names)
+        run = functools.partial(self.run, "decoder")
         if beam == 1:
-            return greedy(self._decoder(encoded["memory"], encoded["mask"], names), state, max_len)
+            step = decoder_step(run, encoded["memory"], encoded["mask"], names, outputs)
+            return greedy(step, state, max_len)
         results = []
         for row in range(src.shape[0]):
             memory, mask = encoded["memory"][row : row + 1], encoded["mask"][row : row + 1]
             row_state = tuple(np.ascontiguousarray(part[:, row : row + 1]) for part in state)
-            results.append(
-                beam_search(self._decoder(memory, mask, names), row_state, beam, max_len)
-            )
+            step = decoder_step(run, memory, mask, names, outputs)
+            results.append(beam_search(step, row_state, beam, max_len))
         return results
-
-    def _decoder(self, memory: np.ndarray, mask: np.ndarray, names: list[str]):
-        def step(tokens, state):
-            # Beam search grows and shrinks the batch: repeat the one source row to match.
-            reps = len(tokens) // memory.shape[0]
-            feeds = {"tokens": tokens, "memory": np.repeat(memory, reps, axis=0)}
-            feeds |= {"mask": np.repeat(mask, reps, axis=0)} | dict(zip(names, state, strict=True))
-            out = self.run("decoder", feeds)
-            return out["logits"], tuple(out[f"{name}_out"] for name in names)
-
-        return step

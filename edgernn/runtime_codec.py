@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.errors import EdgeRNNError
+from edgernn.runtime_checks import over_limit
 
+UNK = ("unk", "error")  # what an unknown input token becomes: <unk>, or an error
 UNK_ID = 1
 SKIPPED_IDS = (0, 2)  # <pad> and <bos> never appear in decoded text; <unk> does (as Vocab)
 
@@ -20,68 +22,120 @@ SKIPPED_IDS = (0, 2)  # <pad> and <bos> never appear in decoded text; <unk> does
 class BundleCodec:
     """Encodes raw inputs and decodes outputs with one bundle's vocabularies and scaling.
 
+    Every input is checked first: a text (str) or a list of str tokens for token models, a
+    (steps, features) array of finite numbers for numeric ones, not empty, not blank, not
+    longer than ``max_len``. Errors name the input's index.
+
     Args:
-        manifest: the bundle manifest.
+        manifest: the bundle manifest (checked by ``edgernn.bundle_schema``).
         unknown: ``unk`` maps tokens missing from the vocabulary to ``<unk>`` (as training
             and ``edgernn evaluate`` do); ``error`` refuses them.
+        max_len: the most tokens or steps per input; default the manifest's ``input.max_len``.
 
     Example::
 
         ids, lengths = BundleCodec(manifest).encode(["good film", "dull"])
     """
 
-    def __init__(self, manifest: dict, unknown: str = "unk"):
-        if unknown not in ("unk", "error"):
+    def __init__(self, manifest: dict, unknown: str = "unk", max_len: int | None = None):
+        if unknown not in UNK:
             raise EdgeRNNError(f"unknown tokens: choose unk or error, not {unknown!r}")
         self.manifest, self.unknown = manifest, unknown
         self.input = manifest["input"]
+        self.max_len = max_len or self.input["max_len"]
         self.stoi = {token: i for i, token in enumerate(manifest.get("vocab") or [])}
-        self.separator = "" if self.input["tokenization"] == "char" else " "
+        self.separator = "" if self.input.get("tokenization") == "char" else " "
 
     def tokenize(self, text: str | list[str]) -> list[str]:
         """Split text as the model was trained: characters, words, or given tokens."""
         if not isinstance(text, str):
             return list(text)
-        return list(text) if self.input["tokenization"] == "char" else text.split()
+        return list(text) if self.input.get("tokenization") == "char" else text.split()
 
-    def ids(self, text: str | list[str]) -> list[int]:
-        """Token ids of one input; refuses empty, over-long and (if asked) unknown input."""
+    def ids(self, text: str | list[str], index: int = 0, blank_ok: bool = False) -> list[int]:
+        """Token ids of input number ``index``; refuses non-text, empty, blank (unless
+        ``blank_ok``, for streaming chunks), over-long and (if asked) unknown input."""
         if not self.stoi:
             raise EdgeRNNError("this model takes numeric features, not text")
+        if not _is_text(text):
+            got = type(text).__name__
+            raise EdgeRNNError(f"input {index} must be a text (str) or a list of str, got {got}")
+        if len(text) > self.max_len and self.input.get("tokenization") == "char":
+            raise over_limit(f"the length of input {index}", len(text), "max_len", self.max_len)
         tokens = self.tokenize(text)
-        if not tokens:
-            raise EdgeRNNError(f"input {text!r} has no tokens")
-        if len(tokens) > self.input["max_len"]:
-            raise EdgeRNNError(
-                f"input has {len(tokens)} tokens, more than the model's max length "
-                f"{self.input['max_len']}"
-            )
+        if not tokens or (not blank_ok and not "".join(tokens).strip()):
+            raise EdgeRNNError(f"input {index} ({_short(text)}) is empty or blank: no tokens")
+        if len(tokens) > self.max_len:
+            raise over_limit(f"the length of input {index}", len(tokens), "max_len", self.max_len)
         missing = [token for token in tokens if token not in self.stoi]
         if missing and self.unknown == "error":
-            raise EdgeRNNError(f"unknown token {missing[0]!r}: not in the model's vocabulary")
+            raise EdgeRNNError(
+                f"input {index}: unknown token {missing[0]!r}: not in the model's vocabulary"
+            )
         return [self.stoi.get(token, UNK_ID) for token in tokens]
 
-    def encode(self, texts: list) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids (N, T) zero-padded, and lengths (N,), for texts or token lists."""
-        rows = [self.ids(text) for text in texts]
+    def encode(self, texts: list, offset: int = 0, blank_ok: bool = False):
+        """Token ids (N, T) zero-padded, and lengths (N,), for texts or token lists.
+
+        ``offset`` is the index of ``texts[0]`` among all inputs, for the messages.
+        """
+        rows = [self.ids(text, offset + i, blank_ok) for i, text in enumerate(texts)]
         return _pad([np.asarray(row, dtype=np.int64) for row in rows], np.int64)
 
-    def encode_features(self, sequences: list) -> tuple[np.ndarray, np.ndarray]:
+    def encode_features(self, sequences: list, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Scaled features (N, T, F) zero-padded, and lengths, from raw (T, F) arrays."""
-        features = self.input["features"]
-        rows = [np.asarray(seq, dtype=np.float64) for seq in sequences]
-        for row in rows:
-            if row.ndim != 2 or row.shape[1] != features or len(row) == 0:
-                raise EdgeRNNError(
-                    f"each input must be (steps, {features}) numbers, got shape {row.shape}"
-                )
-        return _pad([self.scale(row) for row in rows], np.float32)
+        rows = [self._features(seq, offset + i) for i, seq in enumerate(sequences)]
+        return _pad(rows, np.float32)
 
-    def encode_any(self, inputs: list) -> tuple[np.ndarray, np.ndarray]:
+    def _features(self, sequence, index: int) -> np.ndarray:
+        features = self.input["features"]
+        try:
+            row = np.asarray(sequence)
+        except (ValueError, TypeError):  # ragged nested lists
+            row = np.asarray(None)
+        if (
+            row.dtype.kind not in "biuf"
+            or row.ndim != 2
+            or row.shape[1] != features
+            or not len(row)
+        ):
+            raise EdgeRNNError(
+                f"input {index} must be (steps, {features}) numbers, got "
+                f"{row.dtype} array of shape {row.shape}"
+            )
+        if len(row) > self.max_len:
+            raise over_limit(f"the length of input {index}", len(row), "max_len", self.max_len)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = self.scale(row.astype(np.float64))
+        if not np.isfinite(scaled).all():
+            raise EdgeRNNError(f"input {index} holds NaN, infinite or out-of-range values")
+        return scaled
+
+    def encode_any(self, inputs: list, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``encode`` or ``encode_features``, whichever the model takes."""
         if self.input["type"] == "features":
-            return self.encode_features(inputs)
-        return self.encode(inputs)
+            return self.encode_features(inputs, offset)
+        return self.encode(inputs, offset)
+
+    def encode_chunk(self, chunk) -> np.ndarray:
+        """A streaming chunk -> the step graph's ``inputs``: a text becomes (1, T) ids, raw
+        features (B, T, F) are scaled, and other arrays go as they are (``run`` checks them).
+        """
+        if isinstance(chunk, str):
+            return self.encode([chunk], blank_ok=True)[0]
+        try:
+            array = np.asarray(chunk)
+        except (ValueError, TypeError):  # ragged nested lists
+            array = np.asarray(None)
+        if array.ndim < 2 or array.dtype.kind not in "biuf":
+            raise EdgeRNNError(
+                "chunk must be a text, token ids (batch, time) or features (batch, time, "
+                f"features), got a {array.dtype} array of shape {array.shape}"
+            )
+        if self.input["type"] == "features" and array.shape[2:] == (self.input["features"],):
+            with np.errstate(over="ignore", invalid="ignore"):  # run() refuses what overflows
+                return self.scale(array)
+        return array
 
     def scale(self, x: np.ndarray) -> np.ndarray:
         """Raw features -> the standardised features the graph takes (float32)."""
@@ -100,7 +154,7 @@ class BundleCodec:
 
     def answer(self, task: str, output: np.ndarray, item) -> dict:
         """One example's graph output -> the user-facing result of ``Runtime.predict``."""
-        labels = self.manifest["labels"]
+        labels = self.manifest.get("labels")  # classify and tag have them (bundle_schema)
         if task == "classify":
             probs = np.exp(output - output.max())
             probs /= probs.sum()
@@ -115,7 +169,20 @@ class BundleCodec:
         return {"values": [float(v) for v in self.denormalize(output)]}
 
 
+def _is_text(item) -> bool:
+    if isinstance(item, str):
+        return True
+    return isinstance(item, list | tuple) and all(isinstance(token, str) for token in item)
+
+
+def _short(text) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
 def _pad(rows: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        raise EdgeRNNError("no inputs to encode")
     lengths = np.array([len(row) for row in rows], dtype=np.int64)
     padded = np.zeros((len(rows), int(lengths.max(initial=1)), *rows[0].shape[1:]), dtype)
     for index, row in enumerate(rows):

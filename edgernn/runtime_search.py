@@ -107,9 +107,39 @@ def sample_next(
     """
     if temperature == 0 or top_k == 1:
         return int(logits.argmax())
-    scores = logits.astype(np.float64) / temperature
+    # Shift before dividing: a tiny temperature then sends the others to -inf (probability
+    # 0) rather than overflowing every score to inf (and inf - inf to NaN).
+    logits = logits.astype(np.float64)
+    with np.errstate(over="ignore"):
+        scores = (logits - logits.max()) / temperature
     if top_k is not None and top_k < scores.size:
         kth_best = np.sort(scores)[-top_k]
         scores = np.where(scores < kth_best, -np.inf, scores)
-    probs = np.exp(scores - scores.max())
+    probs = np.exp(scores)
     return int(rng.choice(scores.size, p=probs / probs.sum()))
+
+
+def decoder_step(
+    run: Callable[[dict], dict],
+    memory: np.ndarray,
+    mask: np.ndarray,
+    names: list[str],
+    outputs: list[str],
+) -> StepFn:
+    """The ``StepFn`` of a seq2seq decoder graph for ``greedy`` and ``beam_search``.
+
+    Args:
+        run: runs the decoder graph on feeds (``Runtime.run`` bound to ``decoder``).
+        memory: encoder outputs (B, S, H); mask: their valid positions (B, S).
+        names: the decoder's state inputs; outputs: the matching state outputs.
+    """
+
+    def step(tokens, state):
+        # Beam search grows and shrinks the batch: repeat the one source row to match.
+        reps = len(tokens) // memory.shape[0]
+        feeds = {"tokens": tokens, "memory": np.repeat(memory, reps, axis=0)}
+        feeds |= {"mask": np.repeat(mask, reps, axis=0)} | dict(zip(names, state, strict=True))
+        out = run(feeds)
+        return out["logits"], tuple(out[name] for name in outputs)
+
+    return step

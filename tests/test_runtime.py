@@ -19,6 +19,7 @@ from edgernn.errors import EdgeRNNError
 from edgernn.export import ExportConfig, export_bundle
 from edgernn.generate import generate_text
 from edgernn.runtime import Runtime
+from edgernn.runtime_checks import RuntimeLimits
 from edgernn.train import train
 
 TINY = dict(hidden=8, embed=8)
@@ -187,3 +188,72 @@ def test_numeric_classifier_takes_raw_features(classify_npz, tmp_path):
         with torch.no_grad():
             logits = checkpoint.build()(x, torch.tensor([len(sequence)]))[0]
         assert prediction["label"] == checkpoint.meta.labels[int(logits.argmax())]
+
+
+def test_limits_refuse_oversized_calls_and_say_how_to_raise_them():
+    directory, _ = bundle("classify", "gru", False)
+    runtime = Runtime(directory, "fp32")
+    long_text = "ab" * 300  # 600 tokens; the model's max_len is 512
+    with pytest.raises(
+        EdgeRNNError,
+        match=r"input 1 is 600, above the limit max_len=512; .*"
+        r"Runtime\(bundle, limits=RuntimeLimits\(max_len=\.\.\.\)\)",
+    ):
+        runtime.predict(["abc", long_text])
+    rows = np.full((1025, 3), 4)
+    feeds = {"inputs": rows, "lengths": np.full(1025, 3)}
+    with pytest.raises(
+        EdgeRNNError, match="batch of input 'inputs' is 1025, above .*max_batch=1024"
+    ):
+        runtime.run("model", feeds)
+    with pytest.raises(EdgeRNNError, match="max_batch=1024"):
+        runtime.step(rows)
+    assert len(runtime.predict(["abc"] * 1100)) == 1100  # predict splits long lists itself
+    roomy = Runtime(directory, "fp32", limits=RuntimeLimits(max_batch=2048, max_len=1000))
+    assert roomy.run("model", feeds)["logits"].shape == (1025, 3)
+    assert roomy.predict([long_text])[0]["label"] in ("neg", "neu", "pos")
+    with pytest.raises(EdgeRNNError, match="RuntimeLimits.max_beam must be >= 1"):
+        RuntimeLimits(max_beam=0)
+
+
+def test_generate_and_translate_limits():
+    lm = Runtime(bundle("lm", "gru", False)[0])
+    with pytest.raises(EdgeRNNError, match="length is 10001, above the limit max_generate=10000"):
+        lm.generate("ab", length=10_001)
+    for bad in (float("nan"), float("inf"), -1.0, "hot"):
+        with pytest.raises(EdgeRNNError, match="temperature must be a finite number"):
+            lm.generate("ab", length=3, temperature=bad)
+    assert len(lm.generate("ab", length=4, temperature=1e-300, seed=1)) == 4  # no NaN
+    s2s = Runtime(bundle("seq2seq", "gru", False, "luong")[0])
+    with pytest.raises(EdgeRNNError, match="beam is 65, above the limit max_beam=64"):
+        s2s.translate(["abc"], beam=65)
+    with pytest.raises(EdgeRNNError, match="max_len is 2049, above the limit max_decode=2048"):
+        s2s.translate(["abc"], max_len=2049)
+    assert s2s.translate([]) == []
+    assert len(s2s.translate(["abc"], beam=2, max_len=3)[0]) <= 3
+
+
+def test_inputs_of_the_wrong_kind_are_refused_by_index():
+    runtime = Runtime(bundle("classify", "gru", False)[0])
+    cases = [
+        ("abc", "inputs must be a list"),
+        (["abc", None], "input 1 must be a text"),
+        ([b"abc"], "input 0 must be a text"),
+        (["abc", "ab", " \n "], r"input 2 \(' \\n '\) is empty or blank"),
+        ([["a", 3]], "input 0 must be a text"),
+    ]
+    for inputs, message in cases:
+        with pytest.raises(EdgeRNNError, match=message):
+            runtime.predict(inputs)
+    regress = Runtime(bundle("regress", "rnn", False)[0])
+    for value, message in [
+        (np.nan, "input 1 holds NaN"),
+        (np.inf, "input 1 holds NaN"),
+        (1e300, "out-of-range"),
+    ]:
+        with pytest.raises(EdgeRNNError, match=message):
+            regress.predict([np.zeros((2, 3)), np.full((2, 3), value)])
+    with pytest.raises(EdgeRNNError, match="input 0 must be"):
+        regress.predict(["1 2 3"])
+    with pytest.raises(EdgeRNNError, match="'inputs' holds NaN"):
+        regress.step(np.full((1, 2, 3), np.nan))
