@@ -21,6 +21,7 @@ INT8_OPS = {
     "QuantizeLinear",
     "QGemm",
 }
+CUSTOM_TASK = "custom"  # the manifest task of a bundle exported from a user's own module
 
 
 def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
@@ -62,7 +63,8 @@ def candidates_from_paths(
     Args:
         paths: checkpoints (``.pt``), ONNX files and bundle directories.
         device: ``cpu`` or ``cuda``.
-        example: ``.npz`` inputs for bare ONNX files, keyed by input names.
+        example: ``.npz`` inputs for bare ONNX files and custom bundles, keyed by input
+            names.
 
     Example::
 
@@ -74,7 +76,7 @@ def candidates_from_paths(
         if not path.exists():
             raise EdgeRNNError(f"{path}: no such file or directory")
         if path.is_dir():
-            found += _from_bundle(path)
+            found += _from_bundle(path, example)
         elif path.suffix == ".pt":
             found += _from_checkpoint(path, device)
         elif path.suffix == ".onnx":
@@ -99,14 +101,18 @@ def _from_checkpoint(path: Path, device: str) -> list[Candidate]:
     ]
 
 
-def _from_bundle(directory: Path) -> list[Candidate]:
+def _from_bundle(directory: Path, example: str | None = None) -> list[Candidate]:
     task, files = read_bundle(directory)
+    # A custom bundle (a user's own module) has no task metric, and takes the example that
+    # fixed its inputs; other bundles make their own inputs and ignore it.
+    example = example if task == CUSTOM_TASK else None
+    task = None if task == CUSTOM_TASK else task
     found = []
     for entry in files:
         path = Path(entry["path"])
         if not path.is_file():
             raise EdgeRNNError(f"{directory}: {path.name} is missing; the bundle is incomplete")
-        found.append(_from_onnx(path, "final", task, entry["precision"], None))
+        found.append(_from_onnx(path, "final", task, entry["precision"], example))
     return found
 
 

@@ -51,7 +51,8 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option(
     "--example",
     type=click.Path(exists=True, dir_okay=False),
-    help="inputs.npz for ONNX files edgernn did not make: arrays keyed by input names.",
+    help="inputs.npz for ONNX files edgernn did not make and for custom bundles (exported "
+    "from your own module): arrays keyed by input names.",
 )
 @click.option(
     "--min-iters",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli import DEVICE, echo_json, main, require_device
+from edgernn.cli.export import check_foreign_flags, foreign_options
 from edgernn.config import CELLS
 
 
@@ -80,6 +81,7 @@ from edgernn.config import CELLS
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
 )
+@foreign_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
@@ -91,18 +93,24 @@ def compress_command(
     """Distill, prune and quantize a trained model; write student.pt and a report."""
     from dataclasses import replace
 
-    from edgernn.checkpoint import load_checkpoint
     from edgernn.compress import compress, compress_config, write_compressed
     from edgernn.distill import default_train_config
+    from edgernn.export.axes import parse_axes
+    from edgernn.foreign import ForeignModel, load_with_example
     from edgernn.lock import folder_lock
     from edgernn.staging import staged_folder
 
+    foreign = {key: options.pop(key) for key in ("trust_pickle", "example", "axes")}
     distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight")
     distill_options = {key: options.pop(key) for key in distill_keys}
     train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
     require_device(device)
-    teacher = load_checkpoint(model)
+    axes = parse_axes(foreign["axes"])
+    teacher = load_with_example(model, foreign["trust_pickle"], foreign["example"])
+    if isinstance(teacher, ForeignModel):
+        return _compress_foreign(teacher, output, axes, quiet, as_json)
+    check_foreign_flags(teacher, model, None, axes)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
     with folder_lock(output):
         result = compress(teacher, config, data, device)
@@ -141,3 +149,47 @@ def _compress_summary(result, files: dict) -> dict:
             "size": final.size_bytes / teacher.size_bytes,
         },
     }
+
+
+# What a pickled module may be given: everything else trains or scores, which needs data.
+FOREIGN_OPTIONS = {"model", "output", "trust_pickle", "example", "axes", "quiet", "as_json"}
+FOREIGN_OPTIONS |= {"no_distill", "no_prune", "no_quantize"}
+
+
+def _compress_foreign(model, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
+    """A pickled module: the data-free stage (dynamic int8) and the export, then a report."""
+    from click.core import ParameterSource
+
+    from edgernn.bundle_report import BundleReportConfig
+    from edgernn.errors import EdgeRNNError
+    from edgernn.export import ExportConfig
+    from edgernn.foreign_compress import compress_foreign, summary_lines, summary_ratios
+    from edgernn.lock import folder_lock
+    from edgernn.staging import staged_folder
+
+    ctx = click.get_current_context()
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in FOREIGN_OPTIONS
+        and ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT
+    ]
+    if given:
+        raise EdgeRNNError(
+            f"{model.source} is a pickled module: compress runs only dynamic int8 and the "
+            f"export on it (no data, so no distillation, pruning or scoring); drop "
+            f"{', '.join(given)}"
+        )
+    config = ExportConfig(int8=not ctx.params["no_quantize"])
+    with folder_lock(output), staged_folder(output) as staging:
+        report = compress_foreign(
+            model, staging, config, axes, BundleReportConfig(progress=not quiet)
+        )
+        names = sorted(path.name for path in staging.iterdir() if path.is_file())
+    for line in summary_lines(report):
+        click.echo(line)
+    click.echo(f"bundle: {output}")
+    if as_json:
+        files = {name: str(Path(output) / name) for name in names}
+        summary = {"bundle": str(output), "files": files, "metrics": {}, "teacher_metrics": {}}
+        echo_json(summary | {"ratios": summary_ratios(report)})

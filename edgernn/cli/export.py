@@ -9,6 +9,34 @@ import click
 from edgernn.cli import echo_json, echo_metrics, main
 from edgernn.errors import EdgeRNNError
 
+# A user's own nn.Module as MODEL (export and compress); edgernn.foreign says why the flag.
+TRUST_HELP = (
+    "Accept a model file that is your own nn.Module saved with torch.save(model, path). "
+    "Unpickling it runs code from the file: only for files you trust (the classes it was "
+    "saved with must be importable). edgernn checkpoints never need this."
+)
+EXAMPLE_HELP = (
+    "inputs.npz for a pickled module: arrays keyed by forward's argument names, or arg0, "
+    "arg1, ... by position. They fix input shapes, dtypes and valid values."
+)
+AXES_HELP = (
+    "Pickled module: the role of each axis of input NAME, batch, time or - (fixed), e.g. "
+    "h0=-,batch,-. Default: rank >= 2 inputs are (batch, time, fixed...), a rank-1 input as "
+    "long as the batch is (batch,), the rest fixed."
+)
+
+
+def foreign_options(command):
+    """Add --trust-pickle, --example and --axes (repeatable) to a command."""
+    options = [
+        click.option("--trust-pickle", is_flag=True, help=TRUST_HELP),
+        click.option("--example", type=click.Path(exists=True, dir_okay=False), help=EXAMPLE_HELP),
+        click.option("--axes", multiple=True, metavar="NAME=ROLE,...", help=AXES_HELP),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
 
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
@@ -26,21 +54,36 @@ from edgernn.errors import EdgeRNNError
     show_default=True,
     help="torch.onnx exporter tried first; the other one is the fallback.",
 )
+@foreign_options
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
-def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, exporter, as_json):
-    """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch."""
+def export_command(
+    checkpoint, output, data, no_int8, per_channel, no_eval, exporter, as_json, **foreign
+):
+    """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch.
+
+    With --trust-pickle and --example, CHECKPOINT may be your own nn.Module saved with
+    torch.save(model, path): its bundle has task "custom" (no metrics).
+    """
     from edgernn.bundle import read_manifest
-    from edgernn.checkpoint import load_checkpoint
     from edgernn.export import ExportConfig, export_bundle
+    from edgernn.export.axes import parse_axes
+    from edgernn.export.foreign import export_foreign
+    from edgernn.foreign import ForeignModel, load_with_example
     from edgernn.lock import folder_lock
     from edgernn.staging import staged_folder
 
     config = ExportConfig(
         int8=not no_int8, per_channel=per_channel, evaluate=not no_eval, exporter=exporter
     )
+    axes = parse_axes(foreign["axes"])
+    model = load_with_example(checkpoint, foreign["trust_pickle"], foreign["example"])
+    check_foreign_flags(model, checkpoint, data, axes)
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
-        export_bundle(load_checkpoint(checkpoint), staging, data, config)
+        if isinstance(model, ForeignModel):
+            export_foreign(model, staging, config, axes)
+        else:
+            export_bundle(model, staging, data, config)
     bundle = Path(output)
     manifest = read_manifest(bundle)
     for entry in manifest["files"]:
@@ -59,6 +102,16 @@ def export_command(checkpoint, output, data, no_int8, per_channel, no_eval, expo
         keys = ("path", "role", "precision", "size_bytes")
         files = [{key: entry[key] for key in keys} for entry in manifest["files"]]
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
+
+
+def check_foreign_flags(model, path: str, data: str | None, axes: dict) -> None:
+    """Refuse --data for a pickled module and --axes for an edgernn checkpoint."""
+    from edgernn.foreign import ForeignModel
+
+    if isinstance(model, ForeignModel) and data is not None:
+        raise EdgeRNNError(f"--data: {path} is a pickled module, which has no task to score")
+    if not isinstance(model, ForeignModel) and axes:
+        raise EdgeRNNError(f"--axes is for a pickled module; {path} is an edgernn checkpoint")
 
 
 @main.command("predict")
@@ -89,6 +142,11 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
     from edgernn.runtime_inputs import read_inputs
 
     runtime = Runtime(bundle, precision, unknown=unknown)
+    if runtime.task == "custom":
+        raise EdgeRNNError(
+            f"{bundle}: a custom model takes arrays, not texts or files; run it from Python: "
+            "Runtime(bundle).run('model', feeds)"
+        )
     numeric = runtime.manifest["input"]["type"] == "features"
     items = read_inputs(list(inputs), numeric)
     if not inputs:
