@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.errors import EdgeRNNError
+from edgernn.npz import load_npz
 
 FILE_SUFFIXES = (".txt", ".tsv", ".csv", ".npz")
 
@@ -70,17 +71,19 @@ def _read_table(text: str, delimiter: str) -> list[str]:
 
 
 def _read_npz(path: Path) -> list[np.ndarray]:
-    try:
-        arrays = np.load(path, allow_pickle=False)
-        x = np.asarray(arrays["x"], dtype=np.float64)
-        lengths = arrays.get("lengths")
-    except (OSError, ValueError, KeyError) as error:
-        message = f"{path}: not a numeric-sequence .npz with an 'x' array ({error})"
-        raise EdgeRNNError(message) from None
-    if x.ndim != 3:
-        raise EdgeRNNError(f"{path}: 'x' must be (N, T, F), got shape {x.shape}")
-    if lengths is None:
-        lengths = np.full(len(x), x.shape[1])
-    if len(lengths) != len(x) or np.any(lengths < 1) or np.any(lengths > x.shape[1]):
-        raise EdgeRNNError(f"{path}: 'lengths' must hold one value in 1..{x.shape[1]} per row")
+    arrays = load_npz(path, required=("x",), optional=("lengths",))
+    x = arrays["x"]
+    if x.ndim != 3 or x.dtype.kind not in "fiu":
+        raise EdgeRNNError(
+            f"{path}: 'x' must be a numeric (N, T, F) array, got {x.dtype} {x.shape}"
+        )
+    lengths = arrays.get("lengths", np.full(len(x), x.shape[1]))
+    if (
+        lengths.shape != (len(x),)
+        or lengths.dtype.kind not in "iu"
+        or np.any(lengths < 1)
+        or np.any(lengths > x.shape[1])
+    ):
+        raise EdgeRNNError(f"{path}: 'lengths' must hold one integer in 1..{x.shape[1]} per row")
+    x = x.astype(np.float64)
     return [x[row, : int(length)] for row, length in enumerate(lengths)]

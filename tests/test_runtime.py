@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -257,3 +258,26 @@ def test_inputs_of_the_wrong_kind_are_refused_by_index():
         regress.predict(["1 2 3"])
     with pytest.raises(EdgeRNNError, match="'inputs' holds NaN"):
         regress.step(np.full((1, 2, 3), np.nan))
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (None, "not a readable .npz archive"),
+        ({"y": np.zeros(3)}, "missing arrays ['x']"),
+        ({"x": np.zeros((2, 3, 1)), "lengths": np.array(3)}, "'lengths' must hold one integer"),
+        ({"x": np.zeros((2, 3, 1)), "lengths": np.array([1, 4])}, "in 1..3 per row"),
+        ({"x": np.array(["a", "b"])}, "'x' must be a numeric (N, T, F) array"),
+        ({"x": np.array([{}, 1], dtype=object)}, "pickled"),
+    ],
+)
+def test_predict_npz_inputs_are_checked_without_trusting_the_file(tmp_path, arrays, message):
+    from edgernn.runtime_inputs import read_inputs
+
+    path = tmp_path / "inputs.npz"
+    if arrays is None:
+        path.write_bytes(b"PK\x03\x04 damaged")
+    else:
+        np.savez(path, **arrays)
+    with pytest.raises(EdgeRNNError, match=re.escape(message)):
+        read_inputs([str(path)], numeric=True)

@@ -7,7 +7,7 @@ Input rules every text reader shares: files are UTF-8 (a leading byte-order mark
 dropped); only LF, CRLF and CR end a line; a CSV/TSV cell holds at most 131072
 characters (the ``csv`` module's limit); JSONL labels are strings, integers or
 booleans; texts and labels are real Unicode (no unpaired surrogates). ``.npz`` files are
-read by ``edgernn.data.npz`` (no pickles, size-checked before allocating); NaN, infinite or
+read by ``edgernn.npz`` (no pickles, size-checked before allocating); NaN, infinite or
 beyond-float32 values inside a sequence's length are refused, padding past it is ignored.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.data.npz import load_npz
 from edgernn.errors import EdgeRNNError
+from edgernn.npz import load_npz
 
 Reader = Callable[[Path, str], list]
 

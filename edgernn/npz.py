@@ -35,8 +35,12 @@ _DAMAGED = (
 )
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """The ``x``, ``lengths`` and ``y`` arrays of ``path``; other members are never read.
+def load_npz(
+    path: Path, required: tuple[str, ...] = ARRAYS, optional: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """The ``required`` arrays of ``path`` and those of ``optional`` it has; nothing else is read.
+
+    Torch-free: training data and the device runtime's ``predict`` inputs both come through it.
 
     Raises:
         EdgeRNNError: the archive is damaged, lacks an array, holds pickled objects, or
@@ -44,25 +48,28 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            members = _members(path, archive)
+            members = _members(path, archive, required, optional)
             return {name: _read(path, archive, info) for name, info in members.items()}
     except _DAMAGED as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise EdgeRNNError(f"{path}: not a readable .npz archive ({reason})") from None
 
 
-def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+def _members(
+    path: Path, archive: zipfile.ZipFile, required: tuple[str, ...], optional: tuple[str, ...]
+) -> dict[str, zipfile.ZipInfo]:
     found = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-    missing = [name for name in ARRAYS if name not in found]
+    missing = [name for name in required if name not in found]
     if missing:
-        raise EdgeRNNError(f"{path}: missing arrays {missing}; need x, lengths and y")
-    total = sum(found[name].file_size for name in ARRAYS)
+        raise EdgeRNNError(f"{path}: missing arrays {missing}; need {', '.join(required)}")
+    names = [name for name in (*required, *optional) if name in found]
+    total = sum(found[name].file_size for name in names)
     if total > MAX_NPZ_BYTES:
         raise EdgeRNNError(
-            f"{path}: x, lengths and y hold {total} bytes uncompressed, more than the "
+            f"{path}: {', '.join(names)} hold {total} bytes uncompressed, more than the "
             f"{MAX_NPZ_BYTES}-byte limit; split the data into smaller files"
         )
-    return {name: found[name] for name in ARRAYS}
+    return {name: found[name] for name in names}
 
 
 def _read(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
