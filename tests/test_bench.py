@@ -18,6 +18,7 @@ from edgernn.bench.report import latency_at, schema_problems
 from edgernn.checkpoint import save_checkpoint
 from edgernn.cli import main
 from edgernn.config import TrainConfig
+from edgernn.errors import EdgeRNNError
 from edgernn.train import train
 
 FAST = ["--batch-sizes", "1,2", "--seq-lens", "4,8", "--min-iters", "5", "--min-time", "0.02"]
@@ -125,19 +126,6 @@ def test_example_inputs_fix_underivable_dims(tmp_path):
     assert shapes[2, 8] == {"x": [8, 2, FEATURES], "sequence_lens": [2]}
 
 
-def test_bundle_directory(onnx_models, tmp_path):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "model.onnx").write_bytes(onnx_models["fp32"].read_bytes())
-    files = [{"path": "model.onnx", "role": "model", "precision": "fp32"}]
-    (bundle / "manifest.json").write_text(json.dumps({"task": "classify", "files": files}))
-    [candidate] = candidates_from_paths([str(bundle)])
-    assert (candidate.format, candidate.role, candidate.task) == ("onnx", "final", "classify")
-    (bundle / "manifest.json").unlink()
-    with pytest.raises(Exception, match="no manifest.json"):
-        candidates_from_paths([str(bundle)])
-
-
 def _assert_one_line_error(result, fragment: str) -> None:
     assert result.exit_code != 0
     assert "Traceback" not in result.output
@@ -185,3 +173,22 @@ def test_cuda_measures_fp32_fp16_and_says_int8_is_cpu_only(tiny_checkpoint, onnx
     assert onnx_row["latency"] or "CUDAExecutionProvider" in onnx_row["skipped"]
     point = report["reference"]
     assert latency_at(rows["torch", "fp16"], point)["p50_ms"] > 0
+
+
+def test_a_bundle_is_verified_before_it_is_benched(tmp_path):
+    import shutil
+
+    from export_cases import bundle
+
+    directory = shutil.copytree(bundle("classify", "gru", False)[0], tmp_path / "bundle")
+    found = candidates_from_paths([str(directory)])
+    assert {(c.format, c.role, c.task, c.precision) for c in found} == {
+        ("onnx", "final", "classify", precision) for precision in ("fp32", "int8")
+    }
+    graph = directory / "model.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    with pytest.raises(EdgeRNNError, match="does not match its sha256"):
+        candidates_from_paths([str(directory)])
+    (directory / "manifest.json").unlink()
+    with pytest.raises(EdgeRNNError, match="no manifest.json"):
+        candidates_from_paths([str(directory)])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.bench.config import Candidate
 from edgernn.bench.inputs import assign_axes, check_example
+from edgernn.bundle import read_file, read_manifest
 from edgernn.errors import EdgeRNNError
 
 # Op types that only appear in quantized graphs (ORT's dynamic and static int8 formats).
@@ -25,31 +25,21 @@ CUSTOM_TASK = "custom"  # the manifest task of a bundle exported from a user's o
 
 
 def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
-    """The task and the ONNX files of a bundle directory, read leniently from its manifest.
+    """The task and the ONNX files of a bundle, verified as the runtime verifies them.
 
-    Kept small and apart so it can follow the exporter's final manifest: today it needs only
-    ``{"task", "files": [{"path", "role", "precision"?}]}``; other fields are ignored.
+    The manifest passes the bundle schema and every file its sha256 and path checks
+    (``edgernn.bundle``) before anything is loaded or timed.
 
     Returns:
         ``(task, files)`` with each file ``{"path": absolute path, "role", "precision"}``.
     """
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.is_file():
-        raise EdgeRNNError(f"{directory}: a directory but not a bundle (no manifest.json)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        entries = manifest["files"]
-        files = [
-            {"path": str(directory / e["path"]), "role": e.get("role")}
-            | {"precision": e.get("precision")}
-            for e in entries
-            if str(e["path"]).endswith(".onnx")
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise EdgeRNNError(f"{manifest_path}: unreadable manifest ({error})") from None
-    if not files:
-        raise EdgeRNNError(f"{manifest_path}: the manifest lists no .onnx files")
-    return manifest.get("task"), files
+    manifest = read_manifest(directory)
+    files = []
+    for entry in manifest["files"]:
+        read_file(directory, entry)  # raises on a bad hash or a path out of the bundle
+        path = str(Path(directory).resolve() / entry["path"])
+        files.append({"path": path, "role": entry["role"], "precision": entry["precision"]})
+    return manifest["task"], files
 
 
 def candidates_from_paths(
@@ -107,13 +97,10 @@ def _from_bundle(directory: Path, example: str | None = None) -> list[Candidate]
     # fixed its inputs; other bundles make their own inputs and ignore it.
     example = example if task == CUSTOM_TASK else None
     task = None if task == CUSTOM_TASK else task
-    found = []
-    for entry in files:
-        path = Path(entry["path"])
-        if not path.is_file():
-            raise EdgeRNNError(f"{directory}: {path.name} is missing; the bundle is incomplete")
-        found.append(_from_onnx(path, "final", task, entry["precision"], example))
-    return found
+    return [
+        _from_onnx(Path(entry["path"]), "final", task, entry["precision"], example)
+        for entry in files
+    ]
 
 
 def _from_onnx(
