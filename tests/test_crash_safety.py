@@ -82,8 +82,9 @@ def _snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def _staging_has(folder: Path, name: str):
-    return lambda: any((staging / name).is_file() for staging in folder.glob(f"{STAGING_PREFIX}*"))
+def _new_student(folder: Path, old: bytes):
+    """Ready once a new student.pt exists anywhere below ``folder``: the export is under way."""
+    return lambda: any(path.read_bytes() != old for path in folder.rglob("student.pt"))
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_a_killed_compress_leaves_the_previous_bundle_intact(teacher, tmp_path):
     # Killed while the new bundle is being exported, after its student.pt is written.
     args = ["compress", teacher, *COMPRESS, "--epochs", "2", "--prune", "0.5", "-o", out]
     for sig in (signal.SIGINT, signal.SIGKILL):
-        killed = _kill_when(args, _staging_has(out, "student.pt"), sig)
+        killed = _kill_when(args, _new_student(out, (out / "student.pt").read_bytes()), sig)
         assert killed.returncode != 0
         assert _snapshot(out) == before
         Runtime(out)  # verifies every hash: still the complete previous bundle
