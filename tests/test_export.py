@@ -127,7 +127,7 @@ def test_torchscript_exporter_is_the_fallback(monkeypatch):
     def broken(_graph):
         raise RuntimeError("dynamo cannot trace this")
 
-    monkeypatch.setitem(trace_module._EXPORT, "dynamo", broken)
+    monkeypatch.setitem(trace_module.EXPORT_FUNCTIONS, "dynamo", broken)
     proto, exporter = to_onnx(graph)
     assert exporter == "torchscript"
     assert check_parity(checkpoint.build(), {"model": session(proto)})["model"] <= 1e-4

@@ -30,10 +30,10 @@ from edgernn.export.ops import CELL_OF
 
 # trace.py's exporters without its fallback: a foreign graph must also pass parity and keep
 # its dynamic axes before the other exporter is ruled out.
-from edgernn.export.trace import _EXPORT, EXPORTERS, OPSET, _strip, check
+from edgernn.export.trace import EXPORT_FUNCTIONS, EXPORTERS, OPSET, check, strip_metadata
 
 # The zoo export's own bundle pieces, reused so that both manifests keep one format.
-from edgernn.export.writer import DTYPES, ExportConfig, _File, _versions, _write
+from edgernn.export.writer import DTYPES, ExportConfig, GraphFile, versions, write_graph
 from edgernn.foreign import ForeignModel, flatten_outputs, run_forward, to_tensors
 
 TASK = "custom"
@@ -83,18 +83,18 @@ def export_foreign(
     graph = _graph(model, traced, dynamic)
     proto, exporter, diff = _export_verified(graph, model.module, checks, config)
     _check_dtypes(proto)
-    files = [_File("model", "fp32", proto, exporter, [], diff)]
+    files = [GraphFile("model", "fp32", proto, exporter, [], diff)]
     if config.int8:
         int8 = quantize_int8(proto, config.per_channel)
         loose, _ = _compare(model.module, int8, checks)  # recorded; no metric judges it
         record = _int8_record(proto)
-        files.append(_File("model", "int8", int8, exporter, [], loose, quantization=record))
+        files.append(GraphFile("model", "int8", int8, exporter, [], loose, quantization=record))
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST).unlink(missing_ok=True)  # back last: no half bundle looks complete
-    entries = [_write(out_dir, item, config) for item in files]
+    entries = [write_graph(out_dir, item, config) for item in files]
     write_manifest(out_dir, _manifest(model, entries))
     return out_dir
 
@@ -138,8 +138,8 @@ def _export_verified(
     failures = []
     for exporter in order:
         try:
-            proto = _EXPORT[exporter](graph)
-            _strip(proto)
+            proto = EXPORT_FUNCTIONS[exporter](graph)
+            strip_metadata(proto)
             check(proto, graph)  # onnx.checker full check, recurrent-op audit, input names
             fixed = _fixed_inputs(proto, graph.dynamic)
             if fixed:
@@ -274,5 +274,5 @@ def _manifest(model: ForeignModel, entries: list[dict]) -> dict:
         "files": entries,
         "metrics": {},
         "opset": OPSET,
-        "versions": _versions(),
+        "versions": versions(),
     }

@@ -60,12 +60,12 @@ def to_onnx(graph: Graph, prefer: str = "dynamo") -> tuple[onnx.ModelProto, str]
     failures = []
     for exporter in order:
         try:
-            model = _EXPORT[exporter](graph)
+            model = EXPORT_FUNCTIONS[exporter](graph)
         except Exception as error:  # exporters fail in many ways; try the other one
             _log.info("%s exporter failed on %s graph: %s", exporter, graph.role, error)
             failures.append(f"{exporter}: {str(error).splitlines()[0][:200]}")
             continue
-        _strip(model)
+        strip_metadata(model)
         check(model, graph)
         return model, exporter
     raise EdgeRNNError(f"could not export the {graph.role} graph to ONNX ({'; '.join(failures)})")
@@ -118,10 +118,10 @@ def _torchscript(graph: Graph) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
-_EXPORT = {"dynamo": _dynamo, "torchscript": _torchscript}
+EXPORT_FUNCTIONS = {"dynamo": _dynamo, "torchscript": _torchscript}
 
 
-def _strip(model: onnx.ModelProto) -> None:
+def strip_metadata(model: onnx.ModelProto) -> None:
     # The dynamo exporter annotates every node and value with tracing metadata (stack
     # traces, FX names); for a small model that is a tenth of the file and of no use on a
     # device. Intermediate shapes are dropped too: the checker infers them again.

@@ -59,7 +59,9 @@ class ExportConfig:
 
 
 @dataclass
-class _File:
+class GraphFile:
+    """One ONNX graph on its way into a bundle (zoo and foreign exports alike)."""
+
     role: str
     precision: str
     proto: onnx.ModelProto
@@ -115,7 +117,7 @@ def export_bundle(
     # The manifest goes first and comes back last: a crash in between leaves no bundle that
     # looks complete, only one the runtime refuses.
     (out_dir / MANIFEST).unlink(missing_ok=True)
-    entries = [_write(out_dir, item, config) for item in sorted(files, key=_file_order)]
+    entries = [write_graph(out_dir, item, config) for item in sorted(files, key=_file_order)]
     manifest = _manifest(checkpoint, entries)
     if config.evaluate:
         manifest["metrics"] = score_bundle(checkpoint, out_dir, manifest, data)
@@ -123,7 +125,7 @@ def export_bundle(
     return out_dir
 
 
-def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
+def _export_graphs(model: nn.Module, config: ExportConfig) -> list[GraphFile]:
     graphs = build_graphs(model)
     by_role, fp32 = {graph.role: graph for graph in graphs}, {}
     for graph in graphs:
@@ -135,12 +137,14 @@ def _export_graphs(model: nn.Module, config: ExportConfig) -> list[_File]:
             fp32[graph.role] = to_onnx(graph, config.exporter)
     sessions = {role: session(proto) for role, (proto, _) in fp32.items()}
     diffs = check_parity(model, sessions, config.tolerance)
-    return [_File(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs]
+    return [
+        GraphFile(g.role, "fp32", *fp32[g.role], g.states, diffs[g.role], g.derive) for g in graphs
+    ]
 
 
 def _int8_files(
-    checkpoint: Checkpoint, model: nn.Module, fp32: list[_File], config: ExportConfig, data
-) -> list[_File]:
+    checkpoint: Checkpoint, model: nn.Module, fp32: list[GraphFile], config: ExportConfig, data
+) -> list[GraphFile]:
     plans = _int8_plans(checkpoint, fp32, config, data)
     files = []
     for item in fp32:
@@ -152,7 +156,7 @@ def _int8_files(
     return [replace(item, parity=loose[item.role]) for item in files]
 
 
-def _int8_plans(checkpoint: Checkpoint, fp32: list[_File], config: ExportConfig, data) -> dict:
+def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportConfig, data) -> dict:
     # Per role (the manifest's "quantization"): the nodes on ORT's integer kernels, those
     # computing in float from int8 weights and why, and what each integer node alone cost.
     drops, measured_on, examples = {}, None, None
@@ -193,16 +197,16 @@ def _int8_plans(checkpoint: Checkpoint, fp32: list[_File], config: ExportConfig,
 
 
 def _metrics(
-    checkpoint: Checkpoint, files: list[_File], examples: list, config: ExportConfig
+    checkpoint: Checkpoint, files: list[GraphFile], examples: list, config: ExportConfig
 ) -> dict[str, float]:
     # Through a throwaway bundle, so the graphs run exactly as edgernn.runtime runs them.
     with tempfile.TemporaryDirectory() as temp:
-        entries = [_write(Path(temp), item, config) for item in files]
+        entries = [write_graph(Path(temp), item, config) for item in files]
         manifest = _manifest(checkpoint, entries)
         return runtime_metrics(checkpoint, Runtime(temp, "fp32", manifest=manifest), examples)
 
 
-def _file_order(item: _File) -> tuple[int, int]:
+def _file_order(item: GraphFile) -> tuple[int, int]:
     return ROLES.index(item.role), item.precision == "int8"
 
 
@@ -215,7 +219,8 @@ def _values(values) -> list[dict]:
     return described
 
 
-def _write(out_dir: Path, item: _File, config: ExportConfig) -> dict:
+def write_graph(out_dir: Path, item: GraphFile, config: ExportConfig) -> dict:
+    """Write one graph atomically; return its manifest entry (hash, I/O, states, parity)."""
     data = item.proto.SerializeToString()
     write_atomic(out_dir / item.path, data)
     # fp32 graphs are held to a bound (the step graph against the full graph, chunk by
@@ -266,11 +271,12 @@ def _manifest(checkpoint: Checkpoint, entries: list[dict]) -> dict:
         "files": entries,
         "metrics": {},
         "opset": OPSET,
-        "versions": _versions(),
+        "versions": versions(),
     }
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The library versions a bundle records."""
     import onnxscript
 
     return {
