@@ -23,6 +23,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp makes the file private (0600); a bundle or checkpoint is shared and deployed,
+    # so give it the mode any other new file gets here.
+    os.fchmod(handle, 0o666 & ~_umask())
     os.close(handle)
     try:
         yield Path(temp)
@@ -30,3 +33,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(temp):
             os.remove(temp)
+
+
+def _umask() -> int:
+    current = os.umask(0)  # the only way to read it is to set it
+    os.umask(current)
+    return current
