@@ -1,13 +1,18 @@
 """Distilled student vs the same student trained from scratch, then pruning and int8.
 
-For every builtin dataset: the CLI-default teacher (LSTM, hidden 128, embed 64, one layer);
+For every builtin dataset: a teacher of the CLI-default shape (LSTM, hidden 128, embed 64, one
+layer) trained with the student's budget (``DistillConfig().train``: a teacher weaker than a
+1/4 student trained longer has nothing to teach);
 ``edgernn.compress.compress`` with its defaults but no pruning (distill to at most 1/4 of the
 teacher's parameters, dynamic int8); the same student architecture trained from scratch with
 the same budget (same TrainConfig: epochs, patience, seed), over several seeds; and two pruning
 variants of the seed-0 distilled student, each followed by int8. Test-split metrics throughout.
 
-    .venv/bin/python benchmarks/distill_study.py --teachers runs/teachers \\
+    .venv/bin/python benchmarks/distill_study.py --teachers runs/teachers_e40 \\
         --out benchmarks/results/distill_study
+
+Datasets can run in separate processes (``--datasets NAME --out runs/study/NAME``) and be
+joined with ``--merge runs/study/*.json --out benchmarks/results/distill_study``.
 """
 
 from __future__ import annotations
@@ -22,9 +27,8 @@ from pathlib import Path
 import torch
 
 from edgernn.bench.environment import environment
-from edgernn.checkpoint import load_checkpoint, save_checkpoint
+from edgernn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgernn.compress import CompressConfig, compress, load_task_data
-from edgernn.config import TrainConfig
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.evaluate import evaluate
@@ -40,13 +44,19 @@ PRUNE_VARIANTS = {
 }
 
 
-def teacher_for(name: str, directory: Path):
-    """The CLI-default teacher for builtin ``name``, trained once and cached in ``directory``."""
+def teacher_for(name: str, directory: Path) -> tuple[Checkpoint, float | None]:
+    """The teacher for builtin ``name``, trained once and cached in ``directory``.
+
+    Returns the checkpoint and its training seconds (None when it was cached).
+    """
     path = directory / f"{name}.pt"
+    seconds = None
     if not path.exists():
-        task = BUILTINS[name].task
-        save_checkpoint(train(f"builtin:{name}", task, TrainConfig(progress=False)), path)
-    return load_checkpoint(path)
+        config = replace(DistillConfig().train, progress=False)
+        checkpoint, seconds = _timed(lambda: train(f"builtin:{name}", BUILTINS[name].task, config))
+        directory.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(checkpoint, path)
+    return load_checkpoint(path), seconds
 
 
 def _timed(make) -> tuple[torch.nn.Module, float]:
@@ -91,7 +101,7 @@ def pruned_variants(student: torch.nn.Module, data, teacher_params: int) -> dict
 
 
 def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool) -> dict:
-    checkpoint = teacher_for(name, directory)
+    checkpoint, teacher_seconds = teacher_for(name, directory)
     metric, higher = primary_metric(checkpoint.spec.task)
     quiet = replace(DistillConfig().train, progress=False)
     student = StudentConfig(max_param_ratio=ratio)
@@ -103,17 +113,20 @@ def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool
     runs["distilled"].insert(0, rows["distill"].metric)
     runs["distilled_s"].insert(0, seconds)
     teacher = rows["teacher"]
+    # No quantize row when no layer qualifies for int8: the student stays fp32.
+    int8 = rows.get("quantize", rows["distill"])
     return {
         "dataset": name,
         "task": checkpoint.spec.task,
         "metric": metric,
         "higher_is_better": higher,
         "teacher": teacher.metric,
+        "teacher_s": teacher_seconds,
         "student_spec": result.checkpoint.spec.to_dict(),
         "params_ratio": rows["distill"].params / teacher.params,
-        "int8": rows["quantize"].metric,
-        "int8_size_ratio": rows["quantize"].size_bytes / teacher.size_bytes,
-        "int8_kept": rows["quantize"].kept,
+        "int8": int8.metric,
+        "int8_size_ratio": int8.size_bytes / teacher.size_bytes,
+        "int8_kept": "quantize" in rows and int8.kept,
         "int8_layers": (result.checkpoint.compression["quantization"] or {}).get("int8", []),
         **runs,
         "prune": pruned_variants(result.checkpoint.build(), data, teacher.params)
@@ -176,13 +189,19 @@ def main() -> None:
     parser.add_argument("--datasets", default="", help="comma-separated; default: all")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--ratio", type=float, default=0.25, help="student/teacher parameters")
-    parser.add_argument("--teachers", type=Path, default=Path("runs/teachers"))
+    parser.add_argument("--teachers", type=Path, default=Path("runs/teachers_e40"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/distill_study"))
     parser.add_argument("--render", action="store_true", help="rewrite OUT.md from OUT.json")
     parser.add_argument("--skip-prune", action="store_true", help="no pruning variants")
+    parser.add_argument("--merge", type=Path, nargs="+", help="join these runs' JSON into OUT")
     args = parser.parse_args()
-    if args.render:
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        rows = sorted((row for part in parts for row in part["rows"]), key=lambda r: r["dataset"])
+        payload = parts[0] | {"rows": rows}
+        args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    if args.render or args.merge:
         payload = json.loads(args.out.with_suffix(".json").read_text())
         text = f"Machine: {payload['machine']}\n\n{tables(payload['rows'])}\n"
         args.out.with_suffix(".md").write_text(text)

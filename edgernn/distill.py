@@ -3,7 +3,8 @@
 Soft targets follow Hinton et al. (2015): ``alpha * T^2 * KL(teacher_T || student_T) +
 (1 - alpha) * CE``; regression mixes the MSE to the teacher's outputs with the MSE to the true
 targets. Seq2seq adds sequence-level distillation (Kim & Rush 2016): the student learns the
-teacher's beam-search outputs instead of the references. The student is a plain zoo model with
+teacher's beam-search outputs instead of the references. Function matching (Beyer et al. 2022)
+also matches the teacher on perturbed, unlabelled inputs. The student is a plain zoo model with
 its own ``ModelSpec`` and shares the teacher's vocabulary, labels and normalization.
 """
 
@@ -74,9 +75,14 @@ class DistillConfig:
     hidden_weight: float = 0.0  # hidden-state matching through a learned projection; 0 is off
     seq2seq: str = "word"  # word-level KD, sequence-level KD (teacher's beams) or both
     # regress: mse pulls towards the teacher's outputs; bounded (Chen et al. 2017) only adds
-    # weight where the student is worse than the teacher, so a weaker teacher cannot pull back.
-    regression: str = "mse"
+    # weight where the student is worse than the teacher, so the true targets stay the only
+    # targets of the training inputs and the teacher teaches through function matching.
+    regression: str = "bounded"
     beam: int = 4  # beam width of the teacher's outputs for sequence-level KD
+    # Function matching: also imitate the teacher on perturbed inputs (noise std for numbers,
+    # token replacement probability for text), weighted by alpha; 0 is off, None: per task
+    # (distill_loss.DEFAULT_AUGMENT).
+    augment: float | None = None
     train: TrainConfig = field(default_factory=default_train_config)
 
     def __post_init__(self) -> None:
@@ -94,6 +100,8 @@ class DistillConfig:
             raise EdgeRNNError(
                 f"unknown regression distillation {self.regression!r}; choose mse or bounded"
             )
+        if self.augment is not None and not 0.0 <= self.augment < 1.0:
+            raise EdgeRNNError(f"augment must be in [0, 1), got {self.augment}")
         if self.beam < 1:
             raise EdgeRNNError(f"beam must be at least 1, got {self.beam}")
 

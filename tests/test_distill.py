@@ -1,11 +1,14 @@
+import copy
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from edgernn.config import TrainConfig
-from edgernn.data import encode, load_raw
+from edgernn.data import Batch, collate, encode, load_raw
 from edgernn.data.batching import IGNORE_INDEX
+from edgernn.data.vocab import SPECIALS
 from edgernn.distill import (
     DistillConfig,
     StudentConfig,
@@ -14,7 +17,13 @@ from edgernn.distill import (
     sequence_kd_data,
     student_spec,
 )
-from edgernn.distill_loss import regression_kd_loss, soft_target_loss
+from edgernn.distill_loss import (
+    DistillObjective,
+    matching_loss,
+    perturb,
+    regression_kd_loss,
+    soft_target_loss,
+)
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import METRICS_BY_TASK
@@ -94,6 +103,48 @@ def test_regression_losses_by_hand():
     assert bounded.item() == pytest.approx(0.25 * (1.0 + 0.0) / 2 + 0.75 * hard)
 
 
+def test_matching_loss_is_the_soft_term_alone():
+    student, teacher = torch.randn(2, 3, 5), torch.randn(2, 3, 5)
+    targets = torch.tensor([[1, 2, IGNORE_INDEX], [3, IGNORE_INDEX, IGNORE_INDEX]])
+    soft = soft_target_loss(student, teacher, targets, 2.0, alpha=1.0)
+    assert matching_loss(student, teacher, targets, 2.0).item() == pytest.approx(soft.item())
+    floats = torch.zeros(2, 1)
+    got = matching_loss(torch.tensor([[1.0], [0.0]]), torch.tensor([[0.0], [0.0]]), floats, 1.0)
+    assert got.item() == pytest.approx(0.5)
+
+
+def test_perturb_keeps_padding_and_specials():
+    torch.manual_seed(0)
+    lengths = torch.tensor([12, 5])
+    tokens = torch.randint(4, 9, (2, 12))
+    tokens[1, 5:] = 0
+    batch = Batch(tokens, lengths, torch.zeros(2, dtype=torch.long))
+    swapped = perturb(batch, 0.5, vocab_size=9).inputs
+    assert torch.equal(swapped[1, 5:], tokens[1, 5:])  # padding untouched
+    changed = swapped != tokens
+    assert 0 < changed.sum() < 17 and int(swapped[changed].min()) >= len(SPECIALS)
+    assert torch.equal(perturb(batch, 0.0, vocab_size=9).inputs, tokens)
+    numbers = torch.zeros(2, 12, 3)
+    noisy = perturb(Batch(numbers, lengths, torch.zeros(2, 1)), 0.2, vocab_size=0).inputs
+    assert torch.equal(noisy[1, 5:], numbers[1, 5:])
+    assert noisy[0].std().item() == pytest.approx(0.2, rel=0.3)
+
+
+@pytest.mark.parametrize("task", ["classify", "regress", "tag"])
+def test_function_matching_vanishes_only_for_a_perfect_imitation(task, data_files):
+    teacher, data = _teacher(data_files[task], task)
+    batch = collate(data.splits["train"][:8], task)
+    config = DistillConfig(alpha=1.0, augment=0.3, regression="mse")
+    # A student that is the teacher matches it on every input, perturbed or not.
+    same = DistillObjective(teacher, teacher.spec, config)(copy.deepcopy(teacher), batch)
+    assert same.item() == pytest.approx(0.0, abs=1e-6)
+    other = build_model(teacher.spec)
+    with_matching = DistillObjective(teacher, teacher.spec, config)(other, batch)
+    torch.manual_seed(0)
+    without = DistillObjective(teacher, teacher.spec, replace(config, augment=0.0))(other, batch)
+    assert with_matching.item() > without.item() > 0
+
+
 def test_default_student_fits_a_quarter_and_follows_the_teacher(classify_csv):
     teacher, _ = _teacher(classify_csv, "classify", bidirectional=True, cell="gru")
     spec = student_spec(teacher.spec, StudentConfig())
@@ -126,6 +177,8 @@ def test_bad_configs_are_user_errors():
         DistillConfig(alpha=1.5)
     with pytest.raises(EdgeRNNError, match="seq2seq distillation"):
         DistillConfig(seq2seq="phrase")
+    with pytest.raises(EdgeRNNError, match="augment"):
+        DistillConfig(augment=-0.1)
 
 
 def test_distilling_never_mutates_the_teacher(tag_conll):
@@ -138,9 +191,10 @@ def test_distilling_never_mutates_the_teacher(tag_conll):
     assert all(p.grad is None for p in teacher.parameters())
 
 
-def test_alpha_zero_is_training_from_scratch(classify_csv):
+@pytest.mark.parametrize("augment", [0.0, 0.2])
+def test_alpha_zero_is_training_from_scratch(classify_csv, augment):
     teacher, data = _teacher(classify_csv, "classify")
-    config = DistillConfig(alpha=0.0, train=QUICK)
+    config = DistillConfig(alpha=0.0, augment=augment, train=QUICK)
     student = distill(teacher, data, StudentConfig(hidden=8), config)
     torch.manual_seed(QUICK.seed)
     scratch = fit(build_model(student.spec), data, QUICK)
@@ -149,11 +203,11 @@ def test_alpha_zero_is_training_from_scratch(classify_csv):
 
 
 CASES = [
-    ("classify", {}, {"hidden_weight": 1.0}),
-    ("regress", {"bidirectional": True}, {"hidden_weight": 1.0}),
-    ("tag", {"bidirectional": True}, {"hidden_weight": 0.5}),
-    ("lm", {"cell": "gru"}, {"hidden_weight": 1.0}),
-    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word"}),
+    ("classify", {}, {"hidden_weight": 1.0, "augment": 0.2}),
+    ("regress", {"bidirectional": True}, {"hidden_weight": 1.0, "augment": 0.2}),
+    ("tag", {"bidirectional": True}, {"hidden_weight": 0.5, "augment": 0.2}),
+    ("lm", {"cell": "gru"}, {"hidden_weight": 1.0, "augment": 0.2}),
+    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word", "augment": 0.2}),
     ("seq2seq", {"bidirectional": True}, {"seq2seq": "sequence"}),
     ("seq2seq", {"cell": "gru"}, {"seq2seq": "both", "beam": 2}),
 ]
