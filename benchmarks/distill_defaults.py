@@ -4,7 +4,7 @@ Done-when: the final model has at most 1/4 of the teacher's parameters and its t
 within 1 point of the teacher's (2 % relative for perplexity and MSE). Each dataset runs the
 real command in its own process, single-threaded:
 
-    OMP_NUM_THREADS=1 edgernn compress TEACHER.pt --quiet --json -o OUT/NAME
+    OMP_NUM_THREADS=1 edgernn compress TEACHER.pt --no-export --quiet --json -o OUT/NAME
 
 Teachers are the CLI defaults (``edgernn train --task TASK --data builtin:NAME``), cached.
 
@@ -45,7 +45,8 @@ def measure(name: str, teachers: Path, bundles: Path) -> dict:
     if not teacher.exists():
         run(["train", "--task", task, "--data", f"builtin:{name}", "--quiet", "-o", str(teacher)])
     start = time.perf_counter()
-    run(["compress", str(teacher), "--quiet", "--json", "-o", str(bundles / name)])
+    # The stages only: the export and latency report that follow do not change the student.
+    run(["compress", str(teacher), "--no-export", "--quiet", "--json", "-o", str(bundles / name)])
     seconds = time.perf_counter() - start
     report = json.loads((bundles / name / "report.json").read_text())
     rows = report["models"]
