@@ -53,6 +53,7 @@ __all__ = ["Runtime", "RuntimeLimits"]
 
 DECODE_MARGIN = 10  # translate decodes at most 2 * source length + this many tokens
 BATCH = 256  # rows per graph call when predict and translate split a long list of inputs
+NO_STEP_GRAPH = "this bundle has no streaming graph (a bidirectional model needs the whole input)"
 CUSTOM = "custom"  # a user's own model: only run() applies
 
 
@@ -212,7 +213,7 @@ class Runtime:
         if batch > self.limits.max_batch:
             raise over_limit("the batch", batch, "max_batch", self.limits.max_batch)
         if "step" not in self._graphs and "decoder" not in self._graphs:
-            raise EdgeRNNError("this bundle has no streaming graph (bidirectional or pooled)")
+            raise EdgeRNNError(NO_STEP_GRAPH)
         entry = self._graphs["step" if "step" in self._graphs else "decoder"][0]
         return {
             state["input"]: np.zeros([batch if d == "batch" else d for d in state["shape"]], "f4")
@@ -235,7 +236,7 @@ class Runtime:
         """
         self._require("step")
         if "step" not in self._graphs:
-            raise EdgeRNNError("this bundle has no streaming graph (bidirectional or pooled)")
+            raise EdgeRNNError(NO_STEP_GRAPH)
         x = self.codec.encode_chunk(chunk)
         if x.shape[0] > self.limits.max_batch:  # before a zero state of that many rows
             raise over_limit("the batch", x.shape[0], "max_batch", self.limits.max_batch)

@@ -19,7 +19,15 @@ from export_cases import (
 
 from edgernn.bundle import read_manifest
 from edgernn.errors import EdgeRNNError
-from edgernn.export import build_graphs, check_parity, exportable, session, to_onnx
+from edgernn.export import (
+    ExportConfig,
+    build_graphs,
+    check_parity,
+    export_bundle,
+    exportable,
+    session,
+    to_onnx,
+)
 from edgernn.export import trace as trace_module
 from edgernn.export.graphs import example_inputs
 from edgernn.export.parity import random_lengths
@@ -111,13 +119,28 @@ def test_seq2seq_runtime_decodes_like_pytorch(attention, cell, bidirectional, ex
     assert beam == model.beam_search(src, lengths, beam=3, max_len=12)
 
 
-def test_mean_and_max_pooling_export_without_step_graph():
-    for pooling in ("mean", "max"):
-        checkpoint = make_checkpoint("classify", "gru", pooling=pooling)
-        graphs = build_graphs(checkpoint.build())
-        assert [graph.role for graph in graphs] == ["model"]
-        proto, _ = to_onnx(graphs[0], prefer="torchscript")
-        assert check_parity(checkpoint.build(), {"model": session(proto)})["model"] <= 1e-4
+@pytest.mark.parametrize(
+    "task, cell, pooling", [("classify", "gru", "mean"), ("classify", "lstm", "max"),
+                            ("regress", "lstm", "mean"), ("regress", "rnn", "max")],
+)  # fmt: skip
+def test_mean_and_max_pooling_stream_through_a_running_pool(task, cell, pooling, tmp_path):
+    checkpoint = make_checkpoint(task, cell, pooling=pooling)
+    directory = export_bundle(checkpoint, tmp_path / "b", config=ExportConfig(evaluate=False))
+    assert {entry["exporter"] for entry in read_manifest(directory)["files"]} == {"dynamo"}
+    runtime = Runtime(directory, "fp32")
+    inputs = example_inputs(checkpoint.spec, (7, 7, 7), seed=4).numpy()
+    lengths = np.full(3, 7, dtype=np.int64)
+    (full,) = runtime.run("model", {"inputs": inputs, "lengths": lengths}).values()
+    state = runtime.initial_state(3)
+    assert set(state) >= {"pool", "pool_steps"}
+    for start, stop in [(0, 1), (1, 4), (4, 5), (5, 7)]:
+        feeds = {"inputs": inputs[:, start:stop], "lengths": np.full(3, stop - start)} | state
+        result, *carried = runtime.run("step", feeds).values()
+        state = dict(zip(state, carried, strict=True))
+    want = _torch_outputs(checkpoint.build(), torch.from_numpy(inputs), torch.from_numpy(lengths))
+    assert np.abs(result - full).max() <= 1e-5
+    assert np.abs(result - want).max() <= 1e-4
+    assert state["pool_steps"].ravel().tolist() == [7.0, 7.0, 7.0]
 
 
 def test_torchscript_exporter_is_the_fallback(monkeypatch):

@@ -16,10 +16,13 @@ from torch import Tensor, nn
 
 from edgernn.config import ModelSpec
 from edgernn.export.ops import CELL_OF, onnx_weights
-from edgernn.models.encoder import RecurrentEncoder, RecurrentState
+from edgernn.models.encoder import RecurrentEncoder, RecurrentState, length_mask
 
 EXAMPLE_LENGTHS = (6, 4, 2)  # traced batch and lengths; parity checks use other shapes
 STATE_NAMES = ("state_h", "state_c")
+# Mean/max pooling streams through two more state tensors: the running sum (mean) or maximum
+# (max) of the outputs, and how many steps it covers; zeros start a new sequence.
+POOL_STATE_NAMES = ("pool", "pool_steps")
 
 
 class ExportableRNN(nn.Module):
@@ -117,6 +120,52 @@ class StepGraph(nn.Module):
         return (result, *_parts(final))
 
 
+class PooledStepGraph(nn.Module):
+    """Streaming with mean/max pooling: the running pool travels as state too.
+
+    The pool state comes first so that the optional ``state_c`` can stay last (the exporters
+    bind inputs by position and by name alike).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs, lengths, pool, pool_steps, state_h, state_c=None):
+        state = state_h if state_c is None else (state_h, state_c)
+        outputs, final = self.model.encoder(inputs, lengths, state)
+        pooling = self.model.spec.pooling
+        summary, pool, pool_steps = running_pool(pooling, outputs, lengths, pool, pool_steps)
+        return (self.model.head(summary), pool, pool_steps, *_parts(final))
+
+
+def running_pool(
+    pooling: str, outputs: Tensor, lengths: Tensor, pool: Tensor, steps: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean or max pooling carried across chunks; equals pooling the whole sequence at once.
+
+    Args:
+        pooling: ``mean`` or ``max``.
+        outputs: this chunk's encoder outputs (B, T, H); steps past ``lengths`` are padding.
+        lengths: valid steps of this chunk per row.
+        pool: (1, B, H) the sum (mean) or maximum (max) of every earlier step.
+        steps: (1, B, 1) how many earlier steps ``pool`` covers; 0 for a new sequence.
+
+    Returns:
+        ``(summary, pool, steps)``: the pooled vector so far (B, H) and the next state.
+    """
+    mask = length_mask(lengths, outputs.size(1)).unsqueeze(-1)
+    steps = steps + lengths.to(outputs.dtype).reshape(1, -1, 1)
+    if pooling == "mean":
+        pool = pool + (outputs * mask).sum(dim=1).unsqueeze(0)
+        return pool[0] / steps[0], pool, steps
+    chunk = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values.unsqueeze(0)
+    # A zero state holds no maximum yet: the first chunk's maximum stands alone.
+    started = steps > lengths.to(outputs.dtype).reshape(1, -1, 1)
+    pool = torch.where(started, torch.maximum(pool, chunk), chunk)
+    return pool[0], pool, steps
+
+
 class EncoderGraph(nn.Module):
     """Seq2seq source side: memory, its mask and the decoder's initial state."""
 
@@ -187,13 +236,9 @@ def build_graphs(model: nn.Module) -> list[Graph]:
 
 
 def streamable(spec: ModelSpec) -> bool:
-    """Whether a step graph exists: one direction, and a result that needs no whole sequence.
-
-    Mean and max pooling would need running sums or maxima as extra state; they are not
-    streamed (the full graph still serves them).
-    """
-    per_step = spec.task in ("tag", "lm") or spec.pooling == "last"
-    return spec.task != "seq2seq" and not spec.bidirectional and per_step
+    """Whether a step graph exists: every one-directional model but seq2seq (which has its own
+    encoder and one-step decoder graphs). A backward direction needs the whole sequence."""
+    return spec.task != "seq2seq" and not spec.bidirectional
 
 
 def example_inputs(spec: ModelSpec, lengths: tuple[int, ...], seed: int = 0) -> Tensor:
@@ -219,18 +264,28 @@ def _result_name(spec: ModelSpec) -> str:
     return "outputs" if spec.task == "regress" else "logits"
 
 
-def _states(spec: ModelSpec, seed: int) -> tuple[list[dict], tuple[Tensor, ...], dict]:
-    # Streaming and decoder state: (layers, batch, hidden) per tensor; both graphs are
-    # unidirectional, so layers * directions is just layers.
-    names = _state_names(spec)
+def _states(
+    spec: ModelSpec, seed: int, pooled: bool = False
+) -> tuple[list[dict], tuple[Tensor, ...], dict]:
+    # Streaming and decoder state: (layers, batch, hidden) per recurrent tensor; both graphs
+    # are unidirectional, so layers * directions is just layers. Pooled streaming first adds
+    # the running pool (1, batch, hidden) and its step count (1, batch, 1).
+    shapes = {}
+    if pooled:
+        pool, steps = POOL_STATE_NAMES
+        shapes = {pool: [1, "batch", spec.hidden], steps: [1, "batch", 1]}
+    shapes |= {name: [spec.layers, "batch", spec.hidden] for name in _state_names(spec)}
     states = [
-        {"input": name, "output": f"{name}_out", "shape": [spec.layers, "batch", spec.hidden]}
-        for name in names
+        {"input": name, "output": f"{name}_out", "shape": shape} for name, shape in shapes.items()
     ]
-    gen = torch.Generator().manual_seed(seed)
-    shape = (spec.layers, len(EXAMPLE_LENGTHS), spec.hidden)
-    values = tuple(torch.randn(shape, generator=gen) for _ in names)
-    return states, values, {name: {1: "batch"} for name in names}
+    gen, batch = torch.Generator().manual_seed(seed), len(EXAMPLE_LENGTHS)
+    values = {
+        name: torch.randn([batch if d == "batch" else d for d in shape], generator=gen)
+        for name, shape in shapes.items()
+    }
+    if pooled:  # a state some steps into the sequence: a positive count of steps
+        values[POOL_STATE_NAMES[1]] = torch.full((1, batch, 1), 3.0)
+    return states, tuple(values.values()), {name: {1: "batch"} for name in shapes}
 
 
 def _model_graph(model: nn.Module) -> Graph:
@@ -244,12 +299,14 @@ def _model_graph(model: nn.Module) -> Graph:
 
 def _step_graph(model: nn.Module) -> Graph:
     spec = model.spec
-    states, values, state_axes = _states(spec, seed=1)
+    pooled = spec.task in ("classify", "regress") and spec.pooling != "last"
+    states, values, state_axes = _states(spec, seed=1, pooled=pooled)
     names = [state["input"] for state in states]
     args = (example_inputs(spec, EXAMPLE_LENGTHS), torch.tensor(EXAMPLE_LENGTHS), *values)
     outputs = [_result_name(spec)] + [state["output"] for state in states]
+    module = PooledStepGraph(model) if pooled else StepGraph(model)
     return Graph(
-        "step", StepGraph(model), args, ["inputs", "lengths", *names], outputs,
+        "step", module, args, ["inputs", "lengths", *names], outputs,
         SEQUENCE_AXES | state_axes, spec.layers, states,
     )  # fmt: skip
 

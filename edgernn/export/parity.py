@@ -98,12 +98,15 @@ def _check_model(model, sess, _sessions) -> float:
 def _check_step(model, sess, sessions) -> float:
     # Feed whole rows chunk by chunk, carrying the state; compare with the full graph.
     spec, worst = model.spec, 0.0
-    names = [value.name for value in sess.get_inputs()][2:]
+    names = [value.name for value in sess.get_inputs()][2:]  # the state, in graph order
     for seed, (batch, steps) in enumerate(PARITY_SHAPES):
         lengths = torch.full((batch,), steps)
         inputs = example_inputs(spec, tuple(lengths.tolist()), seed).numpy()
         (full,) = sessions["model"].run(None, {"inputs": inputs, "lengths": lengths.numpy()})
-        state = {name: np.zeros([spec.layers, batch, spec.hidden], np.float32) for name in names}
+        state = {
+            value.name: np.zeros([batch if isinstance(d, str) else d for d in value.shape], "f4")
+            for value in sess.get_inputs()[2:]
+        }
         pieces, start = [], 0
         for size in _chunks(steps):
             chunk = inputs[:, start : start + size]

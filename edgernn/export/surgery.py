@@ -32,23 +32,21 @@ def zero_state_graph(step: onnx.ModelProto, states: list[dict]) -> onnx.ModelPro
     graph = model.graph
     inputs = {state["input"] for state in states}
     outputs = {state["output"] for state in states}
-    layers, _, hidden = states[0]["shape"]
-    graph.initializer.extend(
-        [
-            numpy_helper.from_array(np.array([layers], np.int64), "zero_state_layers"),
-            numpy_helper.from_array(np.array([hidden], np.int64), "zero_state_hidden"),
-        ]
-    )
     zero = helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0])
-    dims = ["zero_state_layers", "zero_state_batch", "zero_state_hidden"]
-    nodes = [
-        helper.make_node("Shape", ["inputs"], ["zero_state_batch"], start=0, end=1),
-        helper.make_node("Concat", dims, ["zero_state_dims"], axis=0),
-    ]
-    nodes += [
-        helper.make_node("ConstantOfShape", ["zero_state_dims"], [name], value=zero)
-        for name in sorted(inputs)
-    ]
+    nodes = [helper.make_node("Shape", ["inputs"], ["zero_state_batch"], start=0, end=1)]
+    for state in states:  # each state (layers or 1, batch, width) gets zeros of its own shape
+        name, (first, _, last) = state["input"], state["shape"]
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array([first], np.int64), f"{name}_zero_first"),
+                numpy_helper.from_array(np.array([last], np.int64), f"{name}_zero_last"),
+            ]
+        )
+        dims = [f"{name}_zero_first", "zero_state_batch", f"{name}_zero_last"]
+        nodes += [
+            helper.make_node("Concat", dims, [f"{name}_zero_dims"], axis=0),
+            helper.make_node("ConstantOfShape", [f"{name}_zero_dims"], [name], value=zero),
+        ]
     kept_inputs = [value for value in graph.input if value.name not in inputs]
     kept_outputs = [value for value in graph.output if value.name not in outputs]
     _replace(graph.input, kept_inputs)
