@@ -76,6 +76,9 @@ class TeacherSection:
         return TrainConfig(**{key: getattr(self, key) for key in keys}, progress=progress)
 
 
+DISTILL_KEYS = ("temperature", "alpha", "seq_kd", "hidden_match", "augment", "regression_kd")
+
+
 @dataclass(frozen=True)
 class CompressSection:
     """The ``edgernn compress`` options; ``None`` means that command's default."""
@@ -89,6 +92,8 @@ class CompressSection:
     alpha: float | None = None
     seq_kd: str | None = None  # word|sequence|both (seq2seq)
     hidden_match: float | None = None
+    augment: float | None = None  # function matching: noise std / token replacement rate
+    regression_kd: str | None = None  # mse|bounded (regress)
     prune: float | None = None  # fraction of hidden units (structured) or weights
     prune_mode: str = "structured"
     sensitivity: float = 0.5
@@ -112,12 +117,14 @@ class CompressSection:
             "alpha": self.alpha,
             "seq2seq": self.seq_kd,
             "hidden_weight": self.hidden_match,
+            "augment": self.augment,
+            "regression": self.regression_kd,
         }
         train = replace(
             default_train_config(), epochs=self.epochs, seed=self.seed, progress=progress
         )
         flat = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("temperature", "alpha", "seq_kd", "hidden_match", "prune", "epochs", "seed"):
+        for key in (*DISTILL_KEYS, "prune", "epochs", "seed"):
             del flat[key]
         return compress_config(
             distill_options=distill, train=train, prune_amount=self.prune, **flat

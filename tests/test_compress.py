@@ -11,6 +11,7 @@ from edgernn.cli import main
 from edgernn.compress import CompressConfig, compress
 from edgernn.config import TrainConfig
 from edgernn.data import Codec, encode, load_raw
+from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate, evaluate_checkpoint
 from edgernn.prune import PruneConfig
 from edgernn.quantize import load_int8
@@ -156,3 +157,17 @@ def test_missing_model_is_one_clear_line(tmp_path):
     out = tmp_path / "bundle"
     result = _run("compress", tmp_path / "absent.pt", "--no-prune", "-o", out)
     _assert_one_line_error(result, "no such checkpoint", out)
+
+
+def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypatch):
+    seen = {}
+
+    def spy(teacher_model, data, student, config, device="cpu"):
+        seen["config"] = config
+        raise EdgeRNNError("stop after the settings were read")
+
+    monkeypatch.setattr("edgernn.compress.distill", spy)
+    flags = ("--augment", "0.2", "--regression-kd", "bounded", "--no-export")
+    result = _run("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
+    assert "stop after the settings were read" in result.output
+    assert (seen["config"].augment, seen["config"].regression) == (0.2, "bounded")

@@ -30,11 +30,13 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_values_map_onto_the_stage_configs(tmp_path):
     text = "[teacher]\nhidden = 32\n[compress]\nprune = 0.5\nno_quantize = true\n"
+    text += "augment = 0.2\nregression_kd = 'bounded'\n"
     text += "[bench]\nbatch_sizes = [1, 4]\nmin_time_s = 0\n"
     recipe = load_recipe(_write(tmp_path, text))
     config = recipe.compress.compress_config()
     assert recipe.teacher.model_choices()["hidden"] == 32
     assert config.prune.amount == 0.5 and config.quantize is None
+    assert (config.distill.augment, config.distill.regression) == (0.2, "bounded")
     assert recipe.bench.batch_sizes == (1, 4) and recipe.bench.min_time_s == 0.0
     assert recipe.name == "recipe"
 
@@ -49,6 +51,8 @@ def test_values_map_onto_the_stage_configs(tmp_path):
         ("[teacher]\ncell = 'lstn'\n", "[teacher] cell 'lstn' is not one of rnn, lstm, gru"),
         ("[teacher]\nattention = 'luong'\n", "[teacher] --attention only applies"),
         ("[compress]\nprune = 1.5\n", "recipe.toml: [compress] prune amount"),
+        ("[compress]\nregression_kd = 'l1'\n", "unknown regression distillation 'l1'"),
+        ("[compress]\naugment = 1.5\n", "augment must be in [0, 1)"),
         ("[bench]\nseq_lens = [0]\n", "[bench] seq_lens must be a non-empty list"),
         ("[bench]\nbatch_sizes = 8\n", "[bench] batch_sizes must be a list of integers"),
         ("[teacher\n", "not valid TOML"),

@@ -42,6 +42,18 @@ from edgernn.config import CELLS
     help="Weight of hidden-state matching (not seq2seq) [0: off].",
 )
 @click.option(
+    "--augment",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Function matching: also match the teacher on perturbed inputs (noise std on "
+    "numbers, token replacement rate on text) [0: off].",
+)
+@click.option(
+    "--regression-kd",
+    "regression",
+    type=click.Choice(["mse", "bounded"]),
+    help="regress: MSE to the teacher, or the teacher only as a bound [mse].",
+)
+@click.option(
     "--prune",
     "prune_amount",
     type=click.FloatRange(0, 1, max_open=True),
@@ -101,7 +113,7 @@ def compress_command(
     from edgernn.staging import staged_folder
 
     foreign = {key: options.pop(key) for key in ("trust_pickle", "example", "axes")}
-    distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight")
+    distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight", "augment", "regression")
     distill_options = {key: options.pop(key) for key in distill_keys}
     train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
