@@ -24,8 +24,8 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from edgernn import npz as npz_module
 from edgernn.data import TaskData, collate, encode, fit_meta, load_raw
-from edgernn.data import npz as npz_module
 from edgernn.data.meta import tokenize
 from edgernn.data.readers import read_file
 from edgernn.data.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocab
