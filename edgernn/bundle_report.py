@@ -8,7 +8,7 @@ bundle carries the whole DESIGN.md set: manifest, ONNX files, student.pt, report
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
@@ -52,8 +52,9 @@ def finish_bundle(
     config = config or BundleReportConfig()
     outdir = Path(outdir)
     export_bundle(load_checkpoint(outdir / "student.pt"), outdir, data=data)
+    # The graphs go by file name alone: the folder may be a staging folder, published later.
     candidates = [
-        c
+        replace(c, name=c.name.removeprefix(f"{outdir.name}/"))
         for c in candidates_from_paths([str(teacher_file), str(outdir)])
         if c.role != "teacher" or c.precision == "fp32"
     ]
@@ -86,7 +87,6 @@ def _merge(measured: dict, outdir: Path) -> dict:
             row["role"] = "final"
         # The bundle's own files by name: the report stays true when the folder moves (and
         # the bundle is built in a staging folder before it is published).
-        row["name"] = row["name"].removeprefix(f"{Path(row['file']).parent.name}/")
         row["file"] = Path(row["file"]).name
     student_rows = [_unmeasured(row) for row in stages["models"] if row.get("role") != "teacher"]
     measured["models"] = [teacher, *student_rows, *graphs]

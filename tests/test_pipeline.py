@@ -31,7 +31,12 @@ def test_every_recipe_runs_end_to_end_at_smoke_size(name, data_files, tmp_path):
     assert summary["stages"] == dict.fromkeys(("teacher", "compress", "bundle"), "ran")
     assert set(load_state(out)) == {"teacher", "compress", "bundle"}
     assert summary["metrics"] and summary["ratios"]["params"] < 1.0
-    assert json.loads((out / "report.json").read_text())["schema"] == "edgernn.report/1"
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "edgernn.report/1"
+    # Built in a staging folder, the report still names the bundle's graphs by file name.
+    graphs = [row for row in report["models"] if row["format"] == "onnx"]
+    assert graphs and all(row["name"].startswith(row["file"]) for row in graphs)
+    assert not any(".staging" in row["name"] + row["file"] for row in report["models"])
     assert not (out / LOCK_FILE).exists()
     assert "teacher: done" in lines
     # The bundle's runtime answers as the student does: same test-split metrics, computed by
