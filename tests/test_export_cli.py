@@ -83,3 +83,25 @@ def test_predict_command_runs_without_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\t")[0] in ("neg", "neu", "pos")
+
+
+def test_int8_tolerance_decides_which_nodes_leave_integer_kernels(classify_csv, tmp_path):
+    from edgernn.config import TrainConfig
+    from edgernn.train import train
+
+    trained = train(str(classify_csv), "classify", TrainConfig(epochs=1, progress=False), hidden=8)
+    path = save_checkpoint(trained, tmp_path / "lstm.pt")
+
+    def plan(*flags):
+        out = tmp_path / "-".join(flags)
+        _last_json(_run("export", path, "-o", out, "--exporter", "torchscript", *flags, "--json"))
+        manifest = json.loads((out / "manifest.json").read_text())
+        return next(f["quantization"] for f in manifest["files"] if f["role"] == "model" and
+                    f["precision"] == "int8")  # fmt: skip
+
+    measured = plan("--int8-tolerance", "0")
+    assert measured["measured_on"] and measured["tolerance"] == 0
+    costly = {node for node, drop in measured["sensitivity"].items() if drop > 0}
+    assert measured["sensitivity"] and costly == set(measured["weight_only"])  # an LSTM model
+    unguarded = plan("--int8-tolerance", "inf")
+    assert unguarded["measured_on"] is None and unguarded["weight_only"] == {}

@@ -54,10 +54,27 @@ def foreign_options(command):
     show_default=True,
     help="torch.onnx exporter tried first; the other one is the fallback.",
 )
+@click.option(
+    "--int8-tolerance",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Most metric one int8 node may cost on the valid split (points, or percent relative "
+    "for perplexity/MSE) before it runs weight-only; inf keeps every node on integer kernels.",
+)
 @foreign_options
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def export_command(
-    checkpoint, output, data, no_int8, per_channel, no_eval, exporter, as_json, **foreign
+    checkpoint,
+    output,
+    data,
+    no_int8,
+    per_channel,
+    no_eval,
+    exporter,
+    int8_tolerance,
+    as_json,
+    **foreign,
 ):
     """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch.
 
@@ -73,7 +90,12 @@ def export_command(
     from edgernn.staging import staged_folder
 
     config = ExportConfig(
-        int8=not no_int8, per_channel=per_channel, evaluate=not no_eval, exporter=exporter
+        int8=not no_int8,
+        per_channel=per_channel,
+        evaluate=not no_eval,
+        exporter=exporter,
+        # inf: nothing to guard, so nothing is measured
+        int8_tolerance=None if int8_tolerance == float("inf") else int8_tolerance,
     )
     axes = parse_axes(foreign["axes"])
     model = load_with_example(checkpoint, foreign["trust_pickle"], foreign["example"])
