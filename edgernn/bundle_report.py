@@ -73,16 +73,10 @@ def finish_bundle(
 
 def _merge(measured: dict, outdir: Path) -> dict:
     # Keep the compress stage rows (metric, params, size per stage) between the measured
-    # teacher and the measured ONNX graphs, and give the graphs the test-split metrics that
-    # the export scored through the runtime.
+    # teacher and the measured ONNX graphs (bench scored those through the runtime).
     stages = json.loads((outdir / "report.json").read_text())
-    manifest = json.loads((outdir / "manifest.json").read_text())
-    scored = manifest.get("metrics", {}).get("results", {})
     teacher, *graphs = measured["models"]
     for row in graphs:
-        scores = scored.get(f"onnx_{row.get('precision')}")
-        if scores and row.get("metric") is None:
-            row["metric"], row["metrics"] = scores.get(measured["metric"]["name"]), scores
         if row.get("precision") == "int8":
             row["role"] = "final"
         # The bundle's own files by name: the report stays true when the folder moves (and
@@ -90,9 +84,7 @@ def _merge(measured: dict, outdir: Path) -> dict:
         row["file"] = Path(row["file"]).name
     student_rows = [_unmeasured(row) for row in stages["models"] if row.get("role") != "teacher"]
     measured["models"] = [teacher, *student_rows, *graphs]
-    # The graphs were scored through the runtime by the export, so bench's caveat is moot.
-    notes = [note for note in measured.get("notes", []) if not note.startswith("ONNX rows:")]
-    measured["notes"] = stages.get("notes", []) + notes
+    measured["notes"] = stages.get("notes", []) + measured.get("notes", [])
     return measured
 
 

@@ -159,8 +159,8 @@ def _assemble(task: str | None, config: BenchConfig, rows: list, notes: list) ->
         metric = {"name": name, "higher_is_better": higher}
     if config.data is None:
         notes.append("no --data given: task metrics not measured")
-    elif any(row["format"] == "onnx" for row in rows):
-        notes.append("ONNX rows: task metric not measured yet (needs the torch-free runtime)")
+    elif any(row["format"] == "onnx" and row["metrics"] is None for row in rows):
+        notes.append("ONNX files outside an edgernn bundle: no task to score them on")
     return {
         "schema": SCHEMA,
         "task": task,

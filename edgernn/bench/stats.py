@@ -52,11 +52,16 @@ def _onnx_stats(path: str) -> dict:
 def task_metrics(candidate: Candidate, data: str, device: str) -> dict[str, float] | None:
     """Every metric of the task on the test split of ``data``; None where bench cannot score.
 
-    PyTorch candidates are scored at their own precision (int8 on CPU, as it runs). ONNX
-    files are not scored yet: that needs the torch-free runtime's task decoding.
+    PyTorch candidates are scored at their own precision (int8 on CPU, as it runs); the
+    graphs of an edgernn bundle through the torch-free runtime, the way an app runs them
+    (every graph of one precision gets that precision's score). A bare ONNX file or a custom
+    bundle has no task to score.
     """
     if candidate.format != "torch":
-        return None
+        bundle = Path(candidate.path).parent
+        if candidate.task is None or not (bundle / "manifest.json").is_file():
+            return None
+        return _bundle_scores(str(bundle), candidate.precision, data)
     from edgernn.bench.precision import variant
     from edgernn.checkpoint import load_checkpoint
     from edgernn.evaluate import evaluate
@@ -66,6 +71,14 @@ def task_metrics(candidate: Candidate, data: str, device: str) -> dict[str, floa
     run_on = "cpu" if candidate.precision == "int8" else device
     model = variant(checkpoint.build(), candidate.precision).to(run_on)
     return evaluate(model, examples, checkpoint.meta, run_on)
+
+
+@lru_cache(maxsize=8)
+def _bundle_scores(bundle: str, precision: str, data: str) -> dict[str, float]:
+    # model and step graphs (encoder and decoder for seq2seq) share one score per precision.
+    from edgernn.export.scoring import bundle_metrics
+
+    return bundle_metrics(bundle, precision, data)
 
 
 @lru_cache(maxsize=8)

@@ -15,6 +15,7 @@ import torch
 
 from edgernn.checkpoint import Checkpoint
 from edgernn.data import encode, iterate_batches, load_raw
+from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import EVAL_BATCH, evaluate
 from edgernn.export.int8 import integer_nodes, quantize_node
@@ -102,9 +103,46 @@ def load_split(
 
 def runtime_metrics(checkpoint: Checkpoint, runtime: Runtime, examples: list) -> dict[str, float]:
     """The task's metrics of a loaded bundle on encoded examples (the PyTorch metric code)."""
-    task = checkpoint.spec.task
+    return _runtime_metrics(checkpoint.spec.task, checkpoint.meta, runtime, examples)
+
+
+def bundle_metrics(directory: str | Path, precision: str, data: str) -> dict[str, float]:
+    """Test-split metrics of one precision of a bundle, from its manifest alone.
+
+    What ``edgernn bench BUNDLE --data DATA`` reports for the bundle's graphs: no checkpoint
+    is needed, the manifest holds the vocabulary, labels, normalization and length limit.
+
+    Example::
+
+        scores = bundle_metrics("runs/bundle", "int8", "builtin:sentiment")
+    """
+    runtime = Runtime(directory, precision)
+    scored = runtime.manifest.get("metrics") or {}
+    if scored.get("data") == data and scored.get("split") == SPLIT:  # the export measured it
+        return scored["results"][f"onnx_{precision}"]
+    meta = meta_from_manifest(runtime.manifest)
+    raw = load_raw(data, meta.task)
+    examples = encode(raw, meta, runtime.manifest["input"]["max_len"]).splits[SPLIT]
+    return _runtime_metrics(meta.task, meta, runtime, examples)
+
+
+def meta_from_manifest(manifest: dict) -> DataMeta:
+    """The ``DataMeta`` a bundle was exported with, rebuilt from its manifest."""
+    tokenization = manifest["input"].get("tokenization")
+    return DataMeta(
+        task=manifest["task"],
+        tokens=None if tokenization == "pretokenized" else tokenization,
+        vocab=manifest.get("vocab"),
+        tgt_vocab=manifest.get("target_vocab"),
+        labels=manifest.get("labels"),
+        norm=manifest.get("normalization"),
+        input_size=manifest["input"].get("features") or 0,
+    )
+
+
+def _runtime_metrics(task: str, meta: DataMeta, runtime: Runtime, examples: list) -> dict:
     batches = iterate_batches(examples, task, EVAL_BATCH)
-    return TASKS[task].evaluate(OnnxModel(runtime), batches, checkpoint.meta)
+    return TASKS[task].evaluate(OnnxModel(runtime), batches, meta)
 
 
 def int8_sensitivity(
