@@ -40,14 +40,22 @@ def greedy(step: StepFn, state: tuple[np.ndarray, ...], max_len: int) -> list[li
     for _ in range(max_len):
         logits, state = step(tokens, state)
         tokens = logits.argmax(axis=-1).astype(np.int64)
-        for row, token in enumerate(tokens.tolist()):
-            if not done[row]:
-                done[row] = token == EOS_ID
-                if not done[row]:
-                    outputs[row].append(token)
-        if all(done):
+        if record_step(outputs, done, tokens.tolist()):
             break
     return outputs
+
+
+def record_step(outputs: list[list[int]], done: list[bool], tokens: list[int]) -> bool:
+    """Append one greedy step's tokens to the rows still decoding; True once every row is done.
+
+    Plain Python, shared by the PyTorch greedy search so both stop at the same EOS.
+    """
+    for row, token in enumerate(tokens):
+        if not done[row]:
+            done[row] = token == EOS_ID
+            if not done[row]:
+                outputs[row].append(token)
+    return all(done)
 
 
 def beam_search(step: StepFn, state: tuple[np.ndarray, ...], beam: int, max_len: int) -> list[int]:

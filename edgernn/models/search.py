@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from edgernn.data.vocab import BOS_ID, EOS_ID
+from edgernn.runtime_search import record_step
 
 if TYPE_CHECKING:
     from edgernn.models.seq2seq import EncoderState, Seq2Seq
@@ -75,12 +76,7 @@ def greedy_decode(model: Seq2Seq, encoded: EncoderState, max_len: int) -> list[l
     for _ in range(max_len):
         logits, state = model.decode_step(tokens, state, encoded.memory, encoded.mask)
         tokens = logits.argmax(dim=-1)
-        for row, token in enumerate(tokens.tolist()):
-            if not done[row]:
-                done[row] = token == EOS_ID
-                if not done[row]:
-                    outputs[row].append(token)
-        if all(done):
+        if record_step(outputs, done, tokens.tolist()):
             break
     return outputs
 
