@@ -11,6 +11,7 @@ its own ``ModelSpec`` and shares the teacher's vocabulary, labels and normalizat
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -86,6 +87,9 @@ class DistillConfig:
     # won forecast (noise 0.3, bounded), but with the CLI's default teacher it cost forecast
     # 3 % MSE against 0.5 % without (benchmarks/results/distill_study.md).
     augment: float = 0.0
+    # Early-stopped distillation (Cho & Hariharan 2019): the teacher's terms apply for this
+    # fraction of the training steps, the true targets alone after it; 1 is the whole run.
+    kd_until: float = 1.0
     train: TrainConfig = field(default_factory=default_train_config)
 
     def __post_init__(self) -> None:
@@ -105,6 +109,8 @@ class DistillConfig:
             )
         if not 0.0 <= self.augment < 1.0:
             raise EdgeRNNError(f"augment must be in [0, 1), got {self.augment}")
+        if not 0.0 < self.kd_until <= 1.0:
+            raise EdgeRNNError(f"kd_until must be in (0, 1], got {self.kd_until}")
         if self.beam < 1:
             raise EdgeRNNError(f"beam must be at least 1, got {self.beam}")
 
@@ -227,8 +233,6 @@ def distill(
     """
     student, config = student or StudentConfig(), config or DistillConfig()
     spec = student_spec(teacher.spec, student)
-    if spec.task == "seq2seq" and config.hidden_weight > 0:
-        raise EdgeRNNError("hidden-state matching is not available for seq2seq; set it to 0")
     teacher = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
     if spec.task == "seq2seq" and config.seq2seq != "word":
         data = sequence_kd_data(teacher, data, config.beam, device)
@@ -236,5 +240,6 @@ def distill(
     torch.manual_seed(config.train.seed)
     model = build_model(spec)
     sequence_only = spec.task == "seq2seq" and config.seq2seq == "sequence"
-    objective = None if sequence_only else DistillObjective(teacher, spec, config)
+    steps = config.train.epochs * math.ceil(len(data.splits["train"]) / config.train.batch_size)
+    objective = None if sequence_only else DistillObjective(teacher, spec, config, steps)
     return fit(model, data, config.train, device, objective)

@@ -121,18 +121,24 @@ class DistillObjective(nn.Module):
     student's feature width to the teacher's.
     """
 
-    def __init__(self, teacher: nn.Module, student: ModelSpec, config: DistillConfig):
+    def __init__(
+        self, teacher: nn.Module, student: ModelSpec, config: DistillConfig, steps: int = 0
+    ):
         super().__init__()
+        self.taught_steps = round(config.kd_until * steps) if config.kd_until < 1 else None
+        self.step = 0
         self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
         self.config = config
         self.task = TASKS[student.task]
         self.project: nn.Module | None = None
         if config.hidden_weight > 0:
-            width = student.hidden * student.directions
-            target = teacher.spec.hidden * teacher.spec.directions
+            width, target = feature_width(student), feature_width(teacher.spec)
             self.project = nn.Linear(width, target) if width != target else nn.Identity()
 
     def forward(self, model: nn.Module, batch: Batch) -> Tensor:
+        self.step += 1
+        if self.taught_steps is not None and self.step > self.taught_steps:
+            return self.task.loss(model, batch)
         teacher = self._teacher[0]
         with torch.no_grad():
             teacher_out, teacher_features = self._run(teacher, batch)
@@ -164,20 +170,31 @@ class DistillObjective(nn.Module):
         return matching_loss(student_out, teacher_out, perturbed.targets, temperature)
 
     def _run(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        # The features the head reads enter the model's dropout layer: the pooled vector for
-        # classify/regress, every step's top-layer output for tag and lm.
+        # The features the output layer reads enter the model's dropout layer: the pooled
+        # vector for classify/regress, every step's top-layer output for tag and lm, and each
+        # decoder step's [state; context] (one call per step) for seq2seq.
         if self.project is None:
             return self.task.forward(model, batch), None
         captured: list[Tensor] = []
         handle = model.dropout.register_forward_pre_hook(lambda _, args: captured.append(args[0]))
         try:
-            return self.task.forward(model, batch), captured[0]
+            output = self.task.forward(model, batch)
         finally:
             handle.remove()
+        return output, captured[0] if len(captured) == 1 else torch.stack(captured, dim=1)
+
+
+def feature_width(spec: ModelSpec) -> int:
+    """Width of the features a model's output layer reads (what hidden matching compares)."""
+    memory = spec.hidden * spec.directions
+    if spec.task != "seq2seq":
+        return memory
+    return spec.hidden + memory if spec.attention == "bahdanau" else spec.hidden
 
 
 def _hidden_loss(student: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
     if student.dim() == 2:
         return F.mse_loss(student, teacher)
-    mask = length_mask(batch.lengths.to(student.device), student.size(1))
-    return F.mse_loss(student[mask], teacher[mask])
+    # Per-step features: compare the steps that have a target (not padding).
+    real = batch.targets != IGNORE_INDEX
+    return F.mse_loss(student[real], teacher[real])

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
 from edgernn.config import TrainConfig
 from edgernn.data import Batch, collate, encode, load_raw
@@ -19,6 +20,7 @@ from edgernn.distill import (
 )
 from edgernn.distill_loss import (
     DistillObjective,
+    feature_width,
     matching_loss,
     perturb,
     regression_kd_loss,
@@ -28,6 +30,7 @@ from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import METRICS_BY_TASK
 from edgernn.models import build_model
+from edgernn.tasks import TASKS
 from edgernn.train import fit, train
 
 TEACHER = {"hidden": 16, "embed": 8, "dropout": 0.0}
@@ -207,9 +210,9 @@ CASES = [
     ("regress", {"bidirectional": True}, {"hidden_weight": 1.0, "augment": 0.2}),
     ("tag", {"bidirectional": True}, {"hidden_weight": 0.5, "augment": 0.2}),
     ("lm", {"cell": "gru"}, {"hidden_weight": 1.0, "augment": 0.2}),
-    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word", "augment": 0.2}),
+    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word", "augment": 0.2, "hidden_weight": 1.0}),
     ("seq2seq", {"bidirectional": True}, {"seq2seq": "sequence"}),
-    ("seq2seq", {"cell": "gru"}, {"seq2seq": "both", "beam": 2}),
+    ("seq2seq", {"cell": "gru"}, {"seq2seq": "both", "beam": 2, "hidden_weight": 1.0}),
 ]
 
 
@@ -233,10 +236,16 @@ def test_sequence_level_targets_are_the_teachers_beams(seq2seq_tsv):
     assert target[1:-1].tolist() == beams[0]
 
 
-def test_hidden_matching_is_refused_for_seq2seq(seq2seq_tsv):
-    teacher, data = _teacher(seq2seq_tsv, "seq2seq")
-    with pytest.raises(EdgeRNNError, match="not available for seq2seq"):
-        distill(teacher, data, StudentConfig(hidden=8), DistillConfig(hidden_weight=1.0))
+def test_seq2seq_hidden_matching_compares_every_decoder_step(seq2seq_tsv):
+    teacher, data = _teacher(seq2seq_tsv, "seq2seq", bidirectional=True)
+    batch = collate(data.splits["train"][:4], "seq2seq")
+    config = DistillConfig(alpha=0.0, hidden_weight=1.0)
+    itself = DistillObjective(teacher, teacher.spec, config)
+    assert isinstance(itself.project, nn.Identity)
+    assert torch.allclose(itself(teacher, batch), TASKS["seq2seq"].loss(teacher, batch))
+    student = build_model(student_spec(teacher.spec, StudentConfig(hidden=8)))
+    _, features = DistillObjective(teacher, student.spec, config)._run(student, batch)
+    assert features.shape == (*batch.targets.shape, feature_width(student.spec))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -1,0 +1,125 @@
+"""Distillation variants against scratch, many seeds at once, one single-threaded fit per core.
+
+Each job trains the compress-default student (1/4 of the teacher's parameters) of one builtin
+dataset either from scratch or distilled with one variant of ``DistillConfig``, with the
+student budget (``DistillConfig().train``) and one seed, and appends a JSON line with its
+valid and test metric. Jobs run longest first in a process pool; none starts after
+``--deadline`` seconds, so a time-limited machine still returns what finished.
+
+    .venv/bin/python benchmarks/distill_sweep.py --teachers runs/teachers_e40 \\
+        --grid ner,seqsum:scratch,kd,eskd --seeds 3 --out runs/sweep.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from edgernn.checkpoint import load_checkpoint
+from edgernn.compress import load_task_data
+from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
+from edgernn.errors import EdgeRNNError
+from edgernn.evaluate import evaluate
+from edgernn.models import build_model
+from edgernn.tasks import primary_metric
+from edgernn.train import fit
+
+# Regression distils with function matching, as in distill_study.py.
+TASK_DEFAULTS = {"regress": {"regression": "bounded", "augment": 0.3}}
+# name: (DistillConfig overrides or None for scratch, TrainConfig overrides)
+VARIANTS = {
+    "scratch": (None, {}),
+    "kd": ({}, {}),
+    "eskd": ({"kd_until": 0.5}, {}),
+    "hidden": ({"hidden_weight": 1.0}, {}),
+    "t1": ({"temperature": 1.0}, {}),
+    "hidden_t1": ({"hidden_weight": 1.0, "temperature": 1.0}, {}),
+    "hidden_mse": ({"hidden_weight": 1.0, "regression": "mse", "augment": 0.0}, {}),
+    "scratch_lr1e-3": (None, {"lr": 1e-3}),
+    "kd_lr1e-3": ({}, {"lr": 1e-3}),
+}
+# Rough single-thread minutes per fit, to start the long jobs first.
+COST = {"translate": 4, "charlm": 3, "ner": 2, "sentiment": 2, "seqsum": 1, "forecast": 1}
+
+
+def run_job(job: tuple[str, str, int, str]) -> dict:
+    torch.set_num_threads(1)
+    dataset, variant, seed, teachers = job
+    checkpoint = load_checkpoint(Path(teachers) / f"{dataset}.pt")
+    data, _ = load_task_data(checkpoint, None)
+    overrides, train_overrides = VARIANTS[variant]
+    train = replace(DistillConfig().train, seed=seed, progress=False, **train_overrides)
+    start = time.perf_counter()
+    try:
+        model = _train(checkpoint, data, overrides, train, seed)
+    except EdgeRNNError as error:  # a variant that does not apply to this task
+        return {"dataset": dataset, "variant": variant, "seed": seed, "error": str(error)}
+    metric = primary_metric(checkpoint.spec.task)[0]
+    scores = {s: evaluate(model, data.splits[s], data.meta)[metric] for s in ("valid", "test")}
+    return {
+        "dataset": dataset,
+        "variant": variant,
+        "seed": seed,
+        "metric": metric,
+        **scores,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _train(checkpoint, data, overrides: dict | None, train, seed: int) -> torch.nn.Module:
+    if overrides is None:
+        torch.manual_seed(seed)  # the initial weights distill starts from
+        return fit(build_model(student_spec(checkpoint.spec, StudentConfig())), data, train)
+    options = TASK_DEFAULTS.get(checkpoint.spec.task, {}) | overrides
+    return distill(checkpoint.build(), data, None, DistillConfig(train=train, **options))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="DATASETS:VARIANTS",
+        help=f"comma-separated builtin names and variants ({', '.join(VARIANTS)}); repeatable",
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--teachers", default="runs/teachers_e40")
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--deadline", type=float, default=1e9, help="stop after SECONDS")
+    parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    args = parser.parse_args()
+    jobs = [
+        (dataset, variant, seed, args.teachers)
+        for datasets, variants in (grid.split(":") for grid in args.grid)
+        for dataset in datasets.split(",")
+        for variant in variants.split(",")
+        for seed in range(args.seeds)
+    ]
+    jobs.sort(key=lambda job: -COST[job[0]])
+    deadline = time.monotonic() + args.deadline
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.workers, maxtasksperchild=1) as pool, args.out.open("a") as out:
+
+        def record(row: dict) -> None:  # in the pool's result thread, as each job ends
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), flush=True)
+
+        pending = [pool.apply_async(run_job, (job,), callback=record) for job in jobs]
+        while not all(p.ready() for p in pending) and time.monotonic() < deadline:
+            time.sleep(1)
+        for failed in (p for p in pending if p.ready() and not p.successful()):
+            failed.get()  # re-raises the job's error
+        pool.terminate()
+
+
+if __name__ == "__main__":
+    main()
