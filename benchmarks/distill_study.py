@@ -38,9 +38,6 @@ from edgernn.quantize import quantize
 from edgernn.tasks import primary_metric
 from edgernn.train import fit, train
 
-# Regression distils with function matching (noise on the inputs, the teacher as a bound on
-# the real ones); the other tasks with DistillConfig's defaults.
-FUNCTION_MATCHING = {"regress": {"regression": "bounded", "augment": 0.3}}
 PRUNE_VARIANTS = {
     "structured 0.25": PruneConfig(amount=0.25, mode="structured"),
     "unstructured 0.5": PruneConfig(amount=0.5, mode="unstructured"),
@@ -108,7 +105,7 @@ def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool
     metric, higher = primary_metric(checkpoint.spec.task)
     quiet = replace(DistillConfig().train, progress=False)
     student = StudentConfig(max_param_ratio=ratio)
-    distill = DistillConfig(train=quiet, **FUNCTION_MATCHING.get(checkpoint.spec.task, {}))
+    distill = DistillConfig(train=quiet)
     config = CompressConfig(student=student, distill=distill, prune=None)
     result, seconds = _timed(lambda: compress(checkpoint, config))
     rows = {row.stage or "teacher": row for row in result.rows}

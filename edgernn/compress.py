@@ -235,7 +235,10 @@ class _Run:
         }
         metrics = {split: self.scores(model, split) for split in ("valid", "test")}
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-        training = self.teacher.training if config.student is None else asdict(config.distill)
+        if config.student is None:
+            training = self.teacher.training
+        else:
+            training = asdict(config.distill.for_task(model.spec.task))
         return Checkpoint(model.spec, self.teacher.meta, state, metrics, training, record)
 
 

@@ -25,10 +25,6 @@ from edgernn.tasks import TASKS
 if TYPE_CHECKING:
     from edgernn.distill import DistillConfig
 
-# Measured on the builtin datasets (benchmarks/results/distill_study.md): T = 2 helped the
-# few-class tasks, T = 1 the per-step distributions over a vocabulary (as in Kim & Rush).
-DEFAULT_TEMPERATURE = {"classify": 2.0, "tag": 2.0, "lm": 1.0, "seq2seq": 1.0, "regress": 1.0}
-
 
 def soft_target_loss(
     student: Tensor, teacher: Tensor, targets: Tensor, temperature: float, alpha: float
@@ -121,12 +117,8 @@ class DistillObjective(nn.Module):
     student's feature width to the teacher's.
     """
 
-    def __init__(
-        self, teacher: nn.Module, student: ModelSpec, config: DistillConfig, steps: int = 0
-    ):
+    def __init__(self, teacher: nn.Module, student: ModelSpec, config: DistillConfig):
         super().__init__()
-        self.taught_steps = round(config.kd_until * steps) if config.kd_until < 1 else None
-        self.step = 0
         self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
         self.config = config
         self.task = TASKS[student.task]
@@ -136,9 +128,6 @@ class DistillObjective(nn.Module):
             self.project = nn.Linear(width, target) if width != target else nn.Identity()
 
     def forward(self, model: nn.Module, batch: Batch) -> Tensor:
-        self.step += 1
-        if self.taught_steps is not None and self.step > self.taught_steps:
-            return self.task.loss(model, batch)
         teacher = self._teacher[0]
         with torch.no_grad():
             teacher_out, teacher_features = self._run(teacher, batch)
@@ -150,14 +139,13 @@ class DistillObjective(nn.Module):
                 student_out, teacher_out, batch.targets, config.alpha, bounded
             )
         else:
-            temperature = config.temperature or DEFAULT_TEMPERATURE[model.spec.task]
             loss = soft_target_loss(
-                student_out, teacher_out, batch.targets, temperature, config.alpha
+                student_out, teacher_out, batch.targets, config.temperature, config.alpha
             )
         if self.project is not None:
             matched = _hidden_loss(self.project(student_features), teacher_features, batch)
             loss = loss + config.hidden_weight * matched
-        if config.augment > 0 and config.alpha > 0:
+        if config.augment and config.alpha > 0:
             loss = loss + config.alpha * self._function_matching(model, batch, config.augment)
         return loss
 
@@ -165,9 +153,8 @@ class DistillObjective(nn.Module):
         perturbed = perturb(batch, augment, model.spec.vocab_size)
         with torch.no_grad():
             teacher_out = self.task.forward(self._teacher[0], perturbed)
-        temperature = self.config.temperature or DEFAULT_TEMPERATURE[model.spec.task]
         student_out = self.task.forward(model, perturbed)
-        return matching_loss(student_out, teacher_out, perturbed.targets, temperature)
+        return matching_loss(student_out, teacher_out, perturbed.targets, self.config.temperature)
 
     def _run(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor | None]:
         # The features the output layer reads enter the model's dropout layer: the pooled

@@ -167,7 +167,7 @@ def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypat
         raise EdgeRNNError("stop after the settings were read")
 
     monkeypatch.setattr("edgernn.compress.distill", spy)
-    flags = ("--augment", "0.2", "--regression-kd", "bounded", "--no-export")
+    flags = ("--augment", "0.2", "--regression-kd", "mse", "--no-export")
     result = _run("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
     assert "stop after the settings were read" in result.output
-    assert (seen["config"].augment, seen["config"].regression) == (0.2, "bounded")
+    assert (seen["config"].augment, seen["config"].regression) == (0.2, "mse")

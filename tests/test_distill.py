@@ -194,10 +194,18 @@ def test_distilling_never_mutates_the_teacher(tag_conll):
     assert all(p.grad is None for p in teacher.parameters())
 
 
+def test_function_matching_defaults_to_noise_on_regression_only():
+    assert DistillConfig().for_task("regress").augment == 0.3
+    assert all(DistillConfig().for_task(t).augment == 0.0 for t in ("classify", "tag", "lm"))
+    assert DistillConfig(augment=0.1).for_task("regress").augment == 0.1
+
+
 @pytest.mark.parametrize("augment", [0.0, 0.2])
 def test_alpha_zero_is_training_from_scratch(classify_csv, augment):
+    # alpha weighs the teacher's outputs (and function matching); the hidden states have
+    # their own weight.
     teacher, data = _teacher(classify_csv, "classify")
-    config = DistillConfig(alpha=0.0, augment=augment, train=QUICK)
+    config = DistillConfig(alpha=0.0, augment=augment, hidden_weight=0.0, train=QUICK)
     student = distill(teacher, data, StudentConfig(hidden=8), config)
     torch.manual_seed(QUICK.seed)
     scratch = fit(build_model(student.spec), data, QUICK)

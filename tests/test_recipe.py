@@ -30,13 +30,13 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_values_map_onto_the_stage_configs(tmp_path):
     text = "[teacher]\nhidden = 32\n[compress]\nprune = 0.5\nno_quantize = true\n"
-    text += "augment = 0.2\nregression_kd = 'bounded'\n"
+    text += "augment = 0.2\nregression_kd = 'mse'\n"
     text += "[bench]\nbatch_sizes = [1, 4]\nmin_time_s = 0\n"
     recipe = load_recipe(_write(tmp_path, text))
     config = recipe.compress.compress_config()
     assert recipe.teacher.model_choices()["hidden"] == 32
     assert config.prune.amount == 0.5 and config.quantize is None
-    assert (config.distill.augment, config.distill.regression) == (0.2, "bounded")
+    assert (config.distill.augment, config.distill.regression) == (0.2, "mse")
     assert recipe.bench.batch_sizes == (1, 4) and recipe.bench.min_time_s == 0.0
     assert recipe.name == "recipe"
 

@@ -26,9 +26,9 @@ from edgernn.config import CELLS
 @click.option(
     "--temperature",
     type=click.FloatRange(min=0, min_open=True),
-    help="Softmax temperature of distillation [2 classify/tag, 1 lm/seq2seq].",
+    help="Softmax temperature of distillation [1].",
 )
-@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's targets [0.5].")
+@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's outputs [0.5].")
 @click.option(
     "--seq-kd",
     "seq2seq",
@@ -39,19 +39,19 @@ from edgernn.config import CELLS
     "--hidden-match",
     "hidden_weight",
     type=click.FloatRange(min=0),
-    help="Weight of hidden-state matching (not seq2seq) [0: off].",
+    help="Weight of hidden-state matching [1; 0: off].",
 )
 @click.option(
     "--augment",
     type=click.FloatRange(0, 1, max_open=True),
     help="Function matching: also match the teacher on perturbed inputs (noise std on "
-    "numbers, token replacement rate on text) [0: off].",
+    "numbers, token replacement rate on text) [0.3 regress, 0: off otherwise].",
 )
 @click.option(
     "--regression-kd",
     "regression",
     type=click.Choice(["mse", "bounded"]),
-    help="regress: MSE to the teacher, or the teacher only as a bound [mse].",
+    help="regress: MSE to the teacher, or the teacher only as a bound [bounded].",
 )
 @click.option(
     "--prune",
