@@ -3,8 +3,9 @@
 Each job trains the compress-default student (1/4 of the teacher's parameters) of one builtin
 dataset either from scratch or distilled with one variant of ``DistillConfig``, with the
 student budget (``DistillConfig().train``) and one seed, and appends a JSON line with its
-valid and test metric. Jobs run longest first in a process pool; none starts after
-``--deadline`` seconds, so a time-limited machine still returns what finished.
+valid and test metric; jobs already in the output file are skipped. Jobs run longest first
+in a process pool; none starts after ``--deadline`` seconds, so a time-limited machine still
+returns what finished.
 
     .venv/bin/python benchmarks/distill_sweep.py --teachers runs/teachers_e40 \\
         --grid ner,seqsum:scratch,default,soft --seeds 3 --out runs/sweep.jsonl
@@ -16,6 +17,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +44,8 @@ VARIANTS = {
 }
 # Rough single-thread minutes per fit, to start the long jobs first.
 COST = {"translate": 4, "charlm": 3, "ner": 2, "sentiment": 2, "seqsum": 1, "forecast": 1}
+TASK_OF = {"translate": "seq2seq", "charlm": "lm", "ner": "tag", "sentiment": "classify"}
+TASK_OF |= {"seqsum": "regress", "forecast": "regress"}
 
 
 def run_job(job: tuple[str, str, int, str]) -> dict:
@@ -75,12 +79,46 @@ def _train(checkpoint, data, overrides: dict | None, train, seed: int) -> torch.
     return distill(checkpoint.build(), data, None, DistillConfig(train=train, **overrides))
 
 
+def table(rows: list[dict]) -> str:
+    """Markdown: each variant's test metric over seeds, and its gap and wins against scratch."""
+    runs: dict[tuple[str, str], dict[int, dict]] = {}
+    for row in rows:
+        if "error" not in row:
+            runs.setdefault((row["dataset"], row["variant"]), {})[row["seed"]] = row
+    lines = [
+        "| dataset | variant | seeds | test (mean ± sd) | valid (mean) | vs scratch | wins |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, variant), seeds in sorted(runs.items()):
+        higher = primary_metric(TASK_OF[dataset])[1]
+        test = [seeds[s]["test"] for s in sorted(seeds)]
+        valid = statistics.mean(r["valid"] for r in seeds.values())
+        scratch = runs.get((dataset, "scratch"), {})
+        gap = wins = "–"
+        if variant != "scratch" and scratch:
+            base = statistics.mean(r["test"] for r in scratch.values())
+            mean = statistics.mean(test)
+            gap = f"{mean - base:+.2f} pt" if higher else f"{100 * (base - mean) / base:+.1f}%"
+            pairs = [(seeds[s]["test"], scratch[s]["test"]) for s in seeds if s in scratch]
+            wins = f"{sum((a > b) if higher else (a < b) for a, b in pairs)}/{len(pairs)}"
+        spread = f" ± {statistics.stdev(test):.2g}" if len(test) > 1 else ""
+        lines.append(
+            f"| {dataset} | {variant} | {len(test)} | {statistics.mean(test):.4g}{spread} "
+            f"| {valid:.4g} | {gap} | {wins} |"
+        )
+    return "\n".join(lines)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--grid",
         action="append",
-        required=True,
+        default=[],
         metavar="DATASETS:VARIANTS",
         help=f"comma-separated builtin names and variants ({', '.join(VARIANTS)}); repeatable",
     )
@@ -89,7 +127,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--deadline", type=float, default=1e9, help="stop after SECONDS")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument("--render", action="store_true", help="print OUT's table and stop")
     args = parser.parse_args()
+    if args.render:
+        print(table(_rows(args.out)))
+        return
     jobs = [
         (dataset, variant, seed, args.teachers)
         for datasets, variants in (grid.split(":") for grid in args.grid)
@@ -97,6 +139,8 @@ def main() -> None:
         for variant in variants.split(",")
         for seed in range(args.seeds)
     ]
+    done = {(r["dataset"], r["variant"], r["seed"]) for r in _rows(args.out)}
+    jobs = [job for job in jobs if job[:3] not in done]  # a rerun resumes
     jobs.sort(key=lambda job: -COST[job[0]])
     deadline = time.monotonic() + args.deadline
     context = multiprocessing.get_context("spawn")

@@ -82,12 +82,14 @@ class ModelSpec:
 class TrainConfig:
     """How a model is fitted; defaults suit the builtin datasets on a laptop CPU."""
 
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    # Upper bound; early stopping usually ends sooner. 20 epochs with patience 4 stopped the
+    # builtin teachers early enough that a 1/4-size student trained 40 epochs beat 5 of 6.
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
     clip_norm: float = 1.0  # recurrent nets explode without gradient clipping
-    patience: int = 4  # epochs without validation improvement before stopping
+    patience: int = 10  # epochs without validation improvement before stopping
     seed: int = 0
     progress: bool = True  # tqdm bar on stderr
 

@@ -31,11 +31,6 @@ DEFAULT_AUGMENT = {"regress": 0.3}  # DistillConfig.augment when it is None; 0 e
 REGRESSION_MODES = ("mse", "bounded")
 
 
-def default_train_config() -> TrainConfig:
-    """Training budget of a student: longer than a teacher's, small models converge slowly."""
-    return TrainConfig(epochs=40, patience=10)
-
-
 @dataclass(frozen=True)
 class StudentConfig:
     """The student's shape; a field left ``None`` follows the teacher or the parameter budget.
@@ -91,7 +86,7 @@ class DistillConfig:
     # regression, whose exact labels leave the teacher nothing to add on the training inputs;
     # off for text, where token replacement lost on ner.
     augment: float | None = None
-    train: TrainConfig = field(default_factory=default_train_config)
+    train: TrainConfig = field(default_factory=TrainConfig)  # the same budget as a teacher
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:

@@ -53,10 +53,10 @@ class TeacherSection:
     pooling: str = "last"
     dropout: float = 0.1
     max_len: int = 512
-    epochs: int = 20  # upper bound; early stopping on the valid split ends sooner
+    epochs: int = 40  # upper bound; early stopping on the valid split ends sooner
     batch_size: int = 64
     lr: float = 3e-3
-    patience: int = 4
+    patience: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -110,7 +110,7 @@ class CompressSection:
     def compress_config(self, progress: bool = True):
         """The ``CompressConfig`` the same flags of ``edgernn compress`` would give."""
         from edgernn.compress import compress_config
-        from edgernn.distill import default_train_config
+        from edgernn.config import TrainConfig
 
         distill = {
             "temperature": self.temperature,
@@ -120,9 +120,7 @@ class CompressSection:
             "augment": self.augment,
             "regression": self.regression_kd,
         }
-        train = replace(
-            default_train_config(), epochs=self.epochs, seed=self.seed, progress=progress
-        )
+        train = TrainConfig(epochs=self.epochs, seed=self.seed, progress=progress)
         flat = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in (*DISTILL_KEYS, "prune", "epochs", "seed"):
             del flat[key]

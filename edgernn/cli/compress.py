@@ -103,10 +103,9 @@ def compress_command(
     model, data, epochs, seed, device, no_export, quiet, as_json, output, **options
 ):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
-    from dataclasses import replace
 
     from edgernn.compress import compress, compress_config, write_compressed
-    from edgernn.distill import default_train_config
+    from edgernn.config import TrainConfig
     from edgernn.export.axes import parse_axes
     from edgernn.foreign import ForeignModel, load_with_example
     from edgernn.lock import folder_lock
@@ -115,7 +114,7 @@ def compress_command(
     foreign = {key: options.pop(key) for key in ("trust_pickle", "example", "axes")}
     distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight", "augment", "regression")
     distill_options = {key: options.pop(key) for key in distill_keys}
-    train = replace(default_train_config(), epochs=epochs, seed=seed, progress=not quiet)
+    train = TrainConfig(epochs=epochs, seed=seed, progress=not quiet)
     config = compress_config(distill_options=distill_options, train=train, **options)
     require_device(device)
     axes = parse_axes(foreign["axes"])

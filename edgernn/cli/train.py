@@ -32,13 +32,13 @@ from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, TrainConfig
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    default=20,
+    default=40,
     show_default=True,
     help="Upper bound; early stopping on the validation split ends sooner.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @DEVICE
 @click.option("--quiet", is_flag=True, help="No progress bar.")
