@@ -518,13 +518,12 @@ def render(result: dict) -> str:
         "--out benchmarks/results/peer_suite",
         "# which runs, per family (each step skipped when its output exists; here the "
         "sentiment and",
-        "# translate teachers were copied from runs/teachers and forecast_gru.pt from "
-        "runs/export_int8,",
-        "# all made by this same train command):",
+        "# translate teachers were copied from runs/teachers_e40, made by this same train "
+        "command):",
         *result["commands"],
         "```",
         "",
-        "## GPU table (not run: no GPU on this machine)",
+        "## GPU table (`gpu_suite.md`: measured on a lent H200 with the earlier teachers)",
         "",
         "On a CUDA machine, after the script above has built `runs/peer_suite`, one run per "
         "family (bundle directories bench every graph in them, fp32 and int8, and the streaming "

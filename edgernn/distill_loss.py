@@ -168,7 +168,8 @@ class DistillObjective(nn.Module):
             output = self.task.forward(model, batch)
         finally:
             handle.remove()
-        return output, captured[0] if len(captured) == 1 else torch.stack(captured, dim=1)
+        per_step = model.spec.task == "seq2seq"
+        return output, torch.stack(captured, dim=1) if per_step else captured[0]
 
 
 def feature_width(spec: ModelSpec) -> int:
