@@ -143,7 +143,7 @@ class DistillObjective(nn.Module):
                 student_out, teacher_out, batch.targets, config.temperature, config.alpha
             )
         if self.project is not None:
-            matched = _hidden_loss(self.project(student_features), teacher_features, batch)
+            matched = hidden_loss(self.project(student_features), teacher_features, batch)
             loss = loss + config.hidden_weight * matched
         if config.augment and config.alpha > 0:
             loss = loss + config.alpha * self._function_matching(model, batch, config.augment)
@@ -180,7 +180,8 @@ def feature_width(spec: ModelSpec) -> int:
     return spec.hidden + memory if spec.attention == "bahdanau" else spec.hidden
 
 
-def _hidden_loss(student: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
+def hidden_loss(student: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
+    """MSE between projected student and teacher features, over the batch's real steps."""
     if student.dim() == 2:
         return F.mse_loss(student, teacher)
     # Per-step features: compare the steps that have a target (not padding).

@@ -21,6 +21,7 @@ from edgernn.distill import (
 from edgernn.distill_loss import (
     DistillObjective,
     feature_width,
+    hidden_loss,
     matching_loss,
     perturb,
     regression_kd_loss,
@@ -254,6 +255,17 @@ def test_seq2seq_hidden_matching_compares_every_decoder_step(seq2seq_tsv):
     student = build_model(student_spec(teacher.spec, StudentConfig(hidden=8)))
     _, features = DistillObjective(teacher, student.spec, config)._run(student, batch)
     assert features.shape == (*batch.targets.shape, feature_width(student.spec))
+
+
+def test_per_step_hidden_matching_ignores_padded_steps():
+    targets = torch.tensor([[4, 5, IGNORE_INDEX], [6, IGNORE_INDEX, IGNORE_INDEX]])
+    batch = Batch(torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 3]), targets)
+    student, teacher = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    padded = student.clone()
+    padded[targets == IGNORE_INDEX] = 1e6
+    real = targets != IGNORE_INDEX
+    expected = ((student[real] - teacher[real]) ** 2).mean()
+    assert torch.allclose(hidden_loss(padded, teacher, batch), expected)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
