@@ -26,6 +26,7 @@ import torch
 
 from edgernn.checkpoint import load_checkpoint
 from edgernn.compress import load_task_data
+from edgernn.data.builtin import load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
@@ -44,8 +45,6 @@ VARIANTS = {
 }
 # Rough single-thread minutes per fit, to start the long jobs first.
 COST = {"translate": 4, "charlm": 3, "ner": 2, "sentiment": 2, "seqsum": 1, "forecast": 1}
-TASK_OF = {"translate": "seq2seq", "charlm": "lm", "ner": "tag", "sentiment": "classify"}
-TASK_OF |= {"seqsum": "regress", "forecast": "regress"}
 
 
 def run_job(job: tuple[str, str, int, str]) -> dict:
@@ -57,7 +56,7 @@ def run_job(job: tuple[str, str, int, str]) -> dict:
     train = replace(DistillConfig().train, seed=seed, progress=False)
     start = time.perf_counter()
     try:
-        model = _train(checkpoint, data, overrides, train, seed)
+        model = _train(checkpoint, data, overrides, train)
     except EdgeRNNError as error:  # a variant that does not apply to this task
         return {"dataset": dataset, "variant": variant, "seed": seed, "error": str(error)}
     metric = primary_metric(checkpoint.spec.task)[0]
@@ -72,9 +71,9 @@ def run_job(job: tuple[str, str, int, str]) -> dict:
     }
 
 
-def _train(checkpoint, data, overrides: dict | None, train, seed: int) -> torch.nn.Module:
+def _train(checkpoint, data, overrides: dict | None, train) -> torch.nn.Module:
     if overrides is None:
-        torch.manual_seed(seed)  # the initial weights distill starts from
+        torch.manual_seed(train.seed)  # the initial weights distill starts from
         return fit(build_model(student_spec(checkpoint.spec, StudentConfig())), data, train)
     return distill(checkpoint.build(), data, None, DistillConfig(train=train, **overrides))
 
@@ -82,6 +81,7 @@ def _train(checkpoint, data, overrides: dict | None, train, seed: int) -> torch.
 def table(rows: list[dict]) -> str:
     """Markdown: each variant's test metric over seeds, and its gap and wins against scratch."""
     runs: dict[tuple[str, str], dict[int, dict]] = {}
+    tasks = {name: load_builtin(name).task for name in {row["dataset"] for row in rows}}
     for row in rows:
         if "error" not in row:
             runs.setdefault((row["dataset"], row["variant"]), {})[row["seed"]] = row
@@ -90,7 +90,7 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for (dataset, variant), seeds in sorted(runs.items()):
-        higher = primary_metric(TASK_OF[dataset])[1]
+        higher = primary_metric(tasks[dataset])[1]
         test = [seeds[s]["test"] for s in sorted(seeds)]
         valid = statistics.mean(r["valid"] for r in seeds.values())
         scratch = runs.get((dataset, "scratch"), {})
