@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from edgernn.bench.environment import environment
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.quantize import metric_drop
+from edgernn.report.environment import environment
 from edgernn.tasks import primary_metric
 
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))

@@ -3,7 +3,7 @@
 For every builtin dataset: a teacher of the CLI-default shape (LSTM, hidden 128, embed 64, one
 layer) trained with the student's budget (``DistillConfig().train``: a teacher weaker than a
 1/4 student trained longer has nothing to teach);
-``edgernn.compress.compress`` with its defaults but no pruning (distill to at most 1/4 of the
+``edgernn.compress.stages.compress`` with its defaults but no pruning (distill to at most 1/4 of the
 teacher's parameters, dynamic int8); the same student architecture trained from scratch with
 the same budget (same TrainConfig: epochs, patience, seed), over several seeds; and two pruning
 variants of the seed-0 distilled student, each followed by int8. Test-split metrics throughout.
@@ -26,15 +26,15 @@ from pathlib import Path
 
 import torch
 
-from edgernn.bench.environment import environment
 from edgernn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from edgernn.compress import CompressConfig, compress, load_task_data
+from edgernn.compress.stages import CompressConfig, compress, load_task_data
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.evaluate import evaluate
 from edgernn.models import build_model
 from edgernn.prune import PruneConfig, prune
 from edgernn.quantize import quantize
+from edgernn.report.environment import environment
 from edgernn.tasks import primary_metric
 from edgernn.train import fit, train
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from edgernn.checkpoint import load_checkpoint
-from edgernn.compress import load_task_data
+from edgernn.compress.stages import load_task_data
 from edgernn.data.builtin import load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.errors import EdgeRNNError

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgernn.bundle import read_manifest, sha256_bytes, write_manifest
+from edgernn.bundle.manifest import read_manifest, sha256_bytes, write_manifest
 from edgernn.checkpoint import load_checkpoint
 from edgernn.data import encode, load_raw
 from edgernn.data.builtin import load_builtin

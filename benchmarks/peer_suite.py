@@ -28,10 +28,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths, write_report
+from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.bench.discover import read_bundle
-from edgernn.bench.environment import environment
 from edgernn.quantize import metric_drop
+from edgernn.report import write_report
+from edgernn.report.environment import environment
 
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))
 SEQ_LENS = (16, 64)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgernn.bench.environment import environment
+from edgernn.report.environment import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))

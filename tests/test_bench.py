@@ -14,11 +14,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.bench import TimingConfig, candidates_from_paths
 from edgernn.bench.harness import CPU_ONLY_INT8
-from edgernn.bench.report import latency_at, schema_problems
 from edgernn.checkpoint import save_checkpoint
 from edgernn.cli import main
 from edgernn.config import TrainConfig
 from edgernn.errors import EdgeRNNError
+from edgernn.report.schema import latency_at, schema_problems
 from edgernn.train import train
 
 FAST = ["--batch-sizes", "1,2", "--seq-lens", "4,8", "--min-iters", "5", "--min-time", "0.02"]

@@ -7,10 +7,10 @@ import pytest
 
 from edgernn.bench import BenchConfig, TimingConfig
 from edgernn.bench.inputs import assign_axes, grid_uses, make_feeds
-from edgernn.bench.plots import pareto_front
-from edgernn.bench.report import latency_at, reference_point
 from edgernn.bench.timing import peak_rss_mb, time_calls
 from edgernn.errors import EdgeRNNError
+from edgernn.report.plots import pareto_front
+from edgernn.report.schema import latency_at, reference_point
 
 X = {"name": "x", "dtype": "float32", "shape": ["batch", "time", 3]}
 LENGTHS = {"name": "lengths", "dtype": "int64", "shape": ["batch"]}

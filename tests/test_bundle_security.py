@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 from export_cases import bundle
 
-from edgernn import bundle as bundle_module
-from edgernn.bundle import MANIFEST, read_file, read_manifest, sha256_bytes
+from edgernn.bundle import manifest as bundle_module
+from edgernn.bundle.manifest import MANIFEST, read_file, read_manifest, sha256_bytes
 from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
 from edgernn.runtime import Runtime

@@ -5,16 +5,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from edgernn.bench.report import SCHEMA, schema_problems
 from edgernn.checkpoint import load_checkpoint, save_checkpoint
 from edgernn.cli import main
-from edgernn.compress import CompressConfig, compress
+from edgernn.compress.stages import CompressConfig, compress
 from edgernn.config import TrainConfig
 from edgernn.data import Codec, encode, load_raw
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate, evaluate_checkpoint
 from edgernn.prune import PruneConfig
 from edgernn.quantize import load_int8
+from edgernn.report.schema import SCHEMA, schema_problems
 from edgernn.runtime import Runtime
 from edgernn.train import train
 
@@ -166,7 +166,7 @@ def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypat
         seen["config"] = config
         raise EdgeRNNError("stop after the settings were read")
 
-    monkeypatch.setattr("edgernn.compress.distill", spy)
+    monkeypatch.setattr("edgernn.compress.stages.distill", spy)
     flags = ("--augment", "0.2", "--regression-kd", "mse", "--no-export")
     result = _run("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
     assert "stop after the settings were read" in result.output

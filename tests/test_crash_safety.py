@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from edgernn.bundle.staging import STAGING_PREFIX
 from edgernn.checkpoint import save_checkpoint
 from edgernn.config import TrainConfig
 from edgernn.lock import LOCK_FILE, folder_lock
-from edgernn.pipeline_state import load_state
+from edgernn.recipe.state import load_state
 from edgernn.runtime import Runtime
-from edgernn.staging import STAGING_PREFIX
 from edgernn.train import train
 
 RECIPE = """

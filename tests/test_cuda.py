@@ -51,7 +51,7 @@ def test_cuda_training_matches_cpu_inference(task, data_files):
 
 
 def test_cuda_compress_distills_on_the_gpu(classify_csv):
-    from edgernn.compress import compress, compress_config
+    from edgernn.compress.stages import compress, compress_config
 
     teacher = train(str(classify_csv), "classify", QUICK, hidden=16, embed=8)
     config = compress_config(student_hidden=8, train=QUICK)

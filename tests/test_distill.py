@@ -18,7 +18,7 @@ from edgernn.distill import (
     sequence_kd_data,
     student_spec,
 )
-from edgernn.distill_loss import (
+from edgernn.distill.loss import (
     DistillObjective,
     feature_width,
     hidden_loss,

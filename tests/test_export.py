@@ -17,7 +17,7 @@ from export_cases import (
     make_checkpoint,
 )
 
-from edgernn.bundle import read_manifest
+from edgernn.bundle.manifest import read_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.export import (
     ExportConfig,

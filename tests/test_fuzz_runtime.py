@@ -20,7 +20,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgernn.bundle import MANIFEST, read_manifest
+from edgernn.bundle.manifest import MANIFEST, read_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.runtime import Runtime
 

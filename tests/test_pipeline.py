@@ -12,9 +12,9 @@ from edgernn.checkpoint import load_checkpoint
 from edgernn.cli import main
 from edgernn.evaluate import evaluate_checkpoint
 from edgernn.lock import LOCK_FILE
-from edgernn.pipeline import run_recipe
-from edgernn.pipeline_state import load_state
-from edgernn.recipe import load_recipe
+from edgernn.recipe.parse import load_recipe
+from edgernn.recipe.run import run_recipe
+from edgernn.recipe.state import load_state
 
 PIPELINES = Path(__file__).parent.parent / "pipelines"
 BUNDLE_FILES = {"manifest.json", "student.pt", "report.json", "report.md", "report.html"}

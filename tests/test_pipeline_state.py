@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
 from edgernn.lock import LOCK_FILE, folder_lock
-from edgernn.pipeline import run_recipe
-from edgernn.pipeline_state import load_state
-from edgernn.recipe import load_recipe
+from edgernn.recipe.parse import load_recipe
+from edgernn.recipe.run import run_recipe
+from edgernn.recipe.state import load_state
 
 TINY = """
 [data]
@@ -53,7 +53,7 @@ def test_an_interrupted_run_resumes_without_redoing_finished_stages(
         raise KeyboardInterrupt
 
     out, recipe = tmp_path / "b", load_recipe(tiny_recipe)
-    monkeypatch.setattr("edgernn.compress.compress", interrupted)
+    monkeypatch.setattr("edgernn.compress.stages.compress", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(recipe, out, progress=False)
     assert set(load_state(out)) == {"teacher"} and not (out / LOCK_FILE).exists()

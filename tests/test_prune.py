@@ -344,7 +344,7 @@ def test_gradual_without_retraining_equals_one_shot():
     assert all(torch.equal(v, once.state_dict()[k]) for k, v in ramp.state_dict().items())
 
 
-def test_unstructured_prunes_foreign_modules():
+def test_unstructured_prunes_own_modules():
     model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 2))
     sparse = prune(model, PruneConfig(amount=0.5, mode="unstructured"))
     assert sparsity_report(sparse) == pytest.approx(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgernn.errors import EdgeRNNError
-from edgernn.recipe import load_recipe
+from edgernn.recipe.parse import load_recipe
 
 PIPELINES = sorted((Path(__file__).parent.parent / "pipelines").glob("*.toml"))
 

@@ -13,14 +13,14 @@ import pytest
 import torch
 from export_cases import bundle
 
-from edgernn.bundle import MANIFEST
+from edgernn.bundle.manifest import MANIFEST
 from edgernn.config import TrainConfig
 from edgernn.data import Codec
 from edgernn.errors import EdgeRNNError
 from edgernn.export import ExportConfig, export_bundle
 from edgernn.generate import generate_text
 from edgernn.runtime import Runtime
-from edgernn.runtime_checks import RuntimeLimits
+from edgernn.runtime.checks import RuntimeLimits
 from edgernn.train import train
 
 TINY = dict(hidden=8, embed=8)
@@ -33,7 +33,7 @@ def _train(path, task: str, **choices):
 
 def test_importing_the_runtime_does_not_import_torch():
     code = (
-        "import sys, edgernn.runtime, edgernn.runtime_inputs; "
+        "import sys, edgernn.runtime, edgernn.runtime.inputs; "
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -272,7 +272,7 @@ def test_inputs_of_the_wrong_kind_are_refused_by_index():
     ],
 )
 def test_predict_npz_inputs_are_checked_without_trusting_the_file(tmp_path, arrays, message):
-    from edgernn.runtime_inputs import read_inputs
+    from edgernn.runtime.inputs import read_inputs
 
     path = tmp_path / "inputs.npz"
     if arrays is None:

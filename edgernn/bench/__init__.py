@@ -1,11 +1,12 @@
-"""Benchmark harness: every candidate in a fresh subprocess; reports as JSON, Markdown, HTML.
+"""Benchmark harness: every candidate in a fresh subprocess, measured into one report.
 
 Exports resolve lazily: ``python -m edgernn.bench.worker`` imports this package first, and
 the measuring process must hold only the runtime under test (no torch for ONNX Runtime).
 
 Example::
 
-    from edgernn.bench import BenchConfig, bench, candidates_from_paths, write_report
+    from edgernn.bench import BenchConfig, bench, candidates_from_paths
+    from edgernn.report import write_report
 
     report = bench(candidates_from_paths(["teacher.pt", "model.onnx"]), BenchConfig())
     write_report(report, "runs/bench")
@@ -22,11 +23,6 @@ _EXPORTS = {
     "bench": "edgernn.bench.harness",
     "candidates_from_paths": "edgernn.bench.discover",
     "read_bundle": "edgernn.bench.discover",
-    "render_html": "edgernn.bench.html_report",
-    "render_markdown": "edgernn.bench.markdown",
-    "schema_problems": "edgernn.bench.report",
-    "write_report": "edgernn.bench.report",
-    "SCHEMA": "edgernn.bench.report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,7 @@ import numpy as np
 
 from edgernn.bench.config import Candidate
 from edgernn.bench.inputs import assign_axes, check_example
-from edgernn.bundle import read_file, read_manifest
+from edgernn.bundle.manifest import read_file, read_manifest
 from edgernn.errors import EdgeRNNError
 
 # Op types that only appear in quantized graphs (ORT's dynamic and static int8 formats).
@@ -28,7 +28,7 @@ def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
     """The task and the ONNX files of a bundle, verified as the runtime verifies them.
 
     The manifest passes the bundle schema and every file its sha256 and path checks
-    (``edgernn.bundle``) before anything is loaded or timed.
+    (``edgernn.bundle.manifest``) before anything is loaded or timed.
 
     Returns:
         ``(task, files)`` with each file ``{"path": absolute path, "role", "precision"}``.

@@ -9,11 +9,11 @@ from dataclasses import asdict
 from tqdm import tqdm
 
 from edgernn.bench.config import BenchConfig, Candidate
-from edgernn.bench.environment import environment
-from edgernn.bench.report import SCHEMA, reference_point
 from edgernn.bench.spawn import run_worker
 from edgernn.bench.stats import static_stats, task_metrics
 from edgernn.errors import EdgeRNNError
+from edgernn.report.environment import environment
+from edgernn.report.schema import SCHEMA, reference_point
 
 CPU_ONLY_INT8 = "int8 dynamic quantization runs on CPU only; not measured on cuda"
 

@@ -88,8 +88,8 @@ def bench_command(models, data, device, example, min_iters, min_time, max_time, 
     Writes report.json, report.md and report.html to the output directory.
     """
     from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
-    from edgernn.bench.markdown import console_lines
-    from edgernn.bench.report import write_report
+    from edgernn.report.markdown import console_lines
+    from edgernn.report.schema import write_report
 
     output, as_json = options.pop("output"), options.pop("as_json")
     timing = TimingConfig(

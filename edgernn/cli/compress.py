@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli import DEVICE, echo_json, main, require_device
-from edgernn.cli.export import check_foreign_flags, foreign_options
+from edgernn.cli.export import check_own_model_flags, own_model_options
 from edgernn.config import CELLS
 
 
@@ -93,7 +93,7 @@ from edgernn.config import CELLS
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
 )
-@foreign_options
+@own_model_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
@@ -104,12 +104,12 @@ def compress_command(
 ):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
 
-    from edgernn.compress import compress, compress_config, write_compressed
+    from edgernn.bundle.staging import staged_folder
+    from edgernn.compress.stages import compress, compress_config, write_compressed
     from edgernn.config import TrainConfig
     from edgernn.export.axes import parse_axes
-    from edgernn.foreign import ForeignModel, load_with_example
     from edgernn.lock import folder_lock
-    from edgernn.staging import staged_folder
+    from edgernn.own.load import OwnModel, load_with_example
 
     foreign = {key: options.pop(key) for key in ("trust_pickle", "example", "axes")}
     distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight", "augment", "regression")
@@ -119,16 +119,16 @@ def compress_command(
     require_device(device)
     axes = parse_axes(foreign["axes"])
     teacher = load_with_example(model, foreign["trust_pickle"], foreign["example"])
-    if isinstance(teacher, ForeignModel):
-        return _compress_foreign(teacher, output, axes, quiet, as_json)
-    check_foreign_flags(teacher, model, None, axes)
+    if isinstance(teacher, OwnModel):
+        return _compress_own(teacher, output, axes, quiet, as_json)
+    check_own_model_flags(teacher, model, None, axes)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
     with folder_lock(output):
         result = compress(teacher, config, data, device)
         with staged_folder(output) as staging:
             write_compressed(result, staging, teacher_file=model)
             if not no_export:
-                from edgernn.bundle_report import BundleReportConfig, finish_bundle
+                from edgernn.compress.finish import BundleReportConfig, finish_bundle
 
                 finish_bundle(staging, model, data, BundleReportConfig(progress=not quiet))
             names = [path.name for path in staging.iterdir() if path.is_file()]
@@ -163,26 +163,26 @@ def _compress_summary(result, files: dict) -> dict:
 
 
 # What a pickled module may be given: everything else trains or scores, which needs data.
-FOREIGN_OPTIONS = {"model", "output", "trust_pickle", "example", "axes", "quiet", "as_json"}
-FOREIGN_OPTIONS |= {"no_distill", "no_prune", "no_quantize"}
+OWN_MODEL_OPTIONS = {"model", "output", "trust_pickle", "example", "axes", "quiet", "as_json"}
+OWN_MODEL_OPTIONS |= {"no_distill", "no_prune", "no_quantize"}
 
 
-def _compress_foreign(model, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
+def _compress_own(model, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
     """A pickled module: the data-free stage (dynamic int8) and the export, then a report."""
     from click.core import ParameterSource
 
-    from edgernn.bundle_report import BundleReportConfig
+    from edgernn.bundle.staging import staged_folder
+    from edgernn.compress.finish import BundleReportConfig
+    from edgernn.compress.own import compress_own, summary_lines, summary_ratios
     from edgernn.errors import EdgeRNNError
     from edgernn.export import ExportConfig
-    from edgernn.foreign_compress import compress_foreign, summary_lines, summary_ratios
     from edgernn.lock import folder_lock
-    from edgernn.staging import staged_folder
 
     ctx = click.get_current_context()
     given = [
         param.opts[0]
         for param in ctx.command.params
-        if param.name not in FOREIGN_OPTIONS
+        if param.name not in OWN_MODEL_OPTIONS
         and ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT
     ]
     if given:
@@ -193,9 +193,7 @@ def _compress_foreign(model, output: str, axes: dict, quiet: bool, as_json: bool
         )
     config = ExportConfig(int8=not ctx.params["no_quantize"])
     with folder_lock(output), staged_folder(output) as staging:
-        report = compress_foreign(
-            model, staging, config, axes, BundleReportConfig(progress=not quiet)
-        )
+        report = compress_own(model, staging, config, axes, BundleReportConfig(progress=not quiet))
         names = sorted(path.name for path in staging.iterdir() if path.is_file())
     for line in summary_lines(report):
         click.echo(line)

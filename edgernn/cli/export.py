@@ -9,7 +9,7 @@ import click
 from edgernn.cli import echo_json, echo_metrics, main
 from edgernn.errors import EdgeRNNError
 
-# A user's own nn.Module as MODEL (export and compress); edgernn.foreign says why the flag.
+# A user's own nn.Module as MODEL (export and compress); edgernn.own.load says why the flag.
 TRUST_HELP = (
     "Accept a model file that is your own nn.Module saved with torch.save(model, path). "
     "Unpickling it runs code from the file: only for files you trust (the classes it was "
@@ -26,7 +26,7 @@ AXES_HELP = (
 )
 
 
-def foreign_options(command):
+def own_model_options(command):
     """Add --trust-pickle, --example and --axes (repeatable) to a command."""
     options = [
         click.option("--trust-pickle", is_flag=True, help=TRUST_HELP),
@@ -62,7 +62,7 @@ def foreign_options(command):
     help="Most metric one int8 node may cost on the valid split (points, or percent relative "
     "for perplexity/MSE) before it runs weight-only; inf keeps every node on integer kernels.",
 )
-@foreign_options
+@own_model_options
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def export_command(
     checkpoint,
@@ -81,13 +81,13 @@ def export_command(
     With --trust-pickle and --example, CHECKPOINT may be your own nn.Module saved with
     torch.save(model, path): its bundle has task "custom" (no metrics).
     """
-    from edgernn.bundle import read_manifest
+    from edgernn.bundle.manifest import read_manifest
+    from edgernn.bundle.staging import staged_folder
     from edgernn.export import ExportConfig, export_bundle
     from edgernn.export.axes import parse_axes
-    from edgernn.export.foreign import export_foreign
-    from edgernn.foreign import ForeignModel, load_with_example
+    from edgernn.export.own import export_own
     from edgernn.lock import folder_lock
-    from edgernn.staging import staged_folder
+    from edgernn.own.load import OwnModel, load_with_example
 
     config = ExportConfig(
         int8=not no_int8,
@@ -99,11 +99,11 @@ def export_command(
     )
     axes = parse_axes(foreign["axes"])
     model = load_with_example(checkpoint, foreign["trust_pickle"], foreign["example"])
-    check_foreign_flags(model, checkpoint, data, axes)
+    check_own_model_flags(model, checkpoint, data, axes)
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
-        if isinstance(model, ForeignModel):
-            export_foreign(model, staging, config, axes)
+        if isinstance(model, OwnModel):
+            export_own(model, staging, config, axes)
         else:
             export_bundle(model, staging, data, config)
     bundle = Path(output)
@@ -126,13 +126,13 @@ def export_command(
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
 
 
-def check_foreign_flags(model, path: str, data: str | None, axes: dict) -> None:
+def check_own_model_flags(model, path: str, data: str | None, axes: dict) -> None:
     """Refuse --data for a pickled module and --axes for an edgernn checkpoint."""
-    from edgernn.foreign import ForeignModel
+    from edgernn.own.load import OwnModel
 
-    if isinstance(model, ForeignModel) and data is not None:
+    if isinstance(model, OwnModel) and data is not None:
         raise EdgeRNNError(f"--data: {path} is a pickled module, which has no task to score")
-    if not isinstance(model, ForeignModel) and axes:
+    if not isinstance(model, OwnModel) and axes:
         raise EdgeRNNError(f"--axes is for a pickled module; {path} is an edgernn checkpoint")
 
 
@@ -161,7 +161,7 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
     With no INPUT, reads one input per line from stdin (a language model starts fresh).
     """
     from edgernn.runtime import Runtime
-    from edgernn.runtime_inputs import read_inputs
+    from edgernn.runtime.inputs import read_inputs
 
     runtime = Runtime(bundle, precision, unknown=unknown)
     if runtime.task == "custom":

@@ -22,8 +22,8 @@ from edgernn.cli import DEVICE, echo_json, main, require_device
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def run_command(recipe, output, device, quiet, as_json):
     """Run a recipe; a rerun skips the stages that already finished."""
-    from edgernn.pipeline import run_recipe
-    from edgernn.recipe import load_recipe
+    from edgernn.recipe.parse import load_recipe
+    from edgernn.recipe.run import run_recipe
 
     parsed = load_recipe(recipe)
     require_device(device)

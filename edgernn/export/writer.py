@@ -14,7 +14,14 @@ import torch
 from torch import nn
 
 from edgernn import __version__
-from edgernn.bundle import FORMAT, MANIFEST, VERSION, sha256_bytes, write_atomic, write_manifest
+from edgernn.bundle.manifest import (
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    sha256_bytes,
+    write_atomic,
+    write_manifest,
+)
 from edgernn.checkpoint import Checkpoint
 from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from edgernn.data.vocab import BOS_ID, EOS_ID
-from edgernn.runtime_search import record_step
+from edgernn.runtime.search import record_step
 
 if TYPE_CHECKING:
     from edgernn.models.seq2seq import EncoderState, Seq2Seq

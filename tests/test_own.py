@@ -17,14 +17,14 @@ from click.testing import CliRunner
 from export_cases import make_checkpoint
 from torch import nn
 
-from edgernn.bench import schema_problems
 from edgernn.checkpoint import Checkpoint, save_checkpoint
 from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
 from edgernn.export import ExportConfig
 from edgernn.export.axes import dynamic_axes, parse_axes
-from edgernn.export.foreign import export_foreign
-from edgernn.foreign import ForeignModel, load_foreign_module, load_with_example
+from edgernn.export.own import export_own
+from edgernn.own.load import OwnModel, load_own_module, load_with_example
+from edgernn.report import schema_problems
 from edgernn.runtime import Runtime
 
 TOLERANCE = 1e-4
@@ -107,7 +107,7 @@ def test_pickles_are_refused_without_the_flag_and_run_no_code(saved, tmp_path):
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
     with pytest.raises(EdgeRNNError, match="--trust-pickle"):
-        load_foreign_module(evil, trust_pickle=False)
+        load_own_module(evil, trust_pickle=False)
     assert not marker.exists()
 
 
@@ -115,7 +115,7 @@ def test_trusted_non_modules_and_checkpoints(tmp_path):
     box = tmp_path / "box.pt"
     torch.save(Box(), box)
     with pytest.raises(EdgeRNNError, match="not an nn.Module"):
-        load_foreign_module(box, trust_pickle=True)
+        load_own_module(box, trust_pickle=True)
     # An edgernn checkpoint never needs the flag, and knows its inputs without an example.
     checkpoint = save_checkpoint(make_checkpoint("classify", "gru"), tmp_path / "c.pt")
     assert isinstance(load_with_example(checkpoint, True, None), Checkpoint)
@@ -150,7 +150,7 @@ def test_export_cli_parity_and_int8(saved, tmp_path):
     assert np.abs(got - want).max() <= TOLERANCE
 
 
-def test_compress_foreign_module(saved, tmp_path):
+def test_compress_own_module(saved, tmp_path):
     module, path, example = saved
     out = tmp_path / "bundle"
     result = _run("compress", path, "--trust-pickle", "--example", example, "--quiet", "--json",
@@ -221,14 +221,14 @@ def test_tokens_lengths_and_a_state_axis(tmp_path):
     }
     example = tmp_path / "inputs.npz"
     np.savez(example, **inputs)
-    model = ForeignModel.prepare(module, example, "state.pt")
+    model = OwnModel.prepare(module, example, "state.pt")
     config = ExportConfig(exporter="torchscript", int8=False)
     # By default h0 would be (batch, time, -), which its 1 row on axis 0 contradicts.
     with pytest.raises(EdgeRNNError, match="--axes h0="):
-        export_foreign(model, tmp_path / "wrong", config)
+        export_own(model, tmp_path / "wrong", config)
     assert not (tmp_path / "wrong").exists()
     axes = parse_axes(["h0=-,batch,-"])
-    out = export_foreign(model, tmp_path / "bundle", config, axes)
+    out = export_own(model, tmp_path / "bundle", config, axes)
     (entry,) = json.loads((out / "manifest.json").read_text())["files"]
     shapes = {spec["name"]: spec["shape"] for spec in entry["inputs"] + entry["outputs"]}
     assert shapes == {

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
-from edgernn.bench.report import write_report
 from edgernn.checkpoint import load_checkpoint
 from edgernn.export import export_bundle
+from edgernn.report.schema import write_report
 
 
 @dataclass(frozen=True)

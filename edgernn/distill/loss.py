@@ -9,8 +9,6 @@ scratch never sees.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,11 +17,9 @@ from edgernn.config import ModelSpec
 from edgernn.data import Batch
 from edgernn.data.batching import IGNORE_INDEX
 from edgernn.data.vocab import SPECIALS
+from edgernn.distill.config import DistillConfig
 from edgernn.models.encoder import length_mask
 from edgernn.tasks import TASKS
-
-if TYPE_CHECKING:
-    from edgernn.distill import DistillConfig
 
 
 def soft_target_loss(

@@ -11,8 +11,8 @@ and fix the inputs' ranks, dtypes and valid values (token ids, lengths).
 
 Example::
 
-    module = load_foreign_module("mine.pt", trust_pickle=True)
-    model = ForeignModel.prepare(module, "inputs.npz", source="mine.pt")
+    module = load_own_module("mine.pt", trust_pickle=True)
+    model = OwnModel.prepare(module, "inputs.npz", source="mine.pt")
     model.inputs          # {"x": array(...)}, in forward's order
 """
 
@@ -40,10 +40,10 @@ def load_model(path: str | os.PathLike, trust_pickle: bool = False) -> Checkpoin
 
     Raises:
         EdgeRNNError: as ``load_checkpoint`` (which names ``--trust-pickle`` for a pickle
-            that was not trusted), or as ``load_foreign_module``.
+            that was not trusted), or as ``load_own_module``.
     """
     if trust_pickle and _holds_code(Path(path)):
-        return load_foreign_module(path, trust_pickle)
+        return load_own_module(path, trust_pickle)
     return load_checkpoint(path)
 
 
@@ -57,7 +57,7 @@ def _holds_code(path: Path) -> bool:
     return False
 
 
-def load_foreign_module(path: str | os.PathLike, trust_pickle: bool = False) -> nn.Module:
+def load_own_module(path: str | os.PathLike, trust_pickle: bool = False) -> nn.Module:
     """Unpickle a whole ``nn.Module`` (``torch.save(model, path)``), in eval mode on CPU.
 
     Args:
@@ -217,7 +217,7 @@ def run_forward(module: nn.Module, arrays: dict[str, np.ndarray], what: str = "t
 
 
 @dataclass(frozen=True)
-class ForeignModel:
+class OwnModel:
     """A trusted user module with example inputs that ``forward`` has been seen to take."""
 
     module: nn.Module  # eval mode, CPU
@@ -232,7 +232,7 @@ class ForeignModel:
     @classmethod
     def prepare(
         cls, module: nn.Module, example: str | os.PathLike | None, source: str = ""
-    ) -> ForeignModel:
+    ) -> OwnModel:
         """Bind ``example`` to ``module``'s forward and run it once.
 
         Raises:
@@ -250,16 +250,16 @@ class ForeignModel:
 
 def load_with_example(
     path: str | os.PathLike, trust_pickle: bool, example: str | os.PathLike | None
-) -> Checkpoint | ForeignModel:
+) -> Checkpoint | OwnModel:
     """What a MODEL argument is: an edgernn checkpoint, or a trusted module with its example.
 
     Raises:
-        EdgeRNNError: as ``load_model`` and ``ForeignModel.prepare``, or an example given
+        EdgeRNNError: as ``load_model`` and ``OwnModel.prepare``, or an example given
             for an edgernn checkpoint (which knows its own inputs).
     """
     model = load_model(path, trust_pickle)
     if not isinstance(model, Checkpoint):
-        return ForeignModel.prepare(model, example, source=str(path))
+        return OwnModel.prepare(model, example, source=str(path))
     if example is not None:
         raise EdgeRNNError(
             f"--example is for a pickled module (--trust-pickle); {path} is an edgernn "

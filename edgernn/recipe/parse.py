@@ -109,7 +109,7 @@ class CompressSection:
 
     def compress_config(self, progress: bool = True):
         """The ``CompressConfig`` the same flags of ``edgernn compress`` would give."""
-        from edgernn.compress import compress_config
+        from edgernn.compress.stages import compress_config
         from edgernn.config import TrainConfig
 
         distill = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgernn.bench.report import latency_at
+from edgernn.report.schema import latency_at
 
 
 def fmt(value: float | int | None, digits: int = 3) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from edgernn.bench import plots
-from edgernn.bench.markdown import grid_rows, headline, summary_rows
+from edgernn.report import plots
+from edgernn.report.markdown import grid_rows, headline, summary_rows
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1160px;

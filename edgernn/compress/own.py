@@ -1,4 +1,4 @@
-"""``compress_foreign``: what ``edgernn compress`` does with a user's own module.
+"""``compress_own``: what ``edgernn compress`` does with a user's own module.
 
 A module edgernn did not build has no task, data or metric, so only the data-free stage
 applies: dynamic int8, as ONNX Runtime's int8 graph of the export (``edgernn.export.int8``).
@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
-from edgernn.bench.report import write_report
-from edgernn.bundle_report import BundleReportConfig
-from edgernn.export.foreign import TASK, export_foreign
+from edgernn.compress.finish import BundleReportConfig
+from edgernn.export.own import TASK, export_own
 from edgernn.export.writer import ExportConfig
-from edgernn.foreign import ForeignModel
+from edgernn.own.load import OwnModel
 from edgernn.quantize import serialized_size
+from edgernn.report.schema import write_report
 
 NOT_MEASURED = (
     "accuracy not measured: a module edgernn did not build has no task metric, so compress "
@@ -34,8 +34,8 @@ NOT_TIMED = (
 _UNMEASURED = ("peak_rss_mb", "peak_rss_raw_mb", "peak_rss_baseline_mb", "load_ms")
 
 
-def compress_foreign(
-    model: ForeignModel,
+def compress_own(
+    model: OwnModel,
     outdir: str | Path,
     config: ExportConfig | None = None,
     axes: dict[str, tuple[str, ...]] | None = None,
@@ -44,7 +44,7 @@ def compress_foreign(
     """Export ``model`` (fp32 + dynamic int8 ONNX) into ``outdir`` and write the report.
 
     Args:
-        model: from ``ForeignModel.prepare``.
+        model: from ``OwnModel.prepare``.
         outdir: the bundle directory.
         config: the export; ``int8=False`` skips quantization.
         axes: per-input axis roles (``edgernn.export.axes``).
@@ -55,11 +55,11 @@ def compress_foreign(
 
     Example::
 
-        compress_foreign(ForeignModel.prepare(module, "inputs.npz", "mine.pt"), "runs/mine")
+        compress_own(OwnModel.prepare(module, "inputs.npz", "mine.pt"), "runs/mine")
     """
     outdir = Path(outdir)
     report = report or BundleReportConfig()
-    export_foreign(model, outdir, config, axes)
+    export_own(model, outdir, config, axes)
     with tempfile.TemporaryDirectory() as temp:
         # Keyed by the graph's input names (the user's file may say arg0, arg1, ...).
         example = Path(temp) / "example.npz"
@@ -89,7 +89,7 @@ def _bench(config: BundleReportConfig) -> BenchConfig:
     )
 
 
-def _module_row(model: ForeignModel) -> dict:
+def _module_row(model: OwnModel) -> dict:
     params = list(model.module.parameters())
     return dict.fromkeys(_UNMEASURED) | {
         "name": "teacher",
@@ -110,8 +110,8 @@ def _module_row(model: ForeignModel) -> dict:
 
 def summary_lines(report: dict) -> list[str]:
     """One line per report row (size, p50 at the reference point), then the notes."""
-    from edgernn.bench.markdown import fmt
-    from edgernn.bench.report import latency_at
+    from edgernn.report.markdown import fmt
+    from edgernn.report.schema import latency_at
 
     point, lines = report["reference"], []
     for row in report["models"]:

@@ -1,7 +1,7 @@
 """Torch-free inference on an edgernn bundle, for device apps: numpy and onnxruntime only.
 
-This module and the ones it imports (``edgernn.bundle``, ``edgernn.runtime_checks``,
-``edgernn.runtime_codec``, ``edgernn.runtime_search``) must never import torch, not even
+This module and the ones it imports (``edgernn.bundle.manifest``, ``edgernn.runtime.checks``,
+``edgernn.runtime.codec``, ``edgernn.runtime.search``) must never import torch, not even
 through ``edgernn.data``: a device has no room for it. A test runs ``import edgernn.runtime``
 in a fresh interpreter and checks that torch stays out of ``sys.modules``.
 
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.bundle import MANIFEST, check_bundle_manifest, read_file, read_manifest
+from edgernn.bundle.manifest import MANIFEST, check_bundle_manifest, read_file, read_manifest
 from edgernn.errors import EdgeRNNError
-from edgernn.runtime_checks import (
+from edgernn.runtime.checks import (
     LENGTHS_OF,
     RuntimeLimits,
     as_list,
@@ -44,8 +44,8 @@ from edgernn.runtime_checks import (
     over_limit,
     text_input,
 )
-from edgernn.runtime_codec import UNK, BundleCodec
-from edgernn.runtime_search import BOS_ID, beam_search, decoder_step, greedy, sample_next
+from edgernn.runtime.codec import UNK, BundleCodec
+from edgernn.runtime.search import BOS_ID, beam_search, decoder_step, greedy, sample_next
 
 PRECISIONS = ("auto", "int8", "fp32")  # auto: int8 when the bundle has it
 SPECIAL_COUNT = 4  # ids 0-3 (<pad>, <unk>, <bos>, <eos>) are never generated, as in training

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgernn.bundle import MANIFEST
+from edgernn.bundle.manifest import MANIFEST
 from edgernn.errors import EdgeRNNError
 
 STAGING_PREFIX = ".staging-"

@@ -2,7 +2,7 @@
 
 Hand-written rather than a JSON Schema: the runtime depends on numpy and onnxruntime only (a
 device has no room for a validator library), and each message must name the manifest and the
-field in one line, as the CLI shows it. Stdlib only, like ``edgernn.bundle``.
+field in one line, as the CLI shows it. Stdlib only, like ``edgernn.bundle.manifest``.
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
     Returns:
         ``{"json": path, "md": path, "html": path}``.
     """
-    from edgernn.bench.html_report import render_html
-    from edgernn.bench.markdown import render_markdown
+    from edgernn.report.html import render_html
+    from edgernn.report.markdown import render_markdown
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

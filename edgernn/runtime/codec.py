@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.errors import EdgeRNNError
-from edgernn.runtime_checks import over_limit
+from edgernn.runtime.checks import over_limit
 
 UNK = ("unk", "error")  # what an unknown input token becomes: <unk>, or an error
 UNK_ID = 1
@@ -27,7 +27,7 @@ class BundleCodec:
     longer than ``max_len``. Errors name the input's index.
 
     Args:
-        manifest: the bundle manifest (checked by ``edgernn.bundle_schema``).
+        manifest: the bundle manifest (checked by ``edgernn.bundle.schema``).
         unknown: ``unk`` maps tokens missing from the vocabulary to ``<unk>`` (as training
             and ``edgernn evaluate`` do); ``error`` refuses them.
         max_len: the most tokens or steps per input; default the manifest's ``input.max_len``.

@@ -1,4 +1,4 @@
-"""``export_foreign``: a user's own module -> verified fp32 and int8 ONNX graphs in a bundle.
+"""``export_own``: a user's own module -> verified fp32 and int8 ONNX graphs in a bundle.
 
 The bundle has the usual manifest with task ``custom``: one ``model`` graph per precision with
 its inputs, outputs, sha256 and parity; no vocabulary, labels or normalization, and no metrics
@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from torch import nn
 
-from edgernn.bundle import FORMAT, MANIFEST, VERSION, write_manifest
+from edgernn.bundle.manifest import FORMAT, MANIFEST, VERSION, write_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.export.axes import dynamic_axes, symbol_sizes, variants
 from edgernn.export.graphs import Graph
@@ -34,7 +34,7 @@ from edgernn.export.trace import EXPORT_FUNCTIONS, EXPORTERS, OPSET, check, stri
 
 # The zoo export's own bundle pieces, reused so that both manifests keep one format.
 from edgernn.export.writer import DTYPES, ExportConfig, GraphFile, versions, write_graph
-from edgernn.foreign import ForeignModel, flatten_outputs, run_forward, to_tensors
+from edgernn.own.load import OwnModel, flatten_outputs, run_forward, to_tensors
 
 TASK = "custom"
 _NUMPY = tuple(DTYPES.values())  # the dtypes a bundle's graphs take and give
@@ -45,8 +45,8 @@ _FIX_HINT = (
 )
 
 
-def export_foreign(
-    model: ForeignModel,
+def export_own(
+    model: OwnModel,
     out_dir: str | Path,
     config: ExportConfig | None = None,
     axes: dict[str, tuple[str, ...]] | None = None,
@@ -54,7 +54,7 @@ def export_foreign(
     """Export a user module to a ``custom`` bundle that ``edgernn.runtime`` loads.
 
     Args:
-        model: from ``ForeignModel.prepare`` (the module and its bound example inputs).
+        model: from ``OwnModel.prepare`` (the module and its bound example inputs).
         out_dir: the bundle directory; created if needed, files in it are replaced.
         config: exporter, int8, per-channel scales and the fp32 tolerance (``evaluate`` and
             ``int8_tolerance`` do not apply: there is no task metric to measure).
@@ -69,8 +69,8 @@ def export_foreign(
 
     Example::
 
-        model = ForeignModel.prepare(load_foreign_module("mine.pt", True), "inputs.npz")
-        export_foreign(model, "runs/mine")
+        model = OwnModel.prepare(load_own_module("mine.pt", True), "inputs.npz")
+        export_own(model, "runs/mine")
     """
     config = config or ExportConfig()
     wrong = {n: str(a.dtype) for n, a in model.inputs.items() if a.dtype.name not in _NUMPY}
@@ -99,7 +99,7 @@ def export_foreign(
     return out_dir
 
 
-def _graph(model: ForeignModel, traced: dict, dynamic: dict) -> Graph:
+def _graph(model: OwnModel, traced: dict, dynamic: dict) -> Graph:
     outputs = flatten_outputs(run_forward(model.module, traced, "a resized example"))
     return Graph(
         role="model",
@@ -258,7 +258,7 @@ def _int8_record(fp32: onnx.ModelProto) -> dict:
     }
 
 
-def _manifest(model: ForeignModel, entries: list[dict]) -> dict:
+def _manifest(model: OwnModel, entries: list[dict]) -> dict:
     params = sum(p.numel() for p in model.module.parameters())
     return {
         "format": FORMAT,

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgernn.bench.environment import environment
-from edgernn.bench.report import SCHEMA
-from edgernn.bundle import write_atomic
+from edgernn.bundle.manifest import write_atomic
 from edgernn.metrics import HIGHER_IS_BETTER
+from edgernn.report.environment import environment
+from edgernn.report.schema import SCHEMA
 
 
 @dataclass

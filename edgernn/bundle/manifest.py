@@ -13,7 +13,7 @@ Layout (format ``edgernn.bundle``, version 1)::
 
 Reading refuses, with one line naming the file: a manifest that is a symbolic link, larger
 than ``MAX_MANIFEST_BYTES``, not JSON, another format or a newer version, or whose fields
-do not fit ``edgernn.bundle_schema``; a file path that leaves the bundle (``..``, absolute,
+do not fit ``edgernn.bundle.schema``; a file path that leaves the bundle (``..``, absolute,
 or through a symbolic link), a missing file, and a file whose sha256 differs.
 """
 
@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
-from edgernn.bundle_schema import check_manifest
+from edgernn.bundle.schema import check_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
 

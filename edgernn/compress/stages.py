@@ -30,7 +30,7 @@ from edgernn.quantize import (
     plan_quantization,
     serialized_size,
 )
-from edgernn.report import ModelRow, build_report, write_report
+from edgernn.report.rows import ModelRow, build_report, write_report
 from edgernn.tasks import primary_metric
 
 DEFAULT_PRUNE_AMOUNT = 0.25  # of the student's hidden units, structured

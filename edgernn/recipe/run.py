@@ -4,7 +4,7 @@ Everything lands in one output folder: ``teacher.pt``, the compress stage's ``co
 (student.pt and its stage report), the bundle (``student.pt``, ``manifest.json``, the ONNX
 graphs, ``report.{json,md,html}``), and ``stages.json``, the record of finished stages. A rerun
 skips every stage whose settings, inputs and artifacts are unchanged, so an interrupted run
-resumes where it stopped. The bundle is published whole (``edgernn.staging``): a run killed
+resumes where it stopped. The bundle is published whole (``edgernn.bundle.staging``): a run killed
 at any point leaves the previous bundle as it was.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
+from edgernn.bundle.staging import staged_folder
 from edgernn.errors import EdgeRNNError
 from edgernn.lock import folder_lock
-from edgernn.pipeline_state import is_done, load_state, record_stage, sha256_file, stage_key
-from edgernn.recipe import Recipe
-from edgernn.staging import staged_folder
+from edgernn.recipe.parse import Recipe
+from edgernn.recipe.state import is_done, load_state, record_stage, sha256_file, stage_key
 
 TEACHER_FILE = "teacher.pt"
 COMPRESS_DIR = "compress"  # the compress stage's student.pt and report.json, before the bundle
@@ -127,7 +127,7 @@ class _Run:
 
     def compress(self) -> list[Path]:
         from edgernn.checkpoint import load_checkpoint
-        from edgernn.compress import compress, write_compressed
+        from edgernn.compress.stages import compress, write_compressed
 
         config = self.recipe.compress.compress_config(self.progress)
         teacher = load_checkpoint(self.teacher_file)
@@ -137,7 +137,7 @@ class _Run:
         return [files["student"], files["report"]]
 
     def bundle(self) -> list[Path]:
-        from edgernn.bundle_report import BundleReportConfig, finish_bundle
+        from edgernn.compress.finish import BundleReportConfig, finish_bundle
 
         bench = self.recipe.bench
         config = BundleReportConfig(
