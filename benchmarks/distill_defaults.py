@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from edgernn.data.builtin import BUILTINS, load_builtin
-from edgernn.quantize import metric_drop
+from edgernn.metrics import metric_drop
 from edgernn.report.environment import environment
 from edgernn.tasks import primary_metric
 

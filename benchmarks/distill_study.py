@@ -3,7 +3,7 @@
 For every builtin dataset: a teacher of the CLI-default shape (LSTM, hidden 128, embed 64, one
 layer) trained with the student's budget (``DistillConfig().train``: a teacher weaker than a
 1/4 student trained longer has nothing to teach);
-``edgernn.compress.stages.compress`` with its defaults but no pruning (distill to at most 1/4 of the
+``edgernn.compress.compress`` with its defaults but no pruning (distill to at most 1/4 of the
 teacher's parameters, dynamic int8); the same student architecture trained from scratch with
 the same budget (same TrainConfig: epochs, patience, seed), over several seeds; and two pruning
 variants of the seed-0 distilled student, each followed by int8. Test-split metrics throughout.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from edgernn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from edgernn.compress.stages import CompressConfig, compress, load_task_data
+from edgernn.checkpoint import Checkpoint, checkpoint_data, load_checkpoint, save_checkpoint
+from edgernn.compress import CompressConfig, compress
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.evaluate import evaluate
@@ -109,7 +109,7 @@ def measure(name: str, directory: Path, seeds: int, ratio: float, variants: bool
     config = CompressConfig(student=student, distill=distill, prune=None)
     result, seconds = _timed(lambda: compress(checkpoint, config))
     rows = {row.stage or "teacher": row for row in result.rows}
-    data, _ = load_task_data(checkpoint, None)
+    data, _ = checkpoint_data(checkpoint)
     runs = seed_runs(checkpoint, data, config, seeds)
     runs["distilled"].insert(0, rows["distill"].metric)
     runs["distilled_s"].insert(0, seconds)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from edgernn.checkpoint import load_checkpoint
-from edgernn.compress.stages import load_task_data
+from edgernn.checkpoint import checkpoint_data, load_checkpoint
 from edgernn.data.builtin import load_builtin
 from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
 from edgernn.errors import EdgeRNNError
@@ -38,10 +37,10 @@ from edgernn.train import fit
 VARIANTS = {
     "scratch": None,
     "default": {},  # T 1, hidden matching; regress: bounded + noise 0.3
-    "soft": {"hidden_weight": 0.0},  # Hinton's soft targets (regress: with function matching)
-    "soft_t2": {"hidden_weight": 0.0, "temperature": 2.0},
+    "soft": {"hidden_match": 0.0},  # Hinton's soft targets (regress: with function matching)
+    "soft_t2": {"hidden_match": 0.0, "temperature": 2.0},
     "hidden_t2": {"temperature": 2.0},
-    "hidden_mse": {"regression": "mse", "augment": 0.0},  # regress: pulled to the teacher
+    "hidden_mse": {"regression_kd": "mse", "augment": 0.0},  # regress: pulled to the teacher
 }
 # Rough single-thread minutes per fit, to start the long jobs first.
 COST = {"translate": 4, "charlm": 3, "ner": 2, "sentiment": 2, "seqsum": 1, "forecast": 1}
@@ -51,7 +50,7 @@ def run_job(job: tuple[str, str, int, str]) -> dict:
     torch.set_num_threads(1)
     dataset, variant, seed, teachers = job
     checkpoint = load_checkpoint(Path(teachers) / f"{dataset}.pt")
-    data, _ = load_task_data(checkpoint, None)
+    data, _ = checkpoint_data(checkpoint)
     overrides = VARIANTS[variant]
     train = replace(DistillConfig().train, seed=seed, progress=False)
     start = time.perf_counter()

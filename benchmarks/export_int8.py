@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from edgernn.checkpoint import load_checkpoint
 from edgernn.data import encode, load_raw
 from edgernn.data.builtin import load_builtin
 from edgernn.export.int8 import quantize_int8
+from edgernn.report.environment import cpu_model
 from edgernn.runtime import Runtime
 
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))
@@ -131,13 +131,6 @@ def measure(work: Path, name: str, cell: str) -> dict:
         "quantization": quantization,
         "latency_ms": latencies(bundle, checkpoint, task, cell),
     }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def table(rows: list[dict]) -> str:

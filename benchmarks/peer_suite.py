@@ -30,7 +30,7 @@ from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.bench.discover import read_bundle
-from edgernn.quantize import metric_drop
+from edgernn.metrics import drop_unit, metric_drop
 from edgernn.report import write_report
 from edgernn.report.environment import environment
 
@@ -220,7 +220,7 @@ def verdict(by: dict, metric: str, higher: bool) -> dict:
         "metric_teacher": teacher["metric"],
         "metric_edgernn": ours["metric"],
         "metric_drop": drop,
-        "metric_drop_unit": "points" if higher else "% relative",
+        "metric_drop_unit": drop_unit(metric),
         "ahead": ahead,
         "size_met": size_x >= TARGET_SIZE_X,
         "p50_met": all(x >= TARGET_P50_X for x in p50_x.values()),
@@ -385,16 +385,8 @@ def caveats(families: list[dict]) -> list[str]:
 
 def machine() -> dict:
     env = environment()
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        env["cpu"],
-    )
     return {
-        "cpu": model,
+        "cpu": env["cpu"],
         "cores": os.cpu_count(),
         "versions": env["versions"],
         "git_sha": env["git_sha"],

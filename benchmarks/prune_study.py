@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ from edgernn.metrics import HIGHER_IS_BETTER
 from edgernn.models import build_model
 from edgernn.prune import PruneConfig, count_nonzero, prune, units_kept
 from edgernn.prune.config import step_targets
+from edgernn.report.environment import cpu_model
 from edgernn.tasks import primary_metric
 from edgernn.train import fit, train
 
@@ -246,11 +246,7 @@ def structured_table(results: dict) -> list[str]:
 
 
 def machine(threads: int) -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return (
         f"{cpu}, {os.cpu_count()} cores shared with other jobs (load average {load} at the "

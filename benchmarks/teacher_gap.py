@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 from edgernn.config import TrainConfig
 from edgernn.data.builtin import BUILTINS, load_builtin
+from edgernn.report.environment import cpu_model
 from edgernn.tasks import primary_metric
 from edgernn.train import train
 
@@ -35,13 +35,6 @@ def measure(name: str, hidden: int, threads: int) -> dict:
         "test": checkpoint.metrics["test"],
         "train_seconds": round(time.perf_counter() - start, 1),
     }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def gap(teacher: float, tiny: float, higher: bool) -> str:

@@ -35,6 +35,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.remove(temp)
 
 
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, rename it in.
+
+    Args:
+        path: destination; its directory must exist.
+        data: the whole file content.
+
+    Returns:
+        ``path``.
+
+    Example::
+
+        write_atomic(Path("out/report.md"), text.encode("utf-8"))
+    """
+    with atomic_path(path) as temp, open(temp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return Path(path)
+
+
 def _umask() -> int:
     current = os.umask(0)  # the only way to read it is to set it
     os.umask(current)

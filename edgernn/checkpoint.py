@@ -1,4 +1,8 @@
-"""Safe checkpoints: plain tensors and built-in types only, loadable with ``weights_only=True``."""
+"""Safe checkpoints: plain tensors and built-in types only, loadable with ``weights_only=True``.
+
+``checkpoint_data`` is the one way to get "the data of this checkpoint", encoded as the model
+was trained (``evaluate``, ``compress``, ``export`` and ``bench`` all use it).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from torch import nn
 from edgernn import __version__
 from edgernn.atomic import atomic_path
 from edgernn.config import ModelSpec
+from edgernn.data import TaskData, encode, load_raw
+from edgernn.data.builtin import builtin_task
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
@@ -96,3 +102,56 @@ def _from_payload(payload: object, path: Path) -> Checkpoint:
         )
     except (KeyError, TypeError) as error:
         raise EdgeRNNError(f"{path}: checkpoint is missing a field ({error})") from None
+
+
+def checkpoint_data(checkpoint: Checkpoint, data: str | None = None) -> tuple[TaskData | None, str]:
+    """The data to score or train ``checkpoint`` on, encoded with its own vocabulary, labels,
+    normalization and length limit.
+
+    One policy for every command:
+
+    - ``data`` given (``--data``): the user asked for it, so it must load and be data of the
+      model's task; otherwise ``EdgeRNNError``.
+    - ``data`` None: the data recorded in the checkpoint. When none is recorded, or it no
+      longer loads (a moved file, a changed dataset), there is no data and the note says why;
+      the caller decides whether it can go on without (``compress`` and ``export`` do, with the
+      note in their report; ``evaluate`` cannot and raises it).
+
+    Args:
+        checkpoint: a trained or compressed edgernn checkpoint.
+        data: a DATA argument (``builtin:NAME``, a file or a split directory).
+
+    Returns:
+        ``(encoded, note)``: ``encoded`` is None when there is no data; ``note`` names the data
+        used (``"data: builtin:sentiment"``) or says why there is none.
+
+    Raises:
+        EdgeRNNError: ``data`` was given and cannot be loaded, or is of another task.
+
+    Example::
+
+        encoded, note = checkpoint_data(load_checkpoint("teacher.pt"))
+        examples = encoded.splits["test"] if encoded is not None else []
+    """
+    task = checkpoint.spec.task
+    if data is None:
+        recorded = checkpoint.meta.source
+        if not recorded:
+            return None, "the checkpoint records no data; pass --data"
+        try:
+            return _encode(checkpoint, recorded), f"data: {recorded}"
+        except EdgeRNNError as error:
+            return None, f"its recorded data cannot be loaded ({error}); pass --data"
+    if data.startswith("builtin:"):
+        other = builtin_task(data.removeprefix("builtin:"))
+        if other != task:
+            raise EdgeRNNError(
+                f"{data} is a {other} dataset but the model is a {task} model; "
+                f"pass data of task {task}"
+            )
+    return _encode(checkpoint, data), f"data: {data}"
+
+
+def _encode(checkpoint: Checkpoint, data: str) -> TaskData:
+    raw = load_raw(data, checkpoint.spec.task)
+    return encode(raw, checkpoint.meta, checkpoint.spec.max_len)

@@ -9,6 +9,7 @@ from edgernn.errors import EdgeRNNError
 TASKS = ("classify", "tag", "lm", "regress", "seq2seq")
 CELLS = ("rnn", "lstm", "gru")
 ATTENTIONS = ("bahdanau", "luong")
+DEFAULT_ATTENTION = "bahdanau"  # seq2seq's attention when none is chosen
 POOLINGS = ("last", "mean", "max")
 
 
@@ -21,6 +22,18 @@ def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if value < 1:
             raise EdgeRNNError(f"{name} must be at least 1, got {value}")
+
+
+def attention_for(task: str, attention: str | None) -> str | None:
+    """``attention``, or ``DEFAULT_ATTENTION`` for a seq2seq model that names none.
+
+    Example::
+
+        attention_for("seq2seq", None)   # "bahdanau"
+    """
+    if task == "seq2seq":
+        return attention or DEFAULT_ATTENTION
+    return attention
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,8 @@ class ModelSpec:
     vocab_size: int = 0  # source vocabulary size; 0 means numeric inputs
     input_size: int = 0  # numeric features per step; 0 means token inputs
     num_outputs: int = 1  # classes, tags, LM vocabulary, regression targets or target vocabulary
-    attention: str | None = None  # seq2seq only: bahdanau (additive) or luong (multiplicative)
+    # seq2seq only: bahdanau (additive) or luong (multiplicative); see attention_for
+    attention: str | None = None
     pooling: str = "last"  # classify/regress: how the sequence becomes one vector
     dropout: float = 0.1  # between layers and before the head; 0 disables
     max_len: int = 512  # longest input sequence the model accepts

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from edgernn.checkpoint import Checkpoint
-from edgernn.data import encode, iterate_batches, load_raw
+from edgernn.checkpoint import Checkpoint, checkpoint_data
+from edgernn.data import iterate_batches
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
 from edgernn.tasks import TASKS
@@ -30,15 +30,17 @@ def evaluate_checkpoint(
 ) -> dict[str, float]:
     """Metrics of a checkpoint on ``split`` of ``data`` (default: the data it was trained on).
 
-    The data is encoded with the checkpoint's own vocabulary, labels and normalization.
+    The data is encoded with the checkpoint's own vocabulary, labels and normalization
+    (``edgernn.checkpoint.checkpoint_data``).
+
+    Raises:
+        EdgeRNNError: no ``data`` and none recorded (or it no longer loads), or bad ``data``.
 
     Example::
 
         scores = evaluate_checkpoint(load_checkpoint("teacher.pt"), split="valid")
     """
-    data = data or checkpoint.meta.source
-    if not data:
-        raise EdgeRNNError("the checkpoint does not record its data; pass --data")
-    raw = load_raw(data, checkpoint.spec.task)
-    encoded = encode(raw, checkpoint.meta, checkpoint.spec.max_len)
+    encoded, note = checkpoint_data(checkpoint, data)
+    if encoded is None:
+        raise EdgeRNNError(note)
     return evaluate(checkpoint.build(), encoded.splits[split], checkpoint.meta)

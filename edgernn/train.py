@@ -12,7 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from edgernn.checkpoint import Checkpoint
-from edgernn.config import ModelSpec, TrainConfig
+from edgernn.config import ModelSpec, TrainConfig, attention_for
 from edgernn.data import Batch, TaskData, encode, fit_meta, iterate_batches, load_raw
 from edgernn.data.meta import DataMeta
 from edgernn.evaluate import evaluate
@@ -26,7 +26,7 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
     if task == "seq2seq":
         sizes["num_outputs"] = len(meta.tgt_vocab)
         # The CLI passes attention=None when --attention is not given.
-        choices["attention"] = choices.get("attention") or "bahdanau"
+        choices["attention"] = attention_for(task, choices.get("attention"))
     elif task == "lm":
         sizes["num_outputs"] = len(meta.vocab)
     elif task == "regress":
@@ -39,8 +39,7 @@ def build_spec(task: str, meta: DataMeta, **choices) -> ModelSpec:
 def _check_choices(task: str, choices: dict) -> None:
     # Fail on impossible settings before any data is read; sizes are placeholders here.
     placeholder = dict(choices)
-    if task == "seq2seq":
-        placeholder["attention"] = choices.get("attention") or "bahdanau"
+    placeholder["attention"] = attention_for(task, choices.get("attention"))
     ModelSpec(task=task, vocab_size=1, num_outputs=1, **placeholder)
 
 

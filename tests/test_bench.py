@@ -80,6 +80,7 @@ def _run(*args) -> object:
     return CliRunner().invoke(main, ["bench", *[str(a) for a in args]])
 
 
+@pytest.mark.slow
 def test_cli_bench_checkpoint_and_onnx(tiny_checkpoint, onnx_models, classify_csv, tmp_path):
     out = tmp_path / "report"
     models = [tiny_checkpoint, onnx_models["fp32"], onnx_models["int8"]]
@@ -112,6 +113,7 @@ def test_cli_bench_checkpoint_and_onnx(tiny_checkpoint, onnx_models, classify_cs
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
+@pytest.mark.slow
 def test_example_inputs_fix_underivable_dims(tmp_path):
     # A symbolic feature width cannot be made up: the example array gives it.
     path = lstm_onnx(tmp_path / "free.onnx", x_dims=("seq", "batch", "features"))
@@ -151,6 +153,7 @@ def test_cuda_without_gpu_is_one_line(onnx_models, tmp_path):
     _assert_one_line_error(result, "no CUDA GPU available")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_measures_fp32_fp16_and_says_int8_is_cpu_only(tiny_checkpoint, onnx_models, tmp_path):
     out = tmp_path / "cuda"
@@ -194,6 +197,7 @@ def test_a_bundle_is_verified_before_it_is_benched(tmp_path):
         candidates_from_paths([str(directory)])
 
 
+@pytest.mark.slow
 def test_bench_scores_a_bundles_graphs_through_the_runtime(classify_csv, tmp_path):
     from edgernn.export import ExportConfig, export_bundle
     from edgernn.export.scoring import bundle_metrics

@@ -1,9 +1,16 @@
 import pickle
+from dataclasses import replace
 
 import pytest
 import torch
 
-from edgernn.checkpoint import VERSION, Checkpoint, load_checkpoint, save_checkpoint
+from edgernn.checkpoint import (
+    VERSION,
+    Checkpoint,
+    checkpoint_data,
+    load_checkpoint,
+    save_checkpoint,
+)
 from edgernn.config import ModelSpec
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
@@ -79,3 +86,26 @@ def test_pickled_code_never_runs(tmp_path):
     with pytest.raises(EdgeRNNError, match="--trust-pickle"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_the_data_of_a_checkpoint_follows_one_policy(classify_csv, tmp_path):
+    from edgernn.config import TrainConfig
+    from edgernn.evaluate import evaluate_checkpoint
+    from edgernn.train import train
+
+    trained = train(str(classify_csv), "classify", TrainConfig(epochs=1, progress=False), hidden=4)
+    encoded, note = checkpoint_data(trained)  # the recorded data
+    assert note == f"data: {classify_csv}" and len(encoded.splits["test"]) > 0
+    # Recorded data that is gone, or none recorded: no data, and a note that says why.
+    moved = replace(trained, meta=replace(trained.meta, source=str(tmp_path / "gone.csv")))
+    assert checkpoint_data(moved)[0] is None and "pass --data" in checkpoint_data(moved)[1]
+    anonymous = replace(trained, meta=replace(trained.meta, source=""))
+    assert checkpoint_data(anonymous) == (None, "the checkpoint records no data; pass --data")
+    with pytest.raises(EdgeRNNError, match="records no data"):  # evaluate cannot go on
+        evaluate_checkpoint(anonymous)
+    # Data the user names must load and be of the model's task.
+    assert checkpoint_data(anonymous, str(classify_csv))[0] is not None
+    with pytest.raises(EdgeRNNError, match="no such file"):
+        checkpoint_data(trained, str(tmp_path / "gone.csv"))
+    with pytest.raises(EdgeRNNError, match="is a lm dataset but the model is a classify model"):
+        checkpoint_data(trained, "builtin:charlm")

@@ -1,10 +1,15 @@
 import json
+import subprocess
+import sys
+from dataclasses import fields
 
 import pytest
 import torch
 from click.testing import CliRunner
 
 from edgernn.cli import main
+from edgernn.compress.config import CompressOptions
+from edgernn.config import ModelSpec, TrainConfig
 
 TINY = ["--hidden", "8", "--embed", "8", "--epochs", "1", "--quiet"]
 
@@ -138,3 +143,27 @@ def test_device_cuda_without_a_gpu_is_one_line(command, tmp_path, regress_npz):
     assert result.exit_code == 1
     assert "--device cuda: no CUDA GPU is available here" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.slow
+def test_the_configs_and_the_command_line_load_without_torch():
+    # The CLI reads its defaults from the configs at import; predict must start without torch.
+    modules = "edgernn.cli, edgernn.compress.config, edgernn.recipe.parse, edgernn.export.config"
+    code = f"import sys, {modules}; assert 'torch' not in sys.modules and 'onnx' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _defaults(command: str, *required: str) -> dict:
+    """The values a command gets when only its required arguments are given (not run)."""
+    return main.commands[command].make_context(command, list(required)).params
+
+
+def test_flags_are_the_config_fields_with_their_defaults():
+    compress = _defaults("compress", "teacher.pt", "-o", "out")
+    for field in fields(CompressOptions):
+        assert compress[field.name] == field.default, field.name
+    train = _defaults("train", "--task", "lm", "--data", "corpus.txt", "-o", "lm.pt")
+    shared = {"cell", "hidden", "layers", "embed", "pooling", "dropout", "max_len"}
+    assert {name: train[name] for name in shared} == {n: getattr(ModelSpec, n) for n in shared}
+    for name in ("epochs", "batch_size", "lr", "patience", "seed"):
+        assert train[name] == getattr(TrainConfig, name), name

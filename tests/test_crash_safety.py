@@ -26,6 +26,9 @@ from edgernn.recipe.state import load_state
 from edgernn.runtime import Runtime
 from edgernn.train import train
 
+# Real processes, started and killed: minutes, not seconds.
+pytestmark = pytest.mark.slow
+
 RECIPE = """
 [data]
 source = "{data}"

@@ -1,6 +1,7 @@
 """GPU paths: skipped cleanly where CUDA is absent (CI never has a GPU)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -51,10 +52,11 @@ def test_cuda_training_matches_cpu_inference(task, data_files):
 
 
 def test_cuda_compress_distills_on_the_gpu(classify_csv):
-    from edgernn.compress.stages import compress, compress_config
+    from edgernn.compress import CompressOptions, compress
 
     teacher = train(str(classify_csv), "classify", QUICK, hidden=16, embed=8)
-    config = compress_config(student_hidden=8, train=QUICK)
+    config = CompressOptions(student_hidden=8).config()
+    config = replace(config, distill=replace(config.distill, train=QUICK))
     result = compress(teacher, config, str(classify_csv), device="cuda")
     assert all(t.device.type == "cpu" for t in result.checkpoint.state_dict.values())
     assert all(math.isfinite(row.metric) for row in result.rows if row.kept)

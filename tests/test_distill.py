@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgernn.config import TrainConfig
@@ -36,10 +37,11 @@ from edgernn.train import fit, train
 
 TEACHER = {"hidden": 16, "embed": 8, "dropout": 0.0}
 QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
+LONGER = replace(QUICK, epochs=10, batch_size=8, lr=1e-2)
 
 
-def _teacher(path, task, **choices):
-    checkpoint = train(str(path), task, QUICK, **(TEACHER | choices))
+def _teacher(path, task, config=QUICK, **choices):
+    checkpoint = train(str(path), task, config, **(TEACHER | choices))
     data = encode(load_raw(str(path), task), checkpoint.meta, checkpoint.spec.max_len)
     return checkpoint.build(), data
 
@@ -138,7 +140,7 @@ def test_perturb_keeps_padding_and_specials():
 def test_function_matching_vanishes_only_for_a_perfect_imitation(task, data_files):
     teacher, data = _teacher(data_files[task], task)
     batch = collate(data.splits["train"][:8], task)
-    config = DistillConfig(alpha=1.0, augment=0.3, regression="mse")
+    config = DistillConfig(alpha=1.0, augment=0.3, regression_kd="mse")
     # A student that is the teacher matches it on every input, perturbed or not.
     same = DistillObjective(teacher, teacher.spec, config)(copy.deepcopy(teacher), batch)
     assert same.item() == pytest.approx(0.0, abs=1e-6)
@@ -180,7 +182,7 @@ def test_bad_configs_are_user_errors():
     with pytest.raises(EdgeRNNError, match="alpha"):
         DistillConfig(alpha=1.5)
     with pytest.raises(EdgeRNNError, match="seq2seq distillation"):
-        DistillConfig(seq2seq="phrase")
+        DistillConfig(seq_kd="phrase")
     with pytest.raises(EdgeRNNError, match="augment"):
         DistillConfig(augment=-0.1)
 
@@ -189,7 +191,7 @@ def test_distilling_never_mutates_the_teacher(tag_conll):
     teacher, data = _teacher(tag_conll, "tag")
     teacher.train()
     before = {name: value.clone() for name, value in teacher.state_dict().items()}
-    distill(teacher, data, StudentConfig(hidden=8), DistillConfig(train=QUICK, hidden_weight=1.0))
+    distill(teacher, data, StudentConfig(hidden=8), DistillConfig(train=QUICK, hidden_match=1.0))
     assert teacher.training
     assert all(torch.equal(before[name], value) for name, value in teacher.state_dict().items())
     assert all(p.grad is None for p in teacher.parameters())
@@ -206,7 +208,7 @@ def test_alpha_zero_is_training_from_scratch(classify_csv, augment):
     # alpha weighs the teacher's outputs (and function matching); the hidden states have
     # their own weight.
     teacher, data = _teacher(classify_csv, "classify")
-    config = DistillConfig(alpha=0.0, augment=augment, hidden_weight=0.0, train=QUICK)
+    config = DistillConfig(alpha=0.0, augment=augment, hidden_match=0.0, train=QUICK)
     student = distill(teacher, data, StudentConfig(hidden=8), config)
     torch.manual_seed(QUICK.seed)
     scratch = fit(build_model(student.spec), data, QUICK)
@@ -215,25 +217,44 @@ def test_alpha_zero_is_training_from_scratch(classify_csv, augment):
 
 
 CASES = [
-    ("classify", {}, {"hidden_weight": 1.0, "augment": 0.2}),
-    ("regress", {"bidirectional": True}, {"hidden_weight": 1.0, "augment": 0.2}),
-    ("tag", {"bidirectional": True}, {"hidden_weight": 0.5, "augment": 0.2}),
-    ("lm", {"cell": "gru"}, {"hidden_weight": 1.0, "augment": 0.2}),
-    ("seq2seq", {"attention": "luong"}, {"seq2seq": "word", "augment": 0.2, "hidden_weight": 1.0}),
-    ("seq2seq", {"bidirectional": True}, {"seq2seq": "sequence"}),
-    ("seq2seq", {"cell": "gru"}, {"seq2seq": "both", "beam": 2, "hidden_weight": 1.0}),
+    ("classify", {}, {"hidden_match": 1.0, "augment": 0.2}),
+    ("regress", {"bidirectional": True}, {"hidden_match": 1.0, "augment": 0.2}),
+    ("tag", {"bidirectional": True}, {"hidden_match": 0.5, "augment": 0.2}),
+    ("lm", {"cell": "gru"}, {"hidden_match": 1.0, "augment": 0.2}),
+    ("seq2seq", {"attention": "luong"}, {"seq_kd": "word", "augment": 0.2, "hidden_match": 1.0}),
+    ("seq2seq", {"bidirectional": True}, {"seq_kd": "sequence"}),
+    ("seq2seq", {"cell": "gru"}, {"seq_kd": "both", "beam": 2, "hidden_match": 1.0}),
 ]
+
+
+def _distance_to(teacher: nn.Module, model: nn.Module, data) -> float:
+    """How far ``model``'s test outputs are from the teacher's: the KL divergence of their
+    output distributions at every real position (the MSE of the values for regression)."""
+    task = TASKS[data.meta.task]
+    batch = collate(data.splits["test"], data.meta.task)
+    with torch.no_grad():
+        ours, theirs = task.forward(model.eval(), batch), task.forward(teacher.eval(), batch)
+    if data.meta.task == "regress":
+        return F.mse_loss(ours, theirs).item()
+    kl = F.kl_div(ours.log_softmax(-1), theirs.log_softmax(-1), log_target=True, reduction="none")
+    return kl.sum(-1)[batch.targets != IGNORE_INDEX].mean().item()
 
 
 @pytest.mark.parametrize("task, teacher_choices, options", CASES)
 def test_every_task_distills(task, teacher_choices, options, data_files):
-    teacher, data = _teacher(data_files[task], task, **teacher_choices)
+    # A teacher trained long enough to have something to teach (one epoch is near uniform).
+    teacher, data = _teacher(data_files[task], task, LONGER, **teacher_choices)
     student_config = StudentConfig(hidden=8, bidirectional=False)
-    student = distill(teacher, data, student_config, DistillConfig(train=QUICK, **options))
+    config = DistillConfig(train=LONGER, **options)
+    student = distill(teacher, data, student_config, config)
     assert student.spec.hidden == 8 and not student.spec.bidirectional
     scores = evaluate(student, data.splits["test"], data.meta)
     expected = set(METRICS_BY_TASK[task]) - ({"bits_per_char"} if task != "lm" else set())
     assert set(scores) == expected and all(math.isfinite(v) for v in scores.values())
+    # It learned from the teacher: closer to it than the same student before training.
+    torch.manual_seed(config.train.seed)  # distill's own initialisation
+    untrained = build_model(student.spec)
+    assert _distance_to(teacher, student, data) < 0.95 * _distance_to(teacher, untrained, data)
 
 
 def test_sequence_level_targets_are_the_teachers_beams(seq2seq_tsv):
@@ -248,7 +269,7 @@ def test_sequence_level_targets_are_the_teachers_beams(seq2seq_tsv):
 def test_seq2seq_hidden_matching_compares_every_decoder_step(seq2seq_tsv):
     teacher, data = _teacher(seq2seq_tsv, "seq2seq", bidirectional=True)
     batch = collate(data.splits["train"][:4], "seq2seq")
-    config = DistillConfig(alpha=0.0, hidden_weight=1.0)
+    config = DistillConfig(alpha=0.0, hidden_match=1.0)
     itself = DistillObjective(teacher, teacher.spec, config)
     assert isinstance(itself.project, nn.Identity)
     assert torch.allclose(itself(teacher, batch), TASKS["seq2seq"].loss(teacher, batch))
@@ -270,7 +291,7 @@ def test_per_step_hidden_matching_ignores_padded_steps():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize(
-    "task, options", [("tag", {"hidden_weight": 1.0}), ("seq2seq", {"seq2seq": "both"})]
+    "task, options", [("tag", {"hidden_match": 1.0}), ("seq2seq", {"seq_kd": "both"})]
 )
 def test_distills_on_cuda(task, options, data_files):
     teacher, data = _teacher(data_files[task], task)

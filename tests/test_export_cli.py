@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from export_cases import bundle, make_checkpoint
 
@@ -73,6 +74,7 @@ def test_predict_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and "no such checkpoint" in result.output
 
 
+@pytest.mark.slow
 def test_predict_command_runs_without_torch():
     directory, _ = bundle("classify", "gru", False)
     code = (

@@ -10,10 +10,12 @@ from edgernn.metrics import (
     bio_spans,
     bits_per_char,
     corpus_bleu,
+    drop_unit,
     entity_f1,
     exact_match,
     macro_f1,
     mae,
+    metric_drop,
     mse,
     perplexity,
     token_accuracy,
@@ -216,3 +218,10 @@ def test_other_invalid_inputs_raise():
         perplexity(1.0, 0)
     with pytest.raises(ValueError, match="non-negative"):
         bits_per_char(-1.0, 2)
+
+
+def test_metric_drop_is_points_or_percent_relative():
+    assert metric_drop(99.0, 98.5, "accuracy") == pytest.approx(0.5)
+    assert metric_drop(2.0, 2.04, "perplexity") == pytest.approx(2.0)
+    assert metric_drop(0.01, 0.009, "mse") == pytest.approx(-10.0)  # better: a negative drop
+    assert (drop_unit("accuracy"), drop_unit("mse")) == ("points", "% relative")

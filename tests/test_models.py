@@ -20,6 +20,7 @@ from edgernn.models import (
 )
 from edgernn.models.encoder import top_hidden
 from edgernn.models.search import sample_next
+from edgernn.models.size import parameter_counts, serialized_size
 
 CELLS = ("rnn", "lstm", "gru")
 VOCAB = 12
@@ -340,3 +341,13 @@ def test_gradients_reach_every_parameter(spec: ModelSpec) -> None:
         assert param.grad is not None, name
         assert torch.isfinite(param.grad).all(), name
         assert param.grad.abs().sum() > 0, name
+
+
+def test_parameter_counts_and_size_follow_the_weights():
+    layer = nn.Linear(4, 3)
+    assert parameter_counts(layer) == (15, 15)
+    with torch.no_grad():
+        layer.weight[0].zero_()
+    assert parameter_counts(layer) == (15, 11)
+    # float32 weights and bias, plus a few KiB of zip framing and pickled keys
+    assert 4 * 1230 < serialized_size(nn.Linear(40, 30)) < 4 * 1230 + 4096

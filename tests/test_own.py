@@ -129,7 +129,7 @@ def test_export_cli_parity_and_int8(saved, tmp_path):
     module, path, example = saved
     out = tmp_path / "bundle"
     args = ("--trust-pickle", "--example", example, "--exporter", "torchscript", "--json")
-    result = _run("export", path, "-o", out, *args)
+    result = _run("export", path, "-o", out, *args, "--no-adopt")
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -154,7 +154,7 @@ def test_compress_own_module(saved, tmp_path):
     module, path, example = saved
     out = tmp_path / "bundle"
     result = _run("compress", path, "--trust-pickle", "--example", example, "--quiet", "--json",
-                  "-o", out)  # fmt: skip
+                  "--no-adopt", "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "accuracy not measured" in result.output
     payload = json.loads(result.output.strip().splitlines()[-1])
@@ -178,7 +178,7 @@ def test_compress_own_module(saved, tmp_path):
 def test_compress_refuses_training_options_before_work(saved, tmp_path):
     _, path, example = saved
     out = tmp_path / "bundle"
-    args = ("--trust-pickle", "--example", example, "-o", out)
+    args = ("--trust-pickle", "--example", example, "--no-adopt", "-o", out)
     result = _run("compress", path, *args, "--data", "builtin:sentiment", "--prune", "0.3")
     _one_line_error(result, "drop --data, --prune")
     assert not out.exists()

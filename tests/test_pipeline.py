@@ -20,6 +20,7 @@ PIPELINES = Path(__file__).parent.parent / "pipelines"
 BUNDLE_FILES = {"manifest.json", "student.pt", "report.json", "report.md", "report.html"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(path.stem for path in PIPELINES.glob("*.toml")))
 def test_every_recipe_runs_end_to_end_at_smoke_size(name, data_files, tmp_path):
     recipe = load_recipe(PIPELINES / f"{name}.toml")

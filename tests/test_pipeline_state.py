@@ -15,6 +15,9 @@ from edgernn.recipe.parse import load_recipe
 from edgernn.recipe.run import run_recipe
 from edgernn.recipe.state import load_state
 
+# Each test runs a whole recipe (teacher, compress, bundle) end to end.
+pytestmark = pytest.mark.slow
+
 TINY = """
 [data]
 source = "{data}"

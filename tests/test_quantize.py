@@ -5,15 +5,14 @@ from edgernn.config import ModelSpec, TrainConfig
 from edgernn.data import collate, encode, load_raw
 from edgernn.errors import EdgeRNNError
 from edgernn.models import build_model
+from edgernn.models.size import serialized_size
 from edgernn.quantize import (
     QuantizeConfig,
     QuantPlan,
     apply_plan,
     candidate_layers,
-    metric_drop,
     plan_quantization,
     quantize,
-    serialized_size,
 )
 from edgernn.train import train
 
@@ -103,9 +102,6 @@ def test_plan_round_trips_and_is_checked(classify_csv):
         apply_plan(model, QuantPlan(("decoder",)))
 
 
-def test_metric_drop_units():
-    assert metric_drop(99.0, 98.5, "accuracy") == pytest.approx(0.5)
-    assert metric_drop(2.0, 2.04, "perplexity") == pytest.approx(2.0)
-    assert metric_drop(0.01, 0.009, "mse") == pytest.approx(-10.0)
+def test_unknown_layer_kinds_are_refused():
     with pytest.raises(EdgeRNNError, match="unknown layer kinds"):
         QuantizeConfig(kinds=("conv",))

@@ -33,10 +33,10 @@ def test_values_map_onto_the_stage_configs(tmp_path):
     text += "augment = 0.2\nregression_kd = 'mse'\n"
     text += "[bench]\nbatch_sizes = [1, 4]\nmin_time_s = 0\n"
     recipe = load_recipe(_write(tmp_path, text))
-    config = recipe.compress.compress_config()
+    config = recipe.compress.config()
     assert recipe.teacher.model_choices()["hidden"] == 32
     assert config.prune.amount == 0.5 and config.quantize is None
-    assert (config.distill.augment, config.distill.regression) == (0.2, "mse")
+    assert (config.distill.augment, config.distill.regression_kd) == (0.2, "mse")
     assert recipe.bench.batch_sizes == (1, 4) and recipe.bench.min_time_s == 0.0
     assert recipe.name == "recipe"
 

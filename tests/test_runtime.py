@@ -31,6 +31,7 @@ def _train(path, task: str, **choices):
     return train(str(path), task, TrainConfig(epochs=1, progress=False), **TINY, **choices)
 
 
+@pytest.mark.slow
 def test_importing_the_runtime_does_not_import_torch():
     code = (
         "import sys, edgernn.runtime, edgernn.runtime.inputs; "

@@ -23,11 +23,10 @@ def static_stats(candidate: Candidate) -> dict:
 def _torch_stats(path: str, precision: str) -> dict:
     from edgernn.bench.precision import variant
     from edgernn.checkpoint import load_checkpoint
-    from edgernn.quantize import serialized_size
+    from edgernn.models.size import parameter_counts, serialized_size
 
     model = load_checkpoint(path).build()
-    params = sum(p.numel() for p in model.parameters())
-    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    params, nonzero = parameter_counts(model)
     return {
         "size_bytes": serialized_size(variant(model, precision)),
         "params": params,
@@ -84,9 +83,7 @@ def _bundle_scores(bundle: str, precision: str, data: str) -> dict[str, float]:
 @lru_cache(maxsize=8)
 def _test_split(path: str, mtime_ns: int, data: str) -> list:
     # fp32, fp16 and int8 rows of one checkpoint score the same encoded split.
-    from edgernn.checkpoint import load_checkpoint
-    from edgernn.data import encode, load_raw
+    from edgernn.checkpoint import checkpoint_data, load_checkpoint
 
-    checkpoint = load_checkpoint(path)
-    raw = load_raw(data, checkpoint.spec.task)
-    return encode(raw, checkpoint.meta, checkpoint.spec.max_len).splits["test"]
+    encoded, _ = checkpoint_data(load_checkpoint(path), data)  # data given: loads or raises
+    return encoded.splits["test"]

@@ -24,7 +24,7 @@ import json
 import os
 from pathlib import Path
 
-from edgernn.atomic import atomic_path
+from edgernn.atomic import write_atomic
 from edgernn.bundle.schema import check_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
@@ -38,19 +38,6 @@ MAX_FILE_BYTES = 2 * 2**30  # protobuf cannot load a larger ONNX file anyway
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
-
-    Args:
-        path: destination; its directory must exist.
-        data: the whole file content.
-    """
-    with atomic_path(path) as temp, open(temp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
 
 
 def write_manifest(directory: Path, manifest: dict) -> Path:

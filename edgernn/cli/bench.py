@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
+from edgernn.bench.config import DEVICES, BenchConfig, TimingConfig
 from edgernn.cli import echo_json, main
+
+
+def _joined(values: tuple[int, ...]) -> str:
+    return ",".join(map(str, values))
 
 
 def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
@@ -22,28 +27,28 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--data", help="DATA whose test split scores each checkpoint's task metric.")
 @click.option(
     "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    default="cpu",
+    type=click.Choice(DEVICES),
+    default=BenchConfig.device,
     show_default=True,
     help="cuda: PyTorch fp32/fp16 and ONNX Runtime's CUDA provider (int8 is CPU-only).",
 )
 @click.option(
     "--batch-sizes",
-    default="1,8,32",
+    default=_joined(BenchConfig.batch_sizes),
     show_default=True,
     callback=_positive_ints,
     help="Batch sizes to time, comma-separated.",
 )
 @click.option(
     "--seq-lens",
-    default="16,64,256",
+    default=_joined(BenchConfig.seq_lens),
     show_default=True,
     callback=_positive_ints,
     help="Sequence lengths to time, comma-separated.",
 )
 @click.option(
     "--threads",
-    default="1",
+    default=_joined(BenchConfig.threads),
     show_default=True,
     callback=_positive_ints,
     help="Intra-op thread counts to measure, e.g. 1,2 (inter-op threads are pinned to 1).",
@@ -57,21 +62,21 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option(
     "--min-iters",
     type=click.IntRange(min=1),
-    default=20,
+    default=TimingConfig.min_iters,
     show_default=True,
     help="Timed calls per grid point at least (after warm-up).",
 )
 @click.option(
     "--min-time",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=TimingConfig.min_time_s,
     show_default=True,
     help="Seconds each grid point is timed at least.",
 )
 @click.option(
     "--max-time",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=TimingConfig.max_time_s,
     show_default=True,
     help="Seconds after which a slow grid point stops (keeping at least 3 calls).",
 )
@@ -87,7 +92,7 @@ def bench_command(models, data, device, example, min_iters, min_time, max_time, 
     cuda), .onnx files and bundle directories (ONNX Runtime). Each runs in a fresh process.
     Writes report.json, report.md and report.html to the output directory.
     """
-    from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
+    from edgernn.bench import bench, candidates_from_paths
     from edgernn.report.markdown import console_lines
     from edgernn.report.schema import write_report
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
 from edgernn.cli import DEVICE, echo_json, main, require_device
-from edgernn.cli.export import check_own_model_flags, own_model_options
+from edgernn.cli.export import check_own_model_flags, echo_adoption
+from edgernn.cli.own import OWN_MODEL_FLAGS, own_model_options, pop_own_flags
+from edgernn.compress.config import TOLERANCE_TEXT, CompressOptions
 from edgernn.config import CELLS
+from edgernn.distill.config import DEFAULT_AUGMENT, REGRESSION_MODES, SEQ2SEQ_MODES
+from edgernn.prune.config import MODES as PRUNE_MODES
+
+# Defaults are CompressOptions' (read from the stage configs); flag names are its field names.
+AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGMENT.items())
 
 
 @main.command("compress")
@@ -26,49 +34,61 @@ from edgernn.config import CELLS
 @click.option(
     "--temperature",
     type=click.FloatRange(min=0, min_open=True),
-    help="Softmax temperature of distillation [1].",
+    default=CompressOptions.temperature,
+    show_default=True,
+    help="Softmax temperature of distillation.",
 )
-@click.option("--alpha", type=click.FloatRange(0, 1), help="Weight of the teacher's outputs [0.5].")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1),
+    default=CompressOptions.alpha,
+    show_default=True,
+    help="Weight of the teacher's outputs.",
+)
 @click.option(
     "--seq-kd",
-    "seq2seq",
-    type=click.Choice(["word", "sequence", "both"]),
-    help="seq2seq: per-step KD, training on the teacher's beams, or both [word].",
+    type=click.Choice(SEQ2SEQ_MODES),
+    default=CompressOptions.seq_kd,
+    show_default=True,
+    help="seq2seq: per-step KD, training on the teacher's beams, or both.",
 )
 @click.option(
     "--hidden-match",
-    "hidden_weight",
     type=click.FloatRange(min=0),
-    help="Weight of hidden-state matching [1; 0: off].",
+    default=CompressOptions.hidden_match,
+    show_default=True,
+    help="Weight of hidden-state matching (0: off).",
 )
 @click.option(
     "--augment",
     type=click.FloatRange(0, 1, max_open=True),
     help="Function matching: also match the teacher on perturbed inputs (noise std on "
-    "numbers, token replacement rate on text) [0.3 regress, 0: off otherwise].",
+    f"numbers, token replacement rate on text) [default: {AUGMENT_DEFAULT}, 0 otherwise].",
 )
 @click.option(
     "--regression-kd",
-    "regression",
-    type=click.Choice(["mse", "bounded"]),
-    help="regress: MSE to the teacher, or the teacher only as a bound [bounded].",
+    type=click.Choice(REGRESSION_MODES),
+    default=CompressOptions.regression_kd,
+    show_default=True,
+    help="regress: MSE to the teacher, or the teacher only as a bound.",
 )
 @click.option(
     "--prune",
-    "prune_amount",
     type=click.FloatRange(0, 1, max_open=True),
+    default=CompressOptions.prune,
+    show_default=True,
     help="Fraction pruned: hidden units (structured) or weights (unstructured).",
 )
 @click.option(
     "--prune-mode",
-    type=click.Choice(["structured", "unstructured"]),
-    default="structured",
+    type=click.Choice(PRUNE_MODES),
+    default=CompressOptions.prune_mode,
     show_default=True,
 )
 @click.option(
     "--sensitivity",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=CompressOptions.sensitivity,
     show_default=True,
     help="Most metric one layer may lose to int8 (points, or percent relative for errors).",
 )
@@ -76,7 +96,7 @@ from edgernn.config import CELLS
     "--tolerance",
     type=click.FloatRange(min=0),
     help="Most a pruned or int8 model may lose to the teacher on the valid split before the "
-    "stage is dropped [1 point; 2 percent relative for perplexity/MSE; inf keeps all].",
+    f"stage is dropped [default: {TOLERANCE_TEXT} for perplexity/MSE; inf keeps all].",
 )
 @click.option("--no-distill", is_flag=True, help="Keep the teacher's architecture.")
 @click.option("--no-prune", is_flag=True, help="Skip pruning.")
@@ -84,11 +104,11 @@ from edgernn.config import CELLS
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    default=40,
+    default=CompressOptions.epochs,
     show_default=True,
     help="Distillation epochs (upper bound; early stopping ends sooner).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=CompressOptions.seed, show_default=True)
 @DEVICE
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
@@ -99,40 +119,29 @@ from edgernn.config import CELLS
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
-def compress_command(
-    model, data, epochs, seed, device, no_export, quiet, as_json, output, **options
-):
+def compress_command(model, data, device, no_export, quiet, as_json, output, **options):
     """Distill, prune and quantize a trained model; write student.pt and a report."""
 
-    from edgernn.bundle.staging import staged_folder
-    from edgernn.compress.stages import compress, compress_config, write_compressed
-    from edgernn.config import TrainConfig
-    from edgernn.export.axes import parse_axes
+    from edgernn.compress.bundle import bundle_summary, publish_bundle
+    from edgernn.compress.config import BundleReportConfig
+    from edgernn.compress.stages import compress
     from edgernn.lock import folder_lock
-    from edgernn.own.load import OwnModel, load_with_example
+    from edgernn.own.resolve import resolve_model, teacher_file
 
-    foreign = {key: options.pop(key) for key in ("trust_pickle", "example", "axes")}
-    distill_keys = ("temperature", "alpha", "seq2seq", "hidden_weight", "augment", "regression")
-    distill_options = {key: options.pop(key) for key in distill_keys}
-    train = TrainConfig(epochs=epochs, seed=seed, progress=not quiet)
-    config = compress_config(distill_options=distill_options, train=train, **options)
+    own, axes = pop_own_flags(options)
+    flags = CompressOptions(**{f.name: options.pop(f.name) for f in fields(CompressOptions)})
+    config = flags.config(progress=not quiet)
     require_device(device)
-    axes = parse_axes(foreign["axes"])
-    teacher = load_with_example(model, foreign["trust_pickle"], foreign["example"])
-    if isinstance(teacher, OwnModel):
-        return _compress_own(teacher, output, axes, quiet, as_json)
-    check_own_model_flags(teacher, model, None, axes)
+    resolved = resolve_model(model, own)
+    if resolved.checkpoint is None:
+        return _compress_own(resolved, own, output, axes, quiet, as_json)
+    check_own_model_flags(resolved.model, model, None, axes)
+    echo_adoption(resolved, own)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
-    with folder_lock(output):
-        result = compress(teacher, config, data, device)
-        with staged_folder(output) as staging:
-            write_compressed(result, staging, teacher_file=model)
-            if not no_export:
-                from edgernn.compress.finish import BundleReportConfig, finish_bundle
-
-                finish_bundle(staging, model, data, BundleReportConfig(progress=not quiet))
-            names = [path.name for path in staging.iterdir() if path.is_file()]
-    files = {name: Path(output) / name for name in sorted(names)}
+    with folder_lock(output), teacher_file(resolved, model) as reference:
+        result = compress(resolved.checkpoint, config, data, device)
+        report = BundleReportConfig(progress=not quiet)
+        names = publish_bundle(result, output, reference, data, report, export=not no_export)
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
         dropped = "" if row.kept else "  (not kept)"
@@ -144,31 +153,16 @@ def compress_command(
         click.echo(f"note: {note}")
     click.echo(f"bundle: {output}")
     if as_json:
-        echo_json(_compress_summary(result, files))
+        echo_json(bundle_summary(result, output, names))
 
 
-def _compress_summary(result, files: dict) -> dict:
-    teacher, final = result.rows[0], [row for row in result.rows if row.kept][-1]
-    return {
-        "bundle": str(files["student.pt"].parent),
-        "files": {name: str(path) for name, path in files.items()},
-        "metrics": final.metrics,
-        "teacher_metrics": teacher.metrics,
-        "ratios": {
-            "params": final.params / teacher.params,
-            "nonzero_params": final.nonzero_params / teacher.nonzero_params,
-            "size": final.size_bytes / teacher.size_bytes,
-        },
-    }
-
-
-# What a pickled module may be given: everything else trains or scores, which needs data.
-OWN_MODEL_OPTIONS = {"model", "output", "trust_pickle", "example", "axes", "quiet", "as_json"}
+# What your own model kept as it is may be given: everything else trains or scores.
+OWN_MODEL_OPTIONS = {"model", "output", "quiet", "as_json", *OWN_MODEL_FLAGS}
 OWN_MODEL_OPTIONS |= {"no_distill", "no_prune", "no_quantize"}
 
 
-def _compress_own(model, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
-    """A pickled module: the data-free stage (dynamic int8) and the export, then a report."""
+def _compress_own(resolved, own, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
+    """Your own model, not adopted: dynamic int8 and the export, then a report."""
     from click.core import ParameterSource
 
     from edgernn.bundle.staging import staged_folder
@@ -187,10 +181,12 @@ def _compress_own(model, output: str, axes: dict, quiet: bool, as_json: bool) ->
     ]
     if given:
         raise EdgeRNNError(
-            f"{model.source} is a pickled module: compress runs only dynamic int8 and the "
-            f"export on it (no data, so no distillation, pruning or scoring); drop "
+            f"{resolved.not_adopted}; kept as it is, compress runs only dynamic int8 and the "
+            f"export on it (distilling from it as a black box is not built yet): drop "
             f"{', '.join(given)}"
         )
+    model = resolved.model
+    echo_adoption(resolved, own)
     config = ExportConfig(int8=not ctx.params["no_quantize"])
     with folder_lock(output), staged_folder(output) as staging:
         report = compress_own(model, staging, config, axes, BundleReportConfig(progress=not quiet))

@@ -7,35 +7,9 @@ from pathlib import Path
 import click
 
 from edgernn.cli import echo_json, echo_metrics, main
+from edgernn.cli.own import own_model_options, pop_own_flags
 from edgernn.errors import EdgeRNNError
-
-# A user's own nn.Module as MODEL (export and compress); edgernn.own.load says why the flag.
-TRUST_HELP = (
-    "Accept a model file that is your own nn.Module saved with torch.save(model, path). "
-    "Unpickling it runs code from the file: only for files you trust (the classes it was "
-    "saved with must be importable). edgernn checkpoints never need this."
-)
-EXAMPLE_HELP = (
-    "inputs.npz for a pickled module: arrays keyed by forward's argument names, or arg0, "
-    "arg1, ... by position. They fix input shapes, dtypes and valid values."
-)
-AXES_HELP = (
-    "Pickled module: the role of each axis of input NAME, batch, time or - (fixed), e.g. "
-    "h0=-,batch,-. Default: rank >= 2 inputs are (batch, time, fixed...), a rank-1 input as "
-    "long as the batch is (batch,), the rest fixed."
-)
-
-
-def own_model_options(command):
-    """Add --trust-pickle, --example and --axes (repeatable) to a command."""
-    options = [
-        click.option("--trust-pickle", is_flag=True, help=TRUST_HELP),
-        click.option("--example", type=click.Path(exists=True, dir_okay=False), help=EXAMPLE_HELP),
-        click.option("--axes", multiple=True, metavar="NAME=ROLE,...", help=AXES_HELP),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+from edgernn.export.config import EXPORTERS, ExportConfig
 
 
 @main.command("export")
@@ -49,15 +23,15 @@ def own_model_options(command):
 @click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
 @click.option(
     "--exporter",
-    type=click.Choice(["dynamo", "torchscript"]),
-    default="dynamo",
+    type=click.Choice(EXPORTERS),
+    default=ExportConfig.exporter,
     show_default=True,
     help="torch.onnx exporter tried first; the other one is the fallback.",
 )
 @click.option(
     "--int8-tolerance",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=ExportConfig.int8_tolerance,
     show_default=True,
     help="Most metric one int8 node may cost on the valid split (points, or percent relative "
     "for perplexity/MSE) before it runs weight-only; inf keeps every node on integer kernels.",
@@ -74,20 +48,22 @@ def export_command(
     exporter,
     int8_tolerance,
     as_json,
-    **foreign,
+    **own,
 ):
     """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch.
 
-    With --trust-pickle and --example, CHECKPOINT may be your own nn.Module saved with
-    torch.save(model, path): its bundle has task "custom" (no metrics).
+    CHECKPOINT may be your own nn.Module, with --example: saved with torch.save(model, path)
+    (--trust-pickle, and --model-file for a script's classes), or as a state dict
+    (--model-file, --model-class, --model-args). A model of a shape edgernn rebuilds is
+    adopted (proved by parity) and exported like an edgernn checkpoint; any other gets a
+    bundle with task "custom" (your input names, no metrics).
     """
     from edgernn.bundle.manifest import read_manifest
     from edgernn.bundle.staging import staged_folder
-    from edgernn.export import ExportConfig, export_bundle
-    from edgernn.export.axes import parse_axes
+    from edgernn.export import export_bundle
     from edgernn.export.own import export_own
     from edgernn.lock import folder_lock
-    from edgernn.own.load import OwnModel, load_with_example
+    from edgernn.own.resolve import resolve_model
 
     config = ExportConfig(
         int8=not no_int8,
@@ -97,15 +73,16 @@ def export_command(
         # inf: nothing to guard, so nothing is measured
         int8_tolerance=None if int8_tolerance == float("inf") else int8_tolerance,
     )
-    axes = parse_axes(foreign["axes"])
-    model = load_with_example(checkpoint, foreign["trust_pickle"], foreign["example"])
-    check_own_model_flags(model, checkpoint, data, axes)
+    flags, axes = pop_own_flags(own)
+    resolved = resolve_model(checkpoint, flags)
+    check_own_model_flags(resolved.model, checkpoint, data, axes)
+    echo_adoption(resolved, flags)
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
-        if isinstance(model, OwnModel):
-            export_own(model, staging, config, axes)
+        if resolved.checkpoint is None:
+            export_own(resolved.model, staging, config, axes)
         else:
-            export_bundle(model, staging, data, config)
+            export_bundle(resolved.checkpoint, staging, data, config)
     bundle = Path(output)
     manifest = read_manifest(bundle)
     for entry in manifest["files"]:
@@ -126,14 +103,30 @@ def export_command(
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
 
 
+def echo_adoption(resolved, flags) -> None:
+    """Say how your own model was taken: adopted (and how), or why it stays as it is."""
+    from edgernn.own.adopt import describe_adoption
+
+    if resolved.adoption is not None:
+        click.echo(f"note: {describe_adoption(resolved.adoption)}")
+    elif resolved.not_adopted and flags.adopt:
+        click.echo(f"note: {resolved.not_adopted}; it is kept as it is")
+
+
 def check_own_model_flags(model, path: str, data: str | None, axes: dict) -> None:
-    """Refuse --data for a pickled module and --axes for an edgernn checkpoint."""
+    """Refuse --data for an own model kept as it is, and --axes for an edgernn checkpoint."""
     from edgernn.own.load import OwnModel
 
     if isinstance(model, OwnModel) and data is not None:
-        raise EdgeRNNError(f"--data: {path} is a pickled module, which has no task to score")
+        raise EdgeRNNError(
+            f"--data: {path} is your own model, kept as it is (not adopted), which has no "
+            "task to score; drop --data"
+        )
     if not isinstance(model, OwnModel) and axes:
-        raise EdgeRNNError(f"--axes is for a pickled module; {path} is an edgernn checkpoint")
+        raise EdgeRNNError(
+            f"--axes is for your own model kept as it is; {path} is an edgernn checkpoint "
+            "(or was adopted as one): drop --axes, or add --no-adopt"
+        )
 
 
 @main.command("predict")

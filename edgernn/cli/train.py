@@ -5,41 +5,66 @@ from __future__ import annotations
 import click
 
 from edgernn.cli import DEVICE, echo_json, echo_metrics, main, require_device
-from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, TrainConfig
+from edgernn.config import (
+    ATTENTIONS,
+    CELLS,
+    DEFAULT_ATTENTION,
+    POOLINGS,
+    TASKS,
+    ModelSpec,
+    TrainConfig,
+)
+
+# Defaults are ModelSpec's and TrainConfig's; flag names are their field names.
 
 
 @main.command()
 @click.option("--task", required=True, type=click.Choice(TASKS), help="What the model predicts.")
 @click.option("--data", required=True, help="builtin:NAME, a data file, or a split directory.")
-@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
+@click.option("--cell", type=click.Choice(CELLS), default=ModelSpec.cell, show_default=True)
 @click.option("--bidirectional", is_flag=True, help="Read sequences both ways (not for lm).")
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--embed", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--attention", type=click.Choice(ATTENTIONS), help="seq2seq attention [bahdanau].")
-@click.option("--pooling", type=click.Choice(POOLINGS), default="last", show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), default=ModelSpec.layers, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=ModelSpec.hidden, show_default=True)
+@click.option("--embed", type=click.IntRange(min=1), default=ModelSpec.embed, show_default=True)
 @click.option(
-    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True
+    "--attention",
+    type=click.Choice(ATTENTIONS),
+    help=f"seq2seq attention [default: {DEFAULT_ATTENTION}].",
+)
+@click.option(
+    "--pooling", type=click.Choice(POOLINGS), default=ModelSpec.pooling, show_default=True
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=ModelSpec.dropout,
+    show_default=True,
 )
 @click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
 @click.option(
     "--max-len",
     type=click.IntRange(min=1),
-    default=512,
+    default=ModelSpec.max_len,
     show_default=True,
     help="Longest input sequence the model accepts.",
 )
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    default=40,
+    default=TrainConfig.epochs,
     show_default=True,
     help="Upper bound; early stopping on the validation split ends sooner.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True
+)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True
+)
+@click.option(
+    "--patience", type=click.IntRange(min=1), default=TrainConfig.patience, show_default=True
+)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @DEVICE
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")

@@ -1,21 +1,41 @@
 """Compression: distill -> prune -> int8 (``stages``), then the device bundle (``finish``).
 
-``own`` is the same for a user's own module that edgernn cannot train (int8 + export only).
+``config`` holds the stages' settings and the command's flat options, ``bundle`` publishes a
+result (what ``edgernn compress`` and a recipe's bundle stage both call). ``own`` is the same
+for a user's own module that edgernn cannot train (int8 + export only).
 
 Example::
 
-    from edgernn.compress import compress, write_compressed
+    from edgernn.compress import CompressOptions, bundle_summary, compress, publish_bundle
 
-    result = compress(load_checkpoint("teacher.pt"))
-    write_compressed(result, "runs/bundle")
+    result = compress(load_checkpoint("teacher.pt"), CompressOptions(prune=0.5).config())
+    names = publish_bundle(result, "runs/bundle", "teacher.pt")
+    print(bundle_summary(result, "runs/bundle", names)["ratios"])
+
+Exports resolve lazily: ``config`` is torch-free, so the command line reads its defaults
+without importing torch.
 """
 
-from edgernn.compress.stages import (
-    CompressConfig,
-    Compressed,
-    compress,
-    compress_config,
-    write_compressed,
-)
+from __future__ import annotations
 
-__all__ = ["CompressConfig", "Compressed", "compress", "compress_config", "write_compressed"]
+import importlib
+
+_EXPORTS = {
+    "BundleReportConfig": "edgernn.compress.config",
+    "CompressConfig": "edgernn.compress.config",
+    "CompressOptions": "edgernn.compress.config",
+    "Compressed": "edgernn.compress.stages",
+    "bundle_summary": "edgernn.compress.bundle",
+    "compress": "edgernn.compress.stages",
+    "finish_bundle": "edgernn.compress.finish",
+    "publish_bundle": "edgernn.compress.bundle",
+    "write_compressed": "edgernn.compress.stages",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -16,20 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
+from edgernn.bundle.manifest import read_manifest
 from edgernn.compress.finish import BundleReportConfig
 from edgernn.export.own import TASK, export_own
 from edgernn.export.writer import ExportConfig
+from edgernn.models.size import parameter_counts, serialized_size
 from edgernn.own.load import OwnModel
-from edgernn.quantize import serialized_size
 from edgernn.report.schema import write_report
 
 NOT_MEASURED = (
-    "accuracy not measured: a module edgernn did not build has no task metric, so compress "
-    "ran the data-free stage only (dynamic int8, no distillation or pruning)"
+    "accuracy not measured: your own model, kept as it is (not adopted), has no task metric, "
+    "so compress ran the data-free stage only (dynamic int8, no distillation or pruning)"
 )
 NOT_TIMED = (
-    "PyTorch latency of a pickled module is not measured (the bench workers load edgernn "
-    "checkpoints only); its ONNX graphs are timed"
+    "PyTorch latency of your own model kept as it is is not measured (the bench workers load "
+    "edgernn checkpoints only); its ONNX graphs are timed"
 )
 _UNMEASURED = ("peak_rss_mb", "peak_rss_raw_mb", "peak_rss_baseline_mb", "load_ms")
 
@@ -73,6 +74,7 @@ def compress_own(
     measured["models"].insert(0, _module_row(model))
     notes = [note for note in measured["notes"] if "--data" not in note]
     skipped = [] if (config or ExportConfig()).int8 else ["int8 skipped: --no-quantize"]
+    skipped += [note for note in [read_manifest(outdir)["metrics"].get("note")] if note]
     measured["notes"] = [NOT_MEASURED, NOT_TIMED, *skipped, *notes]
     write_report(measured, outdir)
     return measured
@@ -90,7 +92,7 @@ def _bench(config: BundleReportConfig) -> BenchConfig:
 
 
 def _module_row(model: OwnModel) -> dict:
-    params = list(model.module.parameters())
+    params, nonzero = parameter_counts(model.module)
     return dict.fromkeys(_UNMEASURED) | {
         "name": "teacher",
         "role": "teacher",
@@ -99,12 +101,12 @@ def _module_row(model: OwnModel) -> dict:
         "runtime": "torch",
         "file": model.source,
         "size_bytes": serialized_size(model.module),
-        "params": sum(p.numel() for p in params),
-        "nonzero_params": sum(int((p != 0).sum()) for p in params),
+        "params": params,
+        "nonzero_params": nonzero,
         "metric": None,
         "metrics": None,
         "latency": [],
-        "skipped": "not timed: a pickled module (see notes)",
+        "skipped": "not timed: your own model kept as it is (see notes)",
     }
 
 

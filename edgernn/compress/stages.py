@@ -6,56 +6,30 @@ model as a normal edgernn checkpoint plus the int8 quantization plan) and the re
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from edgernn.checkpoint import Checkpoint, save_checkpoint
-from edgernn.config import ModelSpec, TrainConfig
-from edgernn.data import TaskData, encode, load_raw
-from edgernn.data.builtin import BUILTINS, load_builtin
-from edgernn.distill import DistillConfig, StudentConfig, distill, student_spec
+from edgernn.checkpoint import Checkpoint, checkpoint_data, save_checkpoint
+from edgernn.compress.config import DEFAULT_TOLERANCE, CompressConfig
+from edgernn.config import ModelSpec
+from edgernn.data import TaskData
+from edgernn.distill import distill, student_spec
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
+from edgernn.metrics import drop_unit, metric_drop
 from edgernn.models import build_model
-from edgernn.prune import PruneConfig, prune
+from edgernn.models.size import parameter_counts, serialized_size
+from edgernn.prune import prune
 from edgernn.prune.stage import check_prunable
-from edgernn.quantize import (
-    QuantizeConfig,
-    QuantPlan,
-    apply_plan,
-    metric_drop,
-    plan_quantization,
-    serialized_size,
-)
-from edgernn.report.rows import ModelRow, build_report, write_report
+from edgernn.quantize import QuantizeConfig, QuantPlan, apply_plan, plan_quantization
+from edgernn.report.rows import ModelRow, build_report
+from edgernn.report.schema import write_report
 from edgernn.tasks import primary_metric
 
-DEFAULT_PRUNE_AMOUNT = 0.25  # of the student's hidden units, structured
-# What a lossy stage may cost against the teacher on the valid split, by metric direction:
-# 1 point for accuracy-like metrics, 2 % relative for perplexity and MSE.
-DEFAULT_TOLERANCE = {True: 1.0, False: 2.0}
-
-
-@dataclass(frozen=True)
-class CompressConfig:
-    """Which stages run and how; ``None`` skips a stage."""
-
-    student: StudentConfig | None = field(default_factory=StudentConfig)  # None: no distilling
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    prune: PruneConfig | None = field(
-        default_factory=lambda: PruneConfig(amount=DEFAULT_PRUNE_AMOUNT)
-    )
-    quantize: QuantizeConfig | None = field(default_factory=QuantizeConfig)
-    # A pruning or int8 result worse than the teacher by more than this on the valid split is
-    # reported but not kept (see _Run.keep_if_close). None: DEFAULT_TOLERANCE; inf keeps all.
-    tolerance: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.tolerance is not None and not self.tolerance >= 0:
-            raise EdgeRNNError(f"tolerance must be >= 0, got {self.tolerance}")
+STUDENT_FILE = "student.pt"
 
 
 @dataclass
@@ -66,34 +40,19 @@ class Compressed:
     rows: list[ModelRow]
     notes: list[str]
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> Compressed:
+        """The result again from the ``student.pt`` it was saved as (its record holds all).
 
-def load_task_data(checkpoint: Checkpoint, data: str | None) -> tuple[TaskData | None, str]:
-    """The data to compress with, encoded with the teacher's vocabulary, labels and scaling.
+        Example::
 
-    Args:
-        checkpoint: the teacher.
-        data: a DATA argument; ``None`` uses the data recorded in the checkpoint.
-
-    Returns:
-        ``(encoded, note)``: encoded is None when no data is available (note says why).
-    """
-    task = checkpoint.spec.task
-    if data is None:
-        data = checkpoint.meta.source
-        if not data:
-            return None, "the checkpoint records no data and --data was not given"
-        if not data.startswith("builtin:") and not Path(data).exists():
-            return None, f"the checkpoint's data {data} is not found and --data was not given"
-    if data.startswith("builtin:"):
-        name = data.removeprefix("builtin:")
-        load_builtin(name)  # fills the registry; rejects unknown names
-        if BUILTINS[name].task != task:
-            raise EdgeRNNError(
-                f"{data} is a {BUILTINS[name].task} dataset but the model is a {task} model; "
-                f"pass data of task {task}"
-            )
-    encoded = encode(load_raw(data, task), checkpoint.meta, checkpoint.spec.max_len)
-    return encoded, f"data: {data}"
+            result = Compressed.from_checkpoint(load_checkpoint("runs/demo/compress/student.pt"))
+        """
+        record = checkpoint.compression
+        if not record or "rows" not in record:
+            raise EdgeRNNError("not a compressed checkpoint: it has no compression record")
+        rows = [ModelRow(**row) for row in record["rows"]]
+        return cls(checkpoint, rows, list(record.get("notes", [])))
 
 
 def compress(
@@ -126,7 +85,7 @@ def compress(
     """
     config = config or CompressConfig()
     _check_before_work(checkpoint.spec, config)
-    encoded, data_note = load_task_data(checkpoint, data)
+    encoded, data_note = checkpoint_data(checkpoint, data)
     run = _Run(checkpoint, encoded, [data_note], config.tolerance)
     model = run.measure(checkpoint.build(), "teacher", "teacher", None)
     if config.student is not None and run.needs_data("distillation"):
@@ -177,7 +136,7 @@ class _Run:
 
     def measure(self, model, name, role, stage, source: nn.Module | None = None) -> nn.Module:
         # Quantized modules hide their weights; counts come from the fp32 model they came from.
-        counted = source if source is not None else model
+        params, nonzero = parameter_counts(source if source is not None else model)
         scores = self.scores(model, "test")
         self.rows.append(
             ModelRow(
@@ -185,8 +144,8 @@ class _Run:
                 role=role,
                 stage=stage,
                 precision="int8" if source is not None else "fp32",
-                params=sum(p.numel() for p in counted.parameters()),
-                nonzero_params=sum(int(torch.count_nonzero(p)) for p in counted.parameters()),
+                params=params,
+                nonzero_params=nonzero,
                 size_bytes=serialized_size(model),
                 metric=scores.get(self.metric),
                 metrics=scores,
@@ -207,7 +166,7 @@ class _Run:
         allowed = self.tolerance if before <= self.tolerance else before + self.tolerance / 2
         if drop <= allowed:
             return candidate
-        unit = "points" if self.higher else "% relative"
+        unit = drop_unit(self.metric)
         self.rows[-1].kept = False
         self.notes.append(
             f"{stage} not kept: {drop:.3g} {unit} worse than the teacher on the valid split, "
@@ -242,10 +201,37 @@ class _Run:
         return Checkpoint(model.spec, self.teacher.meta, state, metrics, training, record)
 
 
+def report_rows(result: Compressed, teacher_file: str | None = None) -> list[ModelRow]:
+    """The result's rows as its report shows them: with the file each kept model is in.
+
+    ``student.pt`` holds the last kept fp32 model and re-creates the kept int8 one from its
+    plan; it is named alone, beside the report, wherever the bundle folder goes.
+    """
+    rows = [replace(row) for row in result.rows]
+    rows[0].file = teacher_file or ""
+    kept = [row for row in rows if row.kept]
+    last_fp32 = [row for row in kept if row.precision == "fp32"][-1]
+    for row in kept[1:]:
+        if row is last_fp32 or row.precision == "int8":
+            row.file = STUDENT_FILE
+    return rows
+
+
+def save_student(result: Compressed, outdir: str | Path) -> Path:
+    """Write ``outdir/student.pt``, the final fp32 model and its int8 plan."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise EdgeRNNError(f"{outdir}: exists and is not a directory")
+    return save_checkpoint(result.checkpoint, outdir / STUDENT_FILE)
+
+
 def write_compressed(
     result: Compressed, outdir: str | Path, teacher_file: str | None = None
 ) -> dict[str, Path]:
-    """Write ``student.pt``, ``report.md`` and ``report.json`` (last) into ``outdir``.
+    """Write ``student.pt`` and the stage report (``report.md``, ``.html``, ``.json`` last).
+
+    The stage report has one row per stage and no latencies (``edgernn.compress.finish``
+    writes the timed one of a bundle).
 
     Args:
         result: from ``compress``.
@@ -253,65 +239,15 @@ def write_compressed(
         teacher_file: the teacher's path, recorded in its report row.
 
     Returns:
-        File role -> path.
+        File role (``student``, ``report``, ``report_md``, ``report_html``) -> path.
     """
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise EdgeRNNError(f"{outdir}: exists and is not a directory")
-    student = save_checkpoint(result.checkpoint, outdir / "student.pt")
-    rows = [replace(row) for row in result.rows]
-    rows[0].file = teacher_file or ""
-    # student.pt holds the last kept fp32 model and re-creates the kept int8 one from its plan.
-    kept = [row for row in rows if row.kept]
-    last_fp32 = [row for row in kept if row.precision == "fp32"][-1]
-    for row in kept[1:]:
-        if row is last_fp32 or row.precision == "int8":
-            row.file = student.name  # beside the report, wherever the bundle folder goes
+    student = save_student(result, outdir)
     task = result.checkpoint.spec.task
     metric = primary_metric(task)[0]
-    report, markdown = write_report(build_report(task, metric, rows, result.notes), outdir)
-    return {"student": student, "report": report, "report_md": markdown}
+    report = build_report(task, metric, report_rows(result, teacher_file), result.notes)
+    return {"student": student} | report_paths(write_report(report, outdir))
 
 
-def compress_config(
-    *,
-    student_hidden: int | None = None,
-    student_embed: int | None = None,
-    student_layers: int | None = None,
-    student_cell: str | None = None,
-    student_unidirectional: bool = False,
-    distill_options: dict | None = None,
-    train: TrainConfig | None = None,
-    prune_amount: float | None = None,
-    prune_mode: str = "structured",
-    sensitivity: float | None = 0.5,
-    tolerance: float | None = None,
-    no_distill: bool = False,
-    no_prune: bool = False,
-    no_quantize: bool = False,
-) -> CompressConfig:
-    """A ``CompressConfig`` from the command line's flat options (``None``: the default).
-
-    Raises:
-        EdgeRNNError: an invalid value, or pruning requested where it is not available.
-    """
-    student = StudentConfig(
-        hidden=student_hidden,
-        embed=student_embed,
-        layers=student_layers,
-        cell=student_cell,
-        bidirectional=False if student_unidirectional else None,
-    )
-    options = {k: v for k, v in (distill_options or {}).items() if v is not None}
-    distill_config = DistillConfig(train=train or TrainConfig(), **options)
-    prune = None
-    if not no_prune:
-        amount = DEFAULT_PRUNE_AMOUNT if prune_amount is None else prune_amount
-        prune = PruneConfig(amount=amount, mode=prune_mode)
-    return CompressConfig(
-        student=None if no_distill else student,
-        distill=distill_config,
-        prune=prune,
-        quantize=None if no_quantize else QuantizeConfig(threshold=sensitivity),
-        tolerance=tolerance,
-    )
+def report_paths(paths: dict[str, Path]) -> dict[str, Path]:
+    """``write_report``'s paths under the names ``write_compressed`` returns."""
+    return {"report": paths["json"], "report_md": paths["md"], "report_html": paths["html"]}

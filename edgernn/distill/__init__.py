@@ -1,7 +1,8 @@
 """Distillation: size a student from the teacher, then train it on the teacher's outputs.
 
 ``config`` holds the choices, ``student`` sizes the student within a parameter budget,
-``loss`` the objectives, ``stage`` the ``distill`` stage itself.
+``loss`` the objectives, ``stage`` the ``distill`` stage itself. Exports resolve lazily:
+``config`` is torch-free, so the command line reads its defaults without importing torch.
 
 Example::
 
@@ -10,15 +11,23 @@ Example::
     student = distill(teacher, data, StudentConfig(), DistillConfig())
 """
 
-from edgernn.distill.config import DistillConfig, StudentConfig
-from edgernn.distill.stage import distill, sequence_kd_data
-from edgernn.distill.student import count_params, student_spec
+from __future__ import annotations
 
-__all__ = [
-    "DistillConfig",
-    "StudentConfig",
-    "count_params",
-    "distill",
-    "sequence_kd_data",
-    "student_spec",
-]
+import importlib
+
+_EXPORTS = {
+    "DistillConfig": "edgernn.distill.config",
+    "StudentConfig": "edgernn.distill.config",
+    "count_params": "edgernn.distill.student",
+    "distill": "edgernn.distill.stage",
+    "sequence_kd_data": "edgernn.distill.stage",
+    "student_spec": "edgernn.distill.student",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

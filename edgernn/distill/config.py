@@ -53,13 +53,13 @@ class DistillConfig:
     alpha: float = 0.5  # weight of the teacher's outputs; 1 - alpha goes to the true targets
     # Hidden-state matching (FitNets): MSE between the features the student's and the
     # teacher's output layers read, through a learned projection; 0 is off.
-    hidden_weight: float = 1.0
-    seq2seq: str = "word"  # word-level KD, sequence-level KD (teacher's beams) or both
+    hidden_match: float = 1.0
+    seq_kd: str = "word"  # seq2seq: word-level KD, sequence-level KD (teacher's beams), or both
     # regress: mse pulls towards the teacher's outputs; bounded (Chen et al. 2017) only adds
     # weight where the student is worse than the teacher, so the true targets stay the only
     # targets of the training inputs and the teacher teaches through function matching and
     # the hidden states. Plain mse lost to bounded on seqsum and forecast.
-    regression: str = "bounded"
+    regression_kd: str = "bounded"
     beam: int = 4  # beam width of the teacher's outputs for sequence-level KD
     # Function matching (Beyer et al. 2022): also imitate the teacher on perturbed inputs,
     # weighted by alpha: Gaussian noise of this std on numeric inputs, token replacement with
@@ -74,15 +74,15 @@ class DistillConfig:
             raise EdgeRNNError(f"temperature must be positive, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise EdgeRNNError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.hidden_weight < 0:
-            raise EdgeRNNError(f"hidden_weight must be >= 0, got {self.hidden_weight}")
-        if self.seq2seq not in SEQ2SEQ_MODES:
+        if self.hidden_match < 0:
+            raise EdgeRNNError(f"hidden_match must be >= 0, got {self.hidden_match}")
+        if self.seq_kd not in SEQ2SEQ_MODES:
             raise EdgeRNNError(
-                f"unknown seq2seq distillation {self.seq2seq!r}; choose word, sequence or both"
+                f"unknown seq2seq distillation {self.seq_kd!r}; choose word, sequence or both"
             )
-        if self.regression not in REGRESSION_MODES:
+        if self.regression_kd not in REGRESSION_MODES:
             raise EdgeRNNError(
-                f"unknown regression distillation {self.regression!r}; choose mse or bounded"
+                f"unknown regression distillation {self.regression_kd!r}; choose mse or bounded"
             )
         if self.augment is not None and not 0.0 <= self.augment < 1.0:
             raise EdgeRNNError(f"augment must be in [0, 1), got {self.augment}")

@@ -119,7 +119,7 @@ class DistillObjective(nn.Module):
         self.config = config
         self.task = TASKS[student.task]
         self.project: nn.Module | None = None
-        if config.hidden_weight > 0:
+        if config.hidden_match > 0:
             width, target = feature_width(student), feature_width(teacher.spec)
             self.project = nn.Linear(width, target) if width != target else nn.Identity()
 
@@ -130,7 +130,7 @@ class DistillObjective(nn.Module):
         student_out, student_features = self._run(model, batch)
         config = self.config
         if model.spec.task == "regress":
-            bounded = config.regression == "bounded"
+            bounded = config.regression_kd == "bounded"
             loss = regression_kd_loss(
                 student_out, teacher_out, batch.targets, config.alpha, bounded
             )
@@ -140,7 +140,7 @@ class DistillObjective(nn.Module):
             )
         if self.project is not None:
             matched = hidden_loss(self.project(student_features), teacher_features, batch)
-            loss = loss + config.hidden_weight * matched
+            loss = loss + config.hidden_match * matched
         if config.augment and config.alpha > 0:
             loss = loss + config.alpha * self._function_matching(model, batch, config.augment)
         return loss

@@ -83,11 +83,11 @@ def distill(
     spec = student_spec(teacher.spec, student)
     config = (config or DistillConfig()).for_task(spec.task)
     teacher = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
-    if spec.task == "seq2seq" and config.seq2seq != "word":
+    if spec.task == "seq2seq" and config.seq_kd != "word":
         data = sequence_kd_data(teacher, data, config.beam, device)
     # Seeded exactly like ``train`` so a student trained from scratch starts from the same weights.
     torch.manual_seed(config.train.seed)
     model = build_model(spec)
-    sequence_only = spec.task == "seq2seq" and config.seq2seq == "sequence"
+    sequence_only = spec.task == "seq2seq" and config.seq_kd == "sequence"
     objective = None if sequence_only else DistillObjective(teacher, spec, config)
     return fit(model, data, config.train, device, objective)

@@ -7,24 +7,32 @@ Public API::
 
 Lower-level pieces: ``build_graphs`` (the graphs of a model), ``to_onnx`` (trace, check and
 audit one graph), ``check_parity`` (ONNX Runtime vs PyTorch), ``quantize_int8``.
+Exports resolve lazily: ``config`` is torch-free, so the command line reads its defaults
+without importing torch or onnx.
 """
 
-from edgernn.export.graphs import Graph, build_graphs, exportable, streamable
-from edgernn.export.int8 import quantize_int8
-from edgernn.export.parity import check_parity, session
-from edgernn.export.trace import OPSET, to_onnx
-from edgernn.export.writer import ExportConfig, export_bundle
+from __future__ import annotations
 
-__all__ = [
-    "OPSET",
-    "ExportConfig",
-    "Graph",
-    "build_graphs",
-    "check_parity",
-    "export_bundle",
-    "exportable",
-    "quantize_int8",
-    "session",
-    "streamable",
-    "to_onnx",
-]
+import importlib
+
+_EXPORTS = {
+    "OPSET": "edgernn.export.trace",
+    "ExportConfig": "edgernn.export.config",
+    "Graph": "edgernn.export.graphs",
+    "build_graphs": "edgernn.export.graphs",
+    "check_parity": "edgernn.export.parity",
+    "export_bundle": "edgernn.export.writer",
+    "exportable": "edgernn.export.graphs",
+    "quantize_int8": "edgernn.export.int8",
+    "session": "edgernn.export.parity",
+    "streamable": "edgernn.export.graphs",
+    "to_onnx": "edgernn.export.trace",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -20,6 +20,17 @@ and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. What is a
   (``DequantizeLinear``) is *not* folded by default, so it dequantizes on every call: 6-20%
   slower than fp32 for GRU, 0-10% for RNN (it matches fp32 only when the app sets the
   session option ``session.disable_quant_qdq=1``). Both give the same file size.
+- Integer kernels get 7-bit weights (``reduce_range``). On x86 CPUs without VNNI (AVX2
+  only) ORT multiplies uint8 activations by int8 weights with ``vpmaddubsw``, which adds
+  pairs of products in int16 and saturates: with full-range weights (up to 127) a pair
+  reaches 2 * 255 * 127 = 64770 > 32767. Measured on such a CPU (ORT 1.32): a MatMul
+  output off by a third of its range, int8 logits off by 0.09 where 7-bit weights give
+  0.005. 7 bits (at most 64) cannot saturate (2 * 255 * 64 < 32767); a bundle runs on
+  whatever CPU the app has, so the file is made safe for all of them.
+- Graphs of users' own modules (``edgernn.export.own``, or a graph exported by hand) may
+  hold weights computed from constants instead of stored ones; ``edgernn.export.fold``
+  stores them first, since ORT quantizes only stored weights. A graph whose recurrent
+  weights are not constants cannot be made int8: one ``EdgeRNNError`` says so.
 - The torch exporter's ``ExportedProgram`` signature (graph metadata) is dropped: it
   describes the fp32 program, not the int8 graph, and on a tiny model it is 3% of the file.
 """
@@ -37,6 +48,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgernn.errors import EdgeRNNError
+from edgernn.export.fold import (
+    KEEP_FP32,
+    check_recurrent_weights,
+    fold_weights,
+    one_line,
+    unshare_lstm_weights,
+)
 
 INTEGER_OPS = ("LSTM", "MatMul")  # ORT runs these on int8 weights *and* activations
 WEIGHT_ONLY_OPS = ("GRU", "RNN")  # no integer kernel in ORT: always weight-only
@@ -62,13 +80,19 @@ def quantize_int8(
     Returns:
         The int8 model; weights are int8 everywhere, activations stay float between nodes.
 
+    Raises:
+        EdgeRNNError: ``weight_only`` names an unknown node, or the graph cannot be made
+            int8 (a recurrent weight the graph computes from its inputs, a quantizer
+            failure); the fp32 graph is still good.
+
     Example::
 
         int8 = quantize_int8(fp32_model, weight_only={"node_rnn_layer__2"})
     """
     source = _prepare(model)
+    check_recurrent_weights(source)
     always = {node.name for node in source.graph.node if node.op_type in WEIGHT_ONLY_OPS}
-    unknown = set(weight_only) - set(integer_nodes(model)) - always
+    unknown = set(weight_only) - set(_candidates(source)) - always
     if unknown:
         raise EdgeRNNError(f"weight_only names no LSTM/MatMul/GRU/RNN node: {sorted(unknown)}")
     quantized = _ort_dynamic(source, per_channel, exclude=list(weight_only))
@@ -86,7 +110,7 @@ def quantize_node(model: onnx.ModelProto, node: str, per_channel: bool = False) 
         alone = quantize_node(fp32_model, "node_rnn_layer__2")
     """
     source = _prepare(model)
-    if node not in integer_nodes(model):
+    if node not in _candidates(source):
         raise EdgeRNNError(f"{node!r} is not an LSTM/MatMul node with a constant weight")
     quantized = _ort_dynamic(source, per_channel, only=[node])
     _strip(quantized)
@@ -99,7 +123,10 @@ def integer_nodes(model: onnx.ModelProto) -> dict[str, str]:
     LSTM nodes and MatMul (or Gemm, which becomes MatMul) with a constant float weight; the
     names are those ``quantize_int8(weight_only=...)`` accepts.
     """
-    source = _prepare(model)
+    return _candidates(_prepare(model))
+
+
+def _candidates(source: onnx.ModelProto) -> dict[str, str]:
     weights = _initializers(source)
     return {node.name: node.op_type for node in source.graph.node if _integer(node, weights)}
 
@@ -115,9 +142,11 @@ def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
 
 
 def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
-    # A copy with Gemm as MatMul + Add and every integer candidate named (ORT selects and
-    # excludes nodes by name); the names stay stable across a step graph and its model graph.
-    model = _gemm_to_matmul(model)
+    # A copy with computed weights stored (fold.py), Gemm as MatMul + Add, one W/R per LSTM
+    # and every integer candidate named (ORT selects and excludes nodes by name); the names
+    # stay stable across a step graph and its model graph.
+    model = _gemm_to_matmul(fold_weights(model))
+    unshare_lstm_weights(model)
     weights = _initializers(model)
     for node in model.graph.node:
         if not node.name and _integer(node, weights):
@@ -161,8 +190,13 @@ def _ort_dynamic(
         try:
             quantize_dynamic(
                 source, output, per_channel=per_channel, weight_type=QuantType.QInt8,
+                reduce_range=True,  # 7-bit weights: no int16 saturation (module docstring)
                 nodes_to_quantize=list(only), nodes_to_exclude=list(exclude),
             )  # fmt: skip
+        except Exception as error:  # ORT's quantizer asserts and raises in many ways
+            raise EdgeRNNError(
+                f"int8: ONNX Runtime's quantizer failed ({one_line(error)}); {KEEP_FP32}"
+            ) from None
         finally:
             logging.disable(previous)
         return onnx.load(output)
@@ -184,16 +218,19 @@ def _channel_shape(scale: np.ndarray, ndim: int) -> np.ndarray:
 
 def _int8_weights(model: onnx.ModelProto, per_channel: bool, form: str, names: set[str]) -> None:
     # Weight-only int8 for GRU/RNN and for the named LSTM/MatMul nodes ORT left in float.
-    weights, added = _initializers(model), []
+    weights, added, done = _initializers(model), [], set()
     for node in model.graph.node:
         if node.op_type in WEIGHT_ONLY_OPS or node.name in names:
             slots = (1, 2) if node.op_type in ("LSTM", *WEIGHT_ONLY_OPS) else (1,)
             for slot in slots:  # W and R (or the MatMul weight); biases stay fp32 (tiny)
                 name = node.input[slot]
+                node.input[slot] = f"{name}_dequantized"
+                if name in done:  # a layer called twice: its nodes share one int8 copy
+                    continue
+                done.add(name)
                 weight = numpy_helper.to_array(weights[name])
                 quantized, scale = _symmetric_int8(weight, per_channel)
                 added += _DEQUANTIZE[form](model, name, quantized, scale, per_channel)
-                node.input[slot] = f"{name}_dequantized"
     # Constant-input nodes first keeps the graph topologically sorted.
     nodes = added + list(model.graph.node)
     del model.graph.node[:]
@@ -253,6 +290,12 @@ def _audit(fp32: onnx.ModelProto, int8: onnx.ModelProto, weight_only: set[str]) 
     if after["LSTM"] != float_lstm or after["DynamicQuantizeLSTM"] != integer_lstm or not kept:
         raise EdgeRNNError(
             f"int8 quantization changed the recurrent nodes unexpectedly ({dict(after)}); "
-            "please report it"
+            f"{KEEP_FP32}, and please report it"
         )
-    onnx.checker.check_model(int8)
+    try:
+        onnx.checker.check_model(int8)
+    except onnx.checker.ValidationError as error:
+        raise EdgeRNNError(
+            f"int8: the quantized graph is not valid ONNX ({one_line(error)}); {KEEP_FP32}, "
+            "and please report it"
+        ) from None

@@ -84,18 +84,23 @@ def export_own(
     proto, exporter, diff = _export_verified(graph, model.module, checks, config)
     _check_dtypes(proto)
     files = [GraphFile("model", "fp32", proto, exporter, [], diff)]
+    notes = []
     if config.int8:
-        int8 = quantize_int8(proto, config.per_channel)
-        loose, _ = _compare(model.module, int8, checks)  # recorded; no metric judges it
-        record = _int8_record(proto)
-        files.append(GraphFile("model", "int8", int8, exporter, [], loose, quantization=record))
+        try:
+            int8 = quantize_int8(proto, config.per_channel)
+        except EdgeRNNError as error:  # a graph int8 cannot handle still ships in fp32
+            notes.append(f"int8 skipped, the fp32 graph is kept: {error}")
+        else:
+            loose, _ = _compare(model.module, int8, checks)  # recorded; no metric judges it
+            record = _int8_record(proto)
+            files.append(GraphFile("model", "int8", int8, exporter, [], loose, quantization=record))
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST).unlink(missing_ok=True)  # back last: no half bundle looks complete
     entries = [write_graph(out_dir, item, config) for item in files]
-    write_manifest(out_dir, _manifest(model, entries))
+    write_manifest(out_dir, _manifest(model, entries, notes))
     return out_dir
 
 
@@ -258,7 +263,7 @@ def _int8_record(fp32: onnx.ModelProto) -> dict:
     }
 
 
-def _manifest(model: OwnModel, entries: list[dict]) -> dict:
+def _manifest(model: OwnModel, entries: list[dict], notes: list[str]) -> dict:
     params = sum(p.numel() for p in model.module.parameters())
     return {
         "format": FORMAT,
@@ -272,7 +277,7 @@ def _manifest(model: OwnModel, entries: list[dict]) -> dict:
         "labels": None,
         "normalization": None,
         "files": entries,
-        "metrics": {},
+        "metrics": {"note": " ".join(notes)} if notes else {},
         "opset": OPSET,
         "versions": versions(),
     }

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from edgernn.errors import EdgeRNNError
+from edgernn.export.config import TOLERANCE
 from edgernn.export.graphs import example_inputs
 from edgernn.models.encoder import length_mask
 
-TOLERANCE = 1e-4  # fp32 max abs difference on logits / outputs / states
 STREAM_TOLERANCE = 1e-5  # step graph chunk by chunk vs the full-sequence graph
 PARITY_SHAPES = ((1, 4), (4, 9), (7, 3))  # (batch, time); the trace used (3, 6)
 STREAM_CHUNKS = (1, 3, 2, 4)  # chunk sizes fed one after another; the last is cut to fit

@@ -13,13 +13,12 @@ from pathlib import Path
 import onnx
 import torch
 
-from edgernn.checkpoint import Checkpoint
+from edgernn.checkpoint import Checkpoint, checkpoint_data
 from edgernn.data import encode, iterate_batches, load_raw
 from edgernn.data.meta import DataMeta
-from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import EVAL_BATCH, evaluate
 from edgernn.export.int8 import integer_nodes, quantize_node
-from edgernn.quantize import metric_drop
+from edgernn.metrics import metric_drop
 from edgernn.runtime import Runtime
 from edgernn.tasks import TASKS, primary_metric
 
@@ -61,9 +60,10 @@ def score_bundle(
         ``{"split", "data", "metric", "higher_is_better", "results": {"pytorch_fp32": {...},
         "onnx_fp32": {...}, "onnx_int8": {...}}}``, or a note when there is no data.
     """
-    examples, note = load_split(checkpoint, data, SPLIT)
-    if examples is None:
+    encoded, note = checkpoint_data(checkpoint, data)
+    if encoded is None:
         return {"note": f"not scored: {note}"}
+    examples = encoded.splits[SPLIT]
     results = {"pytorch_fp32": evaluate(checkpoint.build(), examples, checkpoint.meta)}
     precisions = sorted({entry["precision"] for entry in manifest["files"]})
     for precision in precisions:
@@ -78,27 +78,6 @@ def score_bundle(
         "higher_is_better": higher,
         "results": results,
     }
-
-
-def load_split(
-    checkpoint: Checkpoint, data: str | None, split: str
-) -> tuple[list | None, str | None]:
-    """One encoded split of DATA (default: the checkpoint's), or ``(None, why not)``.
-
-    Raises:
-        EdgeRNNError: ``data`` was named and cannot be loaded (recorded data that is gone
-            is only a note: the export still works without it).
-    """
-    source = data or checkpoint.meta.source
-    try:
-        raw = load_raw(source, checkpoint.spec.task) if source else None
-    except EdgeRNNError as error:
-        if data:  # the user named it, so it must work
-            raise
-        return None, f"recorded data unavailable ({error}); pass --data"
-    if raw is None:
-        return None, "the checkpoint records no data; pass --data"
-    return encode(raw, checkpoint.meta, checkpoint.spec.max_len).splits[split], None
 
 
 def runtime_metrics(checkpoint: Checkpoint, runtime: Runtime, examples: list) -> dict[str, float]:

@@ -34,11 +34,11 @@ import onnx
 import torch
 
 from edgernn.errors import EdgeRNNError
+from edgernn.export.config import EXPORTERS
 from edgernn.export.graphs import Graph
 from edgernn.export.ops import ONNX_RECURRENT, onnx_rnn_layer, torchscript_rnn_layer
 
 OPSET = 18  # ORT >= 1.14 runs it; the newest opset torchlib writes natively
-EXPORTERS = ("dynamo", "torchscript")
 FORBIDDEN_OPS = ("Loop", "Scan", "If")
 _log = logging.getLogger(__name__)
 

@@ -14,23 +14,19 @@ import torch
 from torch import nn
 
 from edgernn import __version__
-from edgernn.bundle.manifest import (
-    FORMAT,
-    MANIFEST,
-    VERSION,
-    sha256_bytes,
-    write_atomic,
-    write_manifest,
-)
-from edgernn.checkpoint import Checkpoint
+from edgernn.atomic import write_atomic
+from edgernn.bundle.manifest import FORMAT, MANIFEST, VERSION, sha256_bytes, write_manifest
+from edgernn.checkpoint import Checkpoint, checkpoint_data
 from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError
+from edgernn.export.config import ExportConfig
 from edgernn.export.graphs import build_graphs
 from edgernn.export.int8 import WEIGHT_ONLY_OPS, integer_nodes, quantize_int8
-from edgernn.export.parity import STREAM_TOLERANCE, TOLERANCE, check_parity, session
-from edgernn.export.scoring import int8_sensitivity, load_split, runtime_metrics, score_bundle
+from edgernn.export.parity import STREAM_TOLERANCE, check_parity, session
+from edgernn.export.scoring import int8_sensitivity, runtime_metrics, score_bundle
 from edgernn.export.surgery import zero_state_graph
-from edgernn.export.trace import EXPORTERS, OPSET, check, to_onnx
+from edgernn.export.trace import OPSET, check, to_onnx
+from edgernn.metrics import drop_unit
 from edgernn.runtime import Runtime
 from edgernn.tasks import primary_metric
 
@@ -39,30 +35,6 @@ DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
 DTYPES |= {onnx.TensorProto.BOOL: "bool"}
 SENSITIVITY_SPLIT = "valid"  # int8 nodes are chosen on it; the test split only reports
 SCORED_AS = {"step": "model"}  # the step graph holds the model graph's nodes (surgery.py)
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """How a checkpoint becomes a bundle."""
-
-    int8: bool = True  # also write dynamically quantized int8 graphs
-    per_channel: bool = False  # int8 scales per output channel (finer) instead of per tensor
-    evaluate: bool = True  # score PyTorch, ONNX fp32 and ONNX int8 on the test split
-    exporter: str = "dynamo"  # tried first; the other exporter is the fallback
-    tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
-    # Largest metric loss one LSTM/MatMul node's integer kernel may cost alone on the valid
-    # split (points, or % relative for perplexity/MSE, as in compression); a node above it
-    # computes in float from int8 weights instead (same file size). Measured whenever the
-    # data loads, also without evaluate; None: every such node runs its integer kernel.
-    int8_tolerance: float | None = 0.5
-
-    def __post_init__(self) -> None:
-        if self.exporter not in EXPORTERS:
-            raise EdgeRNNError(f"unknown exporter {self.exporter!r}; choose one of {EXPORTERS}")
-        if not self.tolerance > 0:
-            raise EdgeRNNError(f"parity tolerance must be positive, got {self.tolerance}")
-        if self.int8_tolerance is not None and not self.int8_tolerance >= 0:
-            raise EdgeRNNError(f"int8 tolerance must be >= 0 or None, got {self.int8_tolerance}")
 
 
 @dataclass
@@ -168,8 +140,9 @@ def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportCon
     # computing in float from int8 weights and why, and what each integer node alone cost.
     drops, measured_on, examples = {}, None, None
     if config.int8_tolerance is not None:  # no data (or none recorded): nothing to measure
-        examples, _ = load_split(checkpoint, data, SENSITIVITY_SPLIT)
-    metric, higher = primary_metric(checkpoint.spec.task)
+        encoded, _ = checkpoint_data(checkpoint, data)
+        examples = encoded.splits[SENSITIVITY_SPLIT] if encoded is not None else None
+    metric = primary_metric(checkpoint.spec.task)[0]
     if examples:
         scored = {item.role: item for item in fp32 if item.role not in SCORED_AS}
 
@@ -180,7 +153,7 @@ def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportCon
         graphs = {role: item.proto for role, item in scored.items()}
         drops = int8_sensitivity(graphs, score, metric, config.per_channel)
         measured_on = f"{SENSITIVITY_SPLIT} split of {data or checkpoint.meta.source}"
-    unit = "points" if higher else "% relative"
+    unit = drop_unit(metric)
     plans = {}
     for item in fp32:
         measured = drops.get(SCORED_AS.get(item.role, item.role), {})

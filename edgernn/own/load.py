@@ -1,9 +1,8 @@
-"""Models edgernn did not build: a user's own pickled ``nn.Module`` and its example inputs.
+"""Models edgernn did not build: a user's own ``nn.Module`` and its example inputs.
 
-A file saved with ``torch.save(model, path)`` is a pickle: loading it imports the classes it
-names and runs whatever code the file asks for. edgernn loads one only when the user passes
-``--trust-pickle``; an edgernn checkpoint never needs the flag (it holds tensors and built-in
-types only and loads with ``weights_only=True``).
+``edgernn.own.source`` loads what users save (a trusted pickle, or a state dict with the
+class that built it); an edgernn checkpoint never needs ``--trust-pickle`` (it holds tensors
+and built-in types only and loads with ``weights_only=True``).
 
 Such a module has no spec, so it cannot say what it takes: ``--example inputs.npz`` does.
 Its arrays are keyed by ``forward``'s parameter names, or ``arg0``, ``arg1``, ... by position,
@@ -11,85 +10,28 @@ and fix the inputs' ranks, dtypes and valid values (token ids, lengths).
 
 Example::
 
-    module = load_own_module("mine.pt", trust_pickle=True)
-    model = OwnModel.prepare(module, "inputs.npz", source="mine.pt")
+    model = load_with_example("state.pt", False, "inputs.npz", model_file="models.py",
+                              model_class="Tagger", model_args={"hidden": 16})
     model.inputs          # {"x": array(...)}, in forward's order
+    model.extras          # the checkpoint's other keys: {"word_to_idx": {...}, ...}
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-import pickle
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgernn.checkpoint import Checkpoint, load_checkpoint
+from edgernn.checkpoint import Checkpoint
 from edgernn.errors import EdgeRNNError
+from edgernn.own.source import OwnSource, load_model, load_own_module
 
 DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-def load_model(path: str | os.PathLike, trust_pickle: bool = False) -> Checkpoint | nn.Module:
-    """An edgernn checkpoint (safe, never needs the flag) or, trusted, a pickled module.
-
-    Raises:
-        EdgeRNNError: as ``load_checkpoint`` (which names ``--trust-pickle`` for a pickle
-            that was not trusted), or as ``load_own_module``.
-    """
-    if trust_pickle and _holds_code(Path(path)):
-        return load_own_module(path, trust_pickle)
-    return load_checkpoint(path)
-
-
-def _holds_code(path: Path) -> bool:
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        return True
-    except Exception:  # missing or damaged: load_checkpoint says which
-        return False
-    return False
-
-
-def load_own_module(path: str | os.PathLike, trust_pickle: bool = False) -> nn.Module:
-    """Unpickle a whole ``nn.Module`` (``torch.save(model, path)``), in eval mode on CPU.
-
-    Args:
-        path: the pickle.
-        trust_pickle: must be True: unpickling runs code from the file.
-
-    Returns:
-        The module.
-
-    Raises:
-        EdgeRNNError: not trusted, missing, not importable here, or not an ``nn.Module``.
-    """
-    path = Path(path)
-    if not trust_pickle:
-        return load_checkpoint(path)  # refuses pickled code, naming --trust-pickle
-    if not path.is_file():
-        raise EdgeRNNError(f"{path}: no such model file")
-    try:
-        module = torch.load(path, map_location="cpu", weights_only=False)
-    except (ImportError, AttributeError) as error:
-        raise EdgeRNNError(
-            f"{path}: cannot unpickle the model ({error}); the classes it was saved with must "
-            "be importable here: run from the project that defines them or add it to PYTHONPATH"
-        ) from None
-    except Exception as error:  # a damaged pickle fails in many ways
-        raise EdgeRNNError(f"{path}: corrupt or not a PyTorch file ({error})") from None
-    if not isinstance(module, nn.Module):
-        raise EdgeRNNError(
-            f"{path}: holds a {type(module).__name__}, not an nn.Module; save the whole model "
-            "with torch.save(model, path)"
-        )
-    return module.cpu().eval()
 
 
 def read_example(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -218,11 +160,12 @@ def run_forward(module: nn.Module, arrays: dict[str, np.ndarray], what: str = "t
 
 @dataclass(frozen=True)
 class OwnModel:
-    """A trusted user module with example inputs that ``forward`` has been seen to take."""
+    """A user's module with example inputs that ``forward`` has been seen to take."""
 
     module: nn.Module  # eval mode, CPU
     inputs: dict[str, np.ndarray]  # forward's parameter name -> example array, in order
-    source: str = ""  # the pickle it came from, for the manifest and report
+    source: str = ""  # the file it came from, for the manifest and report
+    extras: dict = field(default_factory=dict)  # saved beside the weights (vocab, labels, ...)
 
     @property
     def class_name(self) -> str:
@@ -231,7 +174,11 @@ class OwnModel:
 
     @classmethod
     def prepare(
-        cls, module: nn.Module, example: str | os.PathLike | None, source: str = ""
+        cls,
+        module: nn.Module,
+        example: str | os.PathLike | None,
+        source: str = "",
+        extras: dict | None = None,
     ) -> OwnModel:
         """Bind ``example`` to ``module``'s forward and run it once.
 
@@ -240,29 +187,42 @@ class OwnModel:
         """
         if example is None:
             raise EdgeRNNError(
-                "a pickled module needs --example inputs.npz: arrays keyed by forward's "
+                "your own model needs --example inputs.npz: arrays keyed by forward's "
                 "argument names (or arg0, arg1, ...) that fix the input shapes and dtypes"
             )
         inputs = bind_example(module, read_example(example))
         flatten_outputs(run_forward(module, inputs))
-        return cls(module, inputs, str(source))
+        return cls(module, inputs, str(source), dict(extras or {}))
 
 
 def load_with_example(
-    path: str | os.PathLike, trust_pickle: bool, example: str | os.PathLike | None
+    path: str | os.PathLike,
+    trust_pickle: bool,
+    example: str | os.PathLike | None,
+    model_file: str | os.PathLike | None = None,
+    model_class: str | None = None,
+    model_args: dict | None = None,
 ) -> Checkpoint | OwnModel:
-    """What a MODEL argument is: an edgernn checkpoint, or a trusted module with its example.
+    """What a MODEL argument is: an edgernn checkpoint, or the user's module with its example.
+
+    Args:
+        path, trust_pickle, model_file, model_class, model_args: as ``load_model``.
+        example: ``inputs.npz`` for the user's module; refused for an edgernn checkpoint.
 
     Raises:
         EdgeRNNError: as ``load_model`` and ``OwnModel.prepare``, or an example given
             for an edgernn checkpoint (which knows its own inputs).
     """
-    model = load_model(path, trust_pickle)
-    if not isinstance(model, Checkpoint):
-        return OwnModel.prepare(model, example, source=str(path))
+    code = {"model_file": model_file, "model_class": model_class, "model_args": model_args}
+    model = load_model(path, trust_pickle, **code)
+    if isinstance(model, OwnSource):
+        return OwnModel.prepare(model.module, example, model.source, model.extras)
     if example is not None:
         raise EdgeRNNError(
-            f"--example is for a pickled module (--trust-pickle); {path} is an edgernn "
-            "checkpoint, which knows its own inputs: drop --example"
+            f"--example is for your own model; {path} is an edgernn checkpoint, which knows "
+            "its own inputs: drop --example"
         )
     return model
+
+
+__all__ = ["OwnModel", "load_model", "load_own_module", "load_with_example"]

@@ -7,26 +7,34 @@ Example::
     small = prune(teacher, PruneConfig(amount=0.5), data)            # hidden 128 -> 64
     sparse = prune(teacher, PruneConfig(amount=0.8, mode="unstructured"), data)
     sparsity_report(sparse)["encoder.rnn.weight_hh_l0"]               # 0.8
+
+Exports resolve lazily: ``config`` is torch-free, so the command line reads its defaults
+without importing torch.
 """
 
-from edgernn.prune.config import PruneConfig, agp_sparsity
-from edgernn.prune.importance import unit_importance
-from edgernn.prune.shrink import shrink_hidden_units
-from edgernn.prune.stage import finetune, prune, units_kept
-from edgernn.prune.units import select_units, unit_groups
-from edgernn.prune.unstructured import count_nonzero, sparsity_report, weight_targets
+from __future__ import annotations
 
-__all__ = [
-    "PruneConfig",
-    "agp_sparsity",
-    "count_nonzero",
-    "finetune",
-    "prune",
-    "select_units",
-    "shrink_hidden_units",
-    "sparsity_report",
-    "unit_groups",
-    "unit_importance",
-    "units_kept",
-    "weight_targets",
-]
+import importlib
+
+_EXPORTS = {
+    "PruneConfig": "edgernn.prune.config",
+    "agp_sparsity": "edgernn.prune.config",
+    "count_nonzero": "edgernn.prune.unstructured",
+    "finetune": "edgernn.prune.stage",
+    "prune": "edgernn.prune.stage",
+    "select_units": "edgernn.prune.units",
+    "shrink_hidden_units": "edgernn.prune.shrink",
+    "sparsity_report": "edgernn.prune.unstructured",
+    "unit_groups": "edgernn.prune.units",
+    "unit_importance": "edgernn.prune.importance",
+    "units_kept": "edgernn.prune.stage",
+    "weight_targets": "edgernn.prune.unstructured",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

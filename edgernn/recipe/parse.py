@@ -5,7 +5,7 @@ A recipe has four sections; every key is optional except ``[data] source`` and `
     [data]      source, task, tokens
     [teacher]   cell, hidden, layers, bidirectional, embed, attention, pooling, dropout,
                 max_len, epochs, batch_size, lr, patience, seed -- or checkpoint = "path.pt"
-    [compress]  the ``edgernn compress`` flags with underscores (student_hidden, prune, ...)
+    [compress]  the ``edgernn compress`` flags with underscores (``CompressOptions``)
     [bench]     batch_sizes, seq_lens, threads, min_time_s
 
 Unknown sections or keys and values of the wrong type are one ``EdgeRNNError`` that names the
@@ -21,7 +21,16 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from edgernn.config import ATTENTIONS, CELLS, POOLINGS, TASKS, ModelSpec, TrainConfig
+from edgernn.compress.config import BundleReportConfig, CompressOptions
+from edgernn.config import (
+    ATTENTIONS,
+    CELLS,
+    POOLINGS,
+    TASKS,
+    ModelSpec,
+    TrainConfig,
+    attention_for,
+)
 from edgernn.errors import EdgeRNNError
 
 
@@ -41,23 +50,26 @@ class DataSection:
 
 @dataclass(frozen=True)
 class TeacherSection:
-    """The full-precision teacher: trained from these settings, or an existing checkpoint."""
+    """The full-precision teacher: trained from these settings, or an existing checkpoint.
+
+    Keys and defaults are ``edgernn train``'s: ``ModelSpec``'s and ``TrainConfig``'s.
+    """
 
     checkpoint: str | None = None  # an edgernn checkpoint; relative to the recipe's folder
-    cell: str = "lstm"
-    hidden: int = 128
-    layers: int = 1
-    bidirectional: bool = False
-    embed: int = 64
-    attention: str | None = None  # seq2seq only; default bahdanau
-    pooling: str = "last"
-    dropout: float = 0.1
-    max_len: int = 512
-    epochs: int = 40  # upper bound; early stopping on the valid split ends sooner
-    batch_size: int = 64
-    lr: float = 3e-3
-    patience: int = 10
-    seed: int = 0
+    cell: str = ModelSpec.cell
+    hidden: int = ModelSpec.hidden
+    layers: int = ModelSpec.layers
+    bidirectional: bool = ModelSpec.bidirectional
+    embed: int = ModelSpec.embed
+    attention: str | None = ModelSpec.attention  # seq2seq only; None: DEFAULT_ATTENTION
+    pooling: str = ModelSpec.pooling
+    dropout: float = ModelSpec.dropout
+    max_len: int = ModelSpec.max_len
+    epochs: int = TrainConfig.epochs  # upper bound; early stopping on the valid split ends sooner
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
+    patience: int = TrainConfig.patience
+    seed: int = TrainConfig.seed
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
@@ -76,67 +88,18 @@ class TeacherSection:
         return TrainConfig(**{key: getattr(self, key) for key in keys}, progress=progress)
 
 
-DISTILL_KEYS = ("temperature", "alpha", "seq_kd", "hidden_match", "augment", "regression_kd")
-
-
-@dataclass(frozen=True)
-class CompressSection:
-    """The ``edgernn compress`` options; ``None`` means that command's default."""
-
-    student_hidden: int | None = None
-    student_embed: int | None = None
-    student_layers: int | None = None
-    student_cell: str | None = None
-    student_unidirectional: bool = False
-    temperature: float | None = None
-    alpha: float | None = None
-    seq_kd: str | None = None  # word|sequence|both (seq2seq)
-    hidden_match: float | None = None
-    augment: float | None = None  # function matching: noise std / token replacement rate
-    regression_kd: str | None = None  # mse|bounded (regress)
-    prune: float | None = None  # fraction of hidden units (structured) or weights
-    prune_mode: str = "structured"
-    sensitivity: float = 0.5
-    tolerance: float | None = None  # inf keeps every stage
-    no_distill: bool = False
-    no_prune: bool = False
-    no_quantize: bool = False
-    epochs: int = 40  # distillation epochs (upper bound)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.compress_config()  # every value is checked where the command checks it
-
-    def compress_config(self, progress: bool = True):
-        """The ``CompressConfig`` the same flags of ``edgernn compress`` would give."""
-        from edgernn.compress.stages import compress_config
-        from edgernn.config import TrainConfig
-
-        distill = {
-            "temperature": self.temperature,
-            "alpha": self.alpha,
-            "seq2seq": self.seq_kd,
-            "hidden_weight": self.hidden_match,
-            "augment": self.augment,
-            "regression": self.regression_kd,
-        }
-        train = TrainConfig(epochs=self.epochs, seed=self.seed, progress=progress)
-        flat = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in (*DISTILL_KEYS, "prune", "epochs", "seed"):
-            del flat[key]
-        return compress_config(
-            distill_options=distill, train=train, prune_amount=self.prune, **flat
-        )
+# [compress]: the ``edgernn compress`` flags with underscores, their defaults the command's.
+CompressSection = CompressOptions
 
 
 @dataclass(frozen=True)
 class BenchSection:
-    """The latency grid of the final report."""
+    """The latency grid of the final report (``BundleReportConfig`` without its progress bar)."""
 
-    batch_sizes: tuple[int, ...] = (1, 8)
-    seq_lens: tuple[int, ...] = (16, 64)
-    threads: tuple[int, ...] = (1,)
-    min_time_s: float = 0.3  # per grid point
+    batch_sizes: tuple[int, ...] = BundleReportConfig.batch_sizes
+    seq_lens: tuple[int, ...] = BundleReportConfig.seq_lens
+    threads: tuple[int, ...] = BundleReportConfig.threads
+    min_time_s: float = BundleReportConfig.min_time_s  # per grid point
 
     def __post_init__(self) -> None:
         for name in ("batch_sizes", "seq_lens", "threads"):
@@ -145,6 +108,10 @@ class BenchSection:
                 raise EdgeRNNError(f"{name} must be a non-empty list of integers >= 1")
         if not (self.min_time_s >= 0 and math.isfinite(self.min_time_s)):
             raise EdgeRNNError(f"min_time_s must be a number >= 0, got {self.min_time_s}")
+
+    def report_config(self, progress: bool = True) -> BundleReportConfig:
+        """The ``BundleReportConfig`` of this grid."""
+        return BundleReportConfig(**asdict(self), progress=progress)
 
 
 @dataclass(frozen=True)
@@ -284,8 +251,7 @@ def _check_model(recipe: Recipe, path: Path) -> None:
     # Impossible architectures (a bidirectional language model, attention outside seq2seq)
     # fail here, before any data is read; the sizes are placeholders.
     choices = recipe.teacher.model_choices()
-    if recipe.data.task == "seq2seq":
-        choices["attention"] = choices["attention"] or "bahdanau"
+    choices["attention"] = attention_for(recipe.data.task, choices["attention"])
     try:
         ModelSpec(task=recipe.data.task, vocab_size=1, num_outputs=1, **choices)
     except EdgeRNNError as error:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
-from edgernn.bundle.staging import staged_folder
 from edgernn.errors import EdgeRNNError
 from edgernn.lock import folder_lock
 from edgernn.recipe.parse import Recipe
@@ -43,8 +42,9 @@ def run_recipe(
             stage is not redone on another device.
 
     Returns:
-        ``{"bundle", "report", "metrics", "ratios", "teacher_metrics", "stages"}``; ``stages``
-        maps each stage to ``ran``, ``skipped`` or ``given`` (an existing teacher checkpoint).
+        ``edgernn.compress.bundle.bundle_summary`` (``bundle``, ``report``, ``files``,
+        ``metrics``, ``teacher_metrics``, ``ratios``, as ``edgernn compress --json``) plus
+        ``stages``: each stage -> ``ran`` or ``skipped``.
 
     Raises:
         EdgeRNNError: another command is writing into ``outdir``, or a stage refused its input.
@@ -71,6 +71,7 @@ class _Run:
         self.stages = load_state(outdir)
         self.outcome: dict[str, str] = {}
         self.teacher_file = outdir / TEACHER_FILE
+        self.result = None  # the compress stage's result, once this run has it
 
     def stage(self, name: str, key: str, work: Callable[[], list[Path]]) -> None:
         if is_done(self.stages.get(name), key, self.outdir):
@@ -129,48 +130,39 @@ class _Run:
         from edgernn.checkpoint import load_checkpoint
         from edgernn.compress.stages import compress, write_compressed
 
-        config = self.recipe.compress.compress_config(self.progress)
+        config = self.recipe.compress.config(self.progress)
         teacher = load_checkpoint(self.teacher_file)
-        result = compress(teacher, config, self.recipe.data.source, self.device)
-        (self.outdir / COMPRESS_DIR).mkdir(exist_ok=True)
-        files = write_compressed(result, self.outdir / COMPRESS_DIR, str(self.teacher_file))
+        # Kept in memory for the bundle stage; compress/ is what a resumed run reads instead.
+        self.result = compress(teacher, config, self.recipe.data.source, self.device)
+        folder = self.outdir / COMPRESS_DIR
+        folder.mkdir(exist_ok=True)
+        files = write_compressed(self.result, folder, str(self.teacher_file))
         return [files["student"], files["report"]]
 
     def bundle(self) -> list[Path]:
-        from edgernn.compress.finish import BundleReportConfig, finish_bundle
+        from edgernn.compress.bundle import publish_bundle
 
-        bench = self.recipe.bench
-        config = BundleReportConfig(
-            batch_sizes=bench.batch_sizes,
-            seq_lens=bench.seq_lens,
-            threads=bench.threads,
-            min_time_s=bench.min_time_s,
-            progress=self.progress,
-        )
-        with staged_folder(self.outdir) as staging:
-            # finish_bundle exports student.pt and merges the compress rows of report.json.
-            for name in ("student.pt", "report.json"):
-                shutil.copyfile(self.outdir / COMPRESS_DIR / name, staging / name)
-            finish_bundle(staging, self.teacher_file, self.recipe.data.source, config)
-            names = sorted(path.name for path in staging.iterdir() if path.is_file())
+        if self.result is None:  # compress finished in an earlier run
+            self.result = _load_result(self.outdir / COMPRESS_DIR)
+        config = self.recipe.bench.report_config(self.progress)
+        data = self.recipe.data.source
+        names = publish_bundle(self.result, self.outdir, self.teacher_file, data, config)
         return [self.outdir / name for name in names]
 
     def summary(self) -> dict:
-        from edgernn.checkpoint import load_checkpoint
+        from edgernn.compress.bundle import bundle_summary
 
-        rows = load_checkpoint(self.outdir / "student.pt").compression["rows"]
-        teacher, final = rows[0], [row for row in rows if row["kept"]][-1]
-        return {
-            "bundle": str(self.outdir),
-            "report": str(self.outdir / "report.md"),
-            "metrics": final["metrics"],
-            "teacher_metrics": teacher["metrics"],
-            "ratios": {
-                name: final[name] / teacher[name]
-                for name in ("params", "nonzero_params", "size_bytes")
-            },
-            "stages": dict(self.outcome),
-        }
+        # Every stage skipped: the bundle's own student.pt holds the same record.
+        result = self.result or _load_result(self.outdir)
+        names = sorted(self._hashes("bundle"))
+        return bundle_summary(result, self.outdir, names) | {"stages": dict(self.outcome)}
+
+
+def _load_result(folder: Path):
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.compress.stages import STUDENT_FILE, Compressed
+
+    return Compressed.from_checkpoint(load_checkpoint(folder / STUDENT_FILE))
 
 
 def _check_given_teacher(checkpoint, recipe: Recipe) -> None:

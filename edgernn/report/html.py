@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from edgernn.report import plots
-from edgernn.report.markdown import grid_rows, headline, summary_rows
+from edgernn.report.markdown import grid_rows, headline, summary_rows, title
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1160px;
@@ -44,13 +44,16 @@ def _figure(png: str | None, alt: str, missing: str) -> str:
 
 
 def _plots(report: dict) -> str:
+    size = _figure(plots.size_per_model(report), "size per model", "")
+    if report.get("reference") is None:  # nothing timed: no latency to plot
+        return f'<div class="plots">{size}</div>'
     figures = [
         _figure(
             plots.metric_vs_latency(report),
             "metric vs latency",
             "Metric vs latency: no model has both a metric and a latency (pass --data).",
         ),
-        _figure(plots.size_per_model(report), "size per model", ""),
+        size,
         _figure(
             plots.latency_curve(report, "seq_len"),
             "latency vs sequence length",
@@ -85,18 +88,20 @@ def render_html(report: dict) -> str:
 
         Path("report.html").write_text(render_html(report))
     """
-    title = f"Benchmark report ({report['task'] or 'ONNX'})"
+    heading = title(report)
     skipped = {row["name"] for row in report["models"] if row.get("skipped")}
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.get("notes") or [])
     intro = "".join(f"<p>{escape(line.replace('**', ''))}</p>" for line in headline(report))
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{escape(title)}</h1>{intro}",
+        f"<title>{escape(heading)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(heading)}</h1>{intro}",
         f"<h2>Summary</h2>{_table(summary_rows(report), skipped)}",
         f"<h2>Plots</h2>{_plots(report)}",
-        f"<h2>Latency grid (with iteration counts)</h2>{_table(grid_rows(report))}",
+        f"<h2>Latency grid (with iteration counts)</h2>{_table(grid_rows(report))}"
+        if report.get("reference") is not None
+        else "",
         f"<h2>Environment</h2>{_environment(report)}",
         f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "",
         "</body></html>",

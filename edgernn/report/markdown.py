@@ -19,43 +19,62 @@ def ratio(value: float | None, first: float | None) -> float | None:
 
 
 def summary_rows(report: dict) -> list[dict]:
-    """One dict of display strings per model: sizes, metric, reference p50, ratios to row 1."""
+    """One dict of display strings per model: sizes, metric, reference p50, ratios to row 1.
+
+    A report that timed nothing (``compress --no-export``: no ``reference``) has no latency
+    or memory columns; a ``stage`` column appears when some row came from a compress stage.
+    """
     metric = report["metric"]["name"] or "metric"
-    point = report["reference"]
+    point = report.get("reference")
     first = report["models"][0]
-    first_p50 = (latency_at(first, point) or {}).get("p50_ms")
+    first_p50 = _p50(first, point)
+    staged = any(row.get("stage") for row in report["models"])
     rows = []
     for row in report["models"]:
-        p50 = (latency_at(row, point) or {}).get("p50_ms")
+        p50 = _p50(row, point)
         delta = None
         if row["metric"] is not None and first["metric"] is not None:
             delta = row["metric"] - first["metric"]
-        rss = (
-            "-"
-            if row["peak_rss_mb"] is None
-            else (
-                f"{row['peak_rss_mb']:.1f} ({row['peak_rss_raw_mb']:.0f} - "
-                f"{row['peak_rss_baseline_mb']:.0f})"
-            )
-        )
-        rows.append(
-            {
-                "model": row["name"],
-                "role": row["role"],
-                "precision": f"{row['format']} {row['precision']}",
-                "size KiB": fmt(row["size_bytes"] / 1024),
-                "params": fmt(row["params"]),
-                "non-zero": fmt(row["nonzero_params"]),
-                metric: fmt(row["metric"], 4),
+        shown = {"model": row["name"], "role": row["role"]}
+        if staged:
+            shown["stage"] = _stage(row)
+        shown |= {
+            "precision": f"{row['format']} {row['precision']}",
+            "size KiB": fmt(row["size_bytes"] / 1024),
+            "params": fmt(row["params"]),
+            "non-zero": fmt(row["nonzero_params"]),
+            metric: fmt(row["metric"], 4),
+        }
+        if point is not None:
+            shown |= {
                 "p50 ms": fmt(p50) if not row.get("skipped") else "not measured",
-                "peak RSS MB (raw - baseline)": rss,
-                "load ms": fmt(row["load_ms"]),
-                "size x": fmt(ratio(row["size_bytes"], first["size_bytes"])),
-                "p50 x": fmt(ratio(p50, first_p50)),
-                f"{metric} delta": fmt(delta, 3),
+                "peak RSS MB (raw - baseline)": _rss(row),
+                "load ms": fmt(row.get("load_ms")),
             }
-        )
+        shown["size x"] = fmt(ratio(row["size_bytes"], first["size_bytes"]))
+        if point is not None:
+            shown["p50 x"] = fmt(ratio(p50, first_p50))
+        shown[f"{metric} delta"] = fmt(delta, 3)
+        rows.append(shown)
     return rows
+
+
+def _p50(row: dict, point: dict | None) -> float | None:
+    return None if point is None else (latency_at(row, point) or {}).get("p50_ms")
+
+
+def _stage(row: dict) -> str:
+    stage = row.get("stage") or "-"
+    return f"{stage} (not kept)" if row.get("kept") is False else stage
+
+
+def _rss(row: dict) -> str:
+    if row.get("peak_rss_mb") is None:
+        return "-"
+    return (
+        f"{row['peak_rss_mb']:.1f} ({row['peak_rss_raw_mb']:.0f} - "
+        f"{row['peak_rss_baseline_mb']:.0f})"
+    )
 
 
 def grid_rows(report: dict) -> list[dict]:
@@ -97,37 +116,54 @@ def environment_line(report: dict) -> str:
     return f"{env['cpu']}, {env['cores']} cores{gpu}; {versions}; git {sha}"
 
 
+def title(report: dict) -> str:
+    """``Compression report (task)`` when rows come from compress stages, else ``Benchmark``."""
+    kind = "Compression" if any(row.get("stage") for row in report["models"]) else "Benchmark"
+    return f"{kind} report ({report['task'] or 'ONNX'})"
+
+
 def headline(report: dict) -> list[str]:
     """The sentences that say what the tables mean."""
-    point, metric = report["reference"], report["metric"]
-    timing = report["config"]["timing"]
+    point, metric = report.get("reference"), report["metric"]
     better = {True: "higher is better", False: "lower is better"}.get(metric["higher_is_better"])
-    lines = [
-        f"Measured on **{point['device']}**: {environment_line(report)}.",
-        f"Summary latency is the median (p50) at batch {point['batch']}, sequence length "
-        f"{point['seq_len']}, {point['threads']} thread(s). Ratios (x) divide by the first row; "
-        "the metric delta subtracts it.",
-        f"Each point: {timing['warmup']} warm-up calls, then at least {timing['min_iters']} "
-        f"timed calls and {timing['min_time_s']} s (at most {timing['max_time_s']} s); "
-        "iteration counts are in the grid table.",
-    ]
+    ratios = "Ratios (x) divide by the first row; the metric delta subtracts it."
+    if point is None:
+        lines = [
+            f"Machine: {environment_line(report)}.",
+            f"Nothing was timed (no export): sizes, parameters and the metric only. {ratios}",
+        ]
+    else:
+        timing = report["config"]["timing"]
+        lines = [
+            f"Measured on **{point['device']}**: {environment_line(report)}.",
+            f"Summary latency is the median (p50) at batch {point['batch']}, sequence length "
+            f"{point['seq_len']}, {point['threads']} thread(s). {ratios}",
+            f"Each point: {timing['warmup']} warm-up calls, then at least {timing['min_iters']} "
+            f"timed calls and {timing['min_time_s']} s (at most {timing['max_time_s']} s); "
+            "iteration counts are in the grid table.",
+        ]
     if metric["name"]:
         lines.append(f"Metric: {metric['name']} on the test split ({better}).")
+    if any(row.get("kept") is False for row in report["models"]):
+        lines.append("A stage marked (not kept) lost too much on the valid split: it is dropped.")
     return lines
 
 
 def render_markdown(report: dict) -> str:
-    """The report as Markdown: summary table, latency grid table, notes.
+    """The report as Markdown: summary table, latency grid table (when timed), notes.
+
+    Every report goes through here: ``bench``, the compress bundle and ``compress
+    --no-export`` (which times nothing, so it has no grid).
 
     Example::
 
         Path("report.md").write_text(render_markdown(report))
     """
-    title = report["task"] or "ONNX"
-    lines = [f"# Benchmark report ({title})", ""]
+    lines = [f"# {title(report)}", ""]
     lines += [" ".join(headline(report)), "", "## Summary", ""]
     lines += table(summary_rows(report))
-    lines += ["", "## Latency grid", ""] + table(grid_rows(report))
+    if report.get("reference") is not None:
+        lines += ["", "## Latency grid", ""] + table(grid_rows(report))
     notes = report.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from edgernn.atomic import atomic_path
+from edgernn.atomic import write_atomic
 
 SCHEMA = "edgernn.report/1"
 ROLES = ("teacher", "student", "final", "peer")
@@ -109,14 +109,9 @@ def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {
-        "md": _write_atomic(directory / "report.md", render_markdown(report)),
-        "html": _write_atomic(directory / "report.html", render_html(report)),
+        "md": write_atomic(directory / "report.md", render_markdown(report).encode("utf-8")),
+        "html": write_atomic(directory / "report.html", render_html(report).encode("utf-8")),
     }
-    paths["json"] = _write_atomic(directory / "report.json", json.dumps(report, indent=1) + "\n")
+    payload = json.dumps(report, indent=1) + "\n"
+    paths["json"] = write_atomic(directory / "report.json", payload.encode("utf-8"))
     return paths
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    with atomic_path(path) as temp:
-        temp.write_text(text, encoding="utf-8")
-    return path

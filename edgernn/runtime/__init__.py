@@ -1,9 +1,9 @@
 """Torch-free inference for device apps: numpy and onnxruntime only.
 
 Nothing in this package imports torch (a test checks it in a fresh interpreter): the package
-boundary is the device boundary. ``runner`` loads and runs a bundle, ``checks`` bounds every
-input, ``codec`` turns text into ids and back, ``search`` decodes (greedy, sampling, beam),
-``inputs`` reads ``edgernn predict``'s input files.
+boundary is the device boundary. ``runner`` runs a bundle (``sessions`` loads its verified
+graphs), ``checks`` bounds every input, ``codec`` turns text into ids and back, ``search``
+decodes (greedy, sampling, beam), ``inputs`` reads ``edgernn predict``'s input files.
 
 Example::
 

@@ -1,7 +1,7 @@
 """Torch-free inference on an edgernn bundle, for device apps: numpy and onnxruntime only.
 
 This module and the ones it imports (``edgernn.bundle.manifest``, ``edgernn.runtime.checks``,
-``edgernn.runtime.codec``, ``edgernn.runtime.search``) must never import torch, not even
+``codec``, ``search``, ``sessions``) must never import torch, not even
 through ``edgernn.data``: a device has no room for it. A test runs ``import edgernn.runtime``
 in a fresh interpreter and checks that torch stays out of ``sys.modules``.
 
@@ -27,9 +27,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from edgernn.bundle.manifest import MANIFEST, check_bundle_manifest, read_file, read_manifest
+from edgernn.bundle.manifest import MANIFEST, check_bundle_manifest, read_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.runtime.checks import (
     LENGTHS_OF,
@@ -37,7 +36,6 @@ from edgernn.runtime.checks import (
     as_list,
     check_decoding,
     check_feeds,
-    check_graph_io,
     check_sampling,
     check_token_values,
     is_count,
@@ -46,6 +44,7 @@ from edgernn.runtime.checks import (
 )
 from edgernn.runtime.codec import UNK, BundleCodec
 from edgernn.runtime.search import BOS_ID, beam_search, decoder_step, greedy, sample_next
+from edgernn.runtime.sessions import load_sessions
 
 PRECISIONS = ("auto", "int8", "fp32")  # auto: int8 when the bundle has it
 SPECIAL_COUNT = 4  # ids 0-3 (<pad>, <unk>, <bos>, <eos>) are never generated, as in training
@@ -102,35 +101,13 @@ class Runtime:
         self._lengths_of = {} if custom else LENGTHS_OF
         has_int8 = any(entry["precision"] == "int8" for entry in manifest["files"])
         self.precision = ("int8" if has_int8 else "fp32") if precision == "auto" else precision
-        self._graphs = self._load(threads)
+        self._graphs = load_sessions(self.directory, manifest, self.precision, threads)
 
     def _vocab_sizes(self) -> dict[str, int]:
         sizes = {"inputs": len(self.manifest["vocab"]), "src": len(self.manifest["vocab"])}
         if self.manifest.get("target_vocab"):
             sizes["tokens"] = len(self.manifest["target_vocab"])
         return sizes
-
-    def _load(self, threads: int) -> dict[str, tuple[dict, ort.InferenceSession]]:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        graphs = {}
-        # Every file is verified, not only those loaded: a tampered bundle is refused whole.
-        contents = [(entry, read_file(self.directory, entry)) for entry in self.manifest["files"]]
-        for entry, data in contents:
-            if entry["precision"] != self.precision:
-                continue
-            try:
-                sess = ort.InferenceSession(data, options, ["CPUExecutionProvider"])
-            except Exception as error:  # ORT reports a bad graph in several exception types
-                message = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise EdgeRNNError(
-                    f"{entry['path']}: ONNX Runtime cannot load it ({message})"
-                ) from None
-            check_graph_io(entry, sess)
-            graphs[entry["role"]] = entry, sess
-        if not graphs:
-            raise EdgeRNNError(f"{self.directory}: the bundle has no {self.precision} graphs")
-        return graphs
 
     @property
     def roles(self) -> list[str]:

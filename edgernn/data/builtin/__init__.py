@@ -50,13 +50,23 @@ def numeric_splits(
 
 def load_builtin(name: str, seed: int = 0) -> RawData:
     """Generate builtin dataset ``name``; the same seed always gives the same data."""
+    builtin_task(name)
+    raw = BUILTINS[name].generate(seed)
+    raw.source = f"builtin:{name}"
+    return raw
+
+
+def builtin_task(name: str) -> str:
+    """The task of builtin dataset ``name``, without generating it.
+
+    Raises:
+        EdgeRNNError: there is no builtin dataset of that name.
+    """
     _import_generators()
     if name not in BUILTINS:
         known = ", ".join(sorted(BUILTINS))
         raise EdgeRNNError(f"unknown builtin dataset {name!r}; choose one of {known}")
-    raw = BUILTINS[name].generate(seed)
-    raw.source = f"builtin:{name}"
-    return raw
+    return BUILTINS[name].task
 
 
 def _import_generators() -> None:

@@ -1,8 +1,4 @@
-"""Evaluation metrics for every task, in plain Python and numpy so they run anywhere.
-
-Hand-written rather than imported because sklearn, seqeval and sacrebleu would be three new
-dependencies for a few dozen lines; each function names the reference it matches.
-"""
+"""Sequence metrics: BIO entity F1 (conlleval), token accuracy, exact match, corpus BLEU."""
 
 from __future__ import annotations
 
@@ -10,95 +6,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-
-METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
-    "classify": ("accuracy", "macro_f1"),
-    "tag": ("entity_f1", "token_accuracy"),
-    "lm": ("perplexity", "bits_per_char"),
-    "regress": ("mse", "mae"),
-    "seq2seq": ("exact_match", "token_accuracy", "bleu"),
-}
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "macro_f1": True,
-    "entity_f1": True,
-    "token_accuracy": True,
-    "perplexity": False,
-    "bits_per_char": False,
-    "mse": False,
-    "mae": False,
-    "exact_match": True,
-    "bleu": True,
-}
-# The metric used to pick the best checkpoint and to compare compressed models with their source.
-PRIMARY_METRIC: dict[str, str] = {
-    "classify": "accuracy",
-    "tag": "entity_f1",
-    "lm": "perplexity",
-    "regress": "mse",
-    "seq2seq": "exact_match",
-}
-
-
-def _check_pair(what: str, predicted: Sequence, gold: Sequence) -> None:
-    if len(predicted) != len(gold):
-        raise ValueError(
-            f"{what}: got {len(predicted)} predictions but {len(gold)} references; "
-            "pass one prediction per reference"
-        )
-    if len(gold) == 0:
-        raise ValueError(f"{what}: inputs are empty; a metric needs at least one example")
-
-
-def accuracy(predictions: Sequence[int], targets: Sequence[int]) -> float:
-    """Fraction of predictions equal to their target.
-
-    Args:
-        predictions: predicted class per example.
-        targets: true class per example, same length.
-
-    Returns:
-        Accuracy in [0, 1].
-
-    Example::
-
-        accuracy([0, 1, 1], [0, 1, 0])  # 0.666...
-    """
-    _check_pair("accuracy", predictions, targets)
-    return sum(p == t for p, t in zip(predictions, targets, strict=True)) / len(targets)
-
-
-def macro_f1(predictions: Sequence[int], targets: Sequence[int], num_classes: int) -> float:
-    """Unweighted mean of per-class F1 over the classes present in targets or predictions.
-
-    Matches sklearn's ``f1_score(average="macro", zero_division=0)``: a class that never occurs
-    in either input is left out rather than counted as 0 or 1.
-
-    Args:
-        predictions: predicted class per example, ints in ``[0, num_classes)``.
-        targets: true class per example, same length and range.
-        num_classes: size of the label set; used to reject out-of-range labels.
-
-    Returns:
-        Macro F1 in [0, 1].
-
-    Example::
-
-        macro_f1([0, 1, 1], [0, 1, 0], num_classes=3)  # 0.666... (class 2 is absent)
-    """
-    _check_pair("macro_f1", predictions, targets)
-    pred, true = np.asarray(predictions), np.asarray(targets)
-    for name, labels in (("predictions", pred), ("targets", true)):
-        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= num_classes:
-            raise ValueError(f"macro_f1: {name} must be ints in [0, {num_classes})")
-    true_pos = np.bincount(true[pred == true], minlength=num_classes)
-    pred_count = np.bincount(pred, minlength=num_classes)
-    true_count = np.bincount(true, minlength=num_classes)
-    present = (pred_count + true_count) > 0
-    # 2TP / (2TP + FP + FN) is F1 without dividing by a possibly-zero precision or recall.
-    f1 = 2 * true_pos[present] / (pred_count[present] + true_count[present])
-    return float(f1.mean())
+from edgernn.metrics.checks import check_pair
 
 
 def _split_tag(tag: str) -> tuple[str, str | None]:
@@ -159,7 +67,7 @@ def entity_f1(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]])
 
         entity_f1([["B-PER", "O"]], [["B-PER", "I-PER"]])  # 0.0: the span is too short
     """
-    _check_pair("entity_f1", predicted, gold)
+    check_pair("entity_f1", predicted, gold)
     pred_spans: set[tuple[int, int, int, str]] = set()
     gold_spans: set[tuple[int, int, int, str]] = set()
     for k, (pred_tags, gold_tags) in enumerate(zip(predicted, gold, strict=True)):
@@ -192,7 +100,7 @@ def token_accuracy(predicted: Sequence[Sequence], gold: Sequence[Sequence]) -> f
 
         token_accuracy([[1, 2]], [[1, 3, 4]])  # 1/3
     """
-    _check_pair("token_accuracy", predicted, gold)
+    check_pair("token_accuracy", predicted, gold)
     total = sum(len(g) for g in gold)
     if total == 0:
         raise ValueError("token_accuracy: every gold sequence is empty; nothing to score")
@@ -215,7 +123,7 @@ def exact_match(predicted: Sequence[Sequence], gold: Sequence[Sequence]) -> floa
 
         exact_match([[1, 2], [3]], [[1, 2], [3, 4]])  # 0.5
     """
-    _check_pair("exact_match", predicted, gold)
+    check_pair("exact_match", predicted, gold)
     return sum(list(p) == list(g) for p, g in zip(predicted, gold, strict=True)) / len(gold)
 
 
@@ -267,7 +175,7 @@ def corpus_bleu(
 
         corpus_bleu([["a", "b", "c", "d"]], [["a", "b", "c", "d"]])  # 100.0
     """
-    _check_pair("corpus_bleu", predicted, references)
+    check_pair("corpus_bleu", predicted, references)
     if max_n < 1:
         raise ValueError(f"corpus_bleu: max_n must be at least 1, got {max_n}")
     matches, totals, hyp_len, ref_len = _bleu_statistics(predicted, references, max_n)
@@ -276,95 +184,3 @@ def corpus_bleu(
     log_precision = sum(math.log(m / t) for m, t in zip(matches, totals, strict=True)) / max_n
     brevity = 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
     return 100 * brevity * math.exp(log_precision)
-
-
-def _mean_nll(total_nll: float, count: int) -> float:
-    if count < 1:
-        raise ValueError(f"count must be at least 1 token, got {count}")
-    if total_nll < 0:
-        raise ValueError(f"total_nll must be a non-negative sum of -log p, got {total_nll}")
-    return total_nll / count
-
-
-def perplexity(total_nll: float, count: int) -> float:
-    """Perplexity ``exp(total_nll / count)``.
-
-    Args:
-        total_nll: summed negative log-likelihood in nats.
-        count: number of predicted tokens.
-
-    Returns:
-        Perplexity (>= 1); ``inf`` if it overflows a float.
-
-    Example::
-
-        perplexity(10 * math.log(50), 10)  # 50.0: uniform over 50 symbols
-    """
-    mean = _mean_nll(total_nll, count)
-    # Early in training the mean NLL can exceed ~709, where math.exp raises instead of
-    # returning inf; inf is the honest answer and still compares correctly.
-    return math.exp(mean) if mean < math.log(np.finfo(float).max) else math.inf
-
-
-def bits_per_char(total_nll: float, count: int) -> float:
-    """Bits per character ``total_nll / count / ln 2``.
-
-    Args:
-        total_nll: summed negative log-likelihood in nats.
-        count: number of predicted characters.
-
-    Returns:
-        Mean NLL in bits.
-
-    Example::
-
-        bits_per_char(10 * math.log(256), 10)  # 8.0
-    """
-    return _mean_nll(total_nll, count) / math.log(2)
-
-
-def _as_float_pair(what: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, ...]:
-    pred_arr = np.asarray(pred, dtype=np.float64)
-    target_arr = np.asarray(target, dtype=np.float64)
-    # No broadcasting: a (n, 1) vs (n,) mix-up would silently average an n-by-n grid.
-    if pred_arr.shape != target_arr.shape:
-        raise ValueError(f"{what}: shapes differ, {pred_arr.shape} vs {target_arr.shape}")
-    if pred_arr.size == 0:
-        raise ValueError(f"{what}: inputs are empty; a metric needs at least one value")
-    return pred_arr, target_arr
-
-
-def mse(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean squared error over all elements.
-
-    Args:
-        pred: predictions.
-        target: targets of the same shape.
-
-    Returns:
-        Mean of ``(pred - target) ** 2``.
-
-    Example::
-
-        mse(np.array([1.0, 2.0]), np.array([1.0, 4.0]))  # 2.0
-    """
-    pred_arr, target_arr = _as_float_pair("mse", pred, target)
-    return float(np.mean((pred_arr - target_arr) ** 2))
-
-
-def mae(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean absolute error over all elements.
-
-    Args:
-        pred: predictions.
-        target: targets of the same shape.
-
-    Returns:
-        Mean of ``|pred - target|``.
-
-    Example::
-
-        mae(np.array([1.0, 2.0]), np.array([1.0, 4.0]))  # 1.0
-    """
-    pred_arr, target_arr = _as_float_pair("mae", pred, target)
-    return float(np.mean(np.abs(pred_arr - target_arr)))

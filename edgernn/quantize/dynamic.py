@@ -1,28 +1,9 @@
-"""Dynamic int8 quantization in PyTorch, the one module that touches a quantization backend.
-
-Weights become int8 once; activations are quantized on the fly, per batch, so no calibration
-data is needed. ``_backend_quantize`` is the only call into the backend (today the deprecated
-``torch.ao.quantization.quantize_dynamic``; torchao's ``quantize_`` is its successor), so the
-backend can be swapped in one place. A layer is only quantized where it pays: when the
-serialized model gets smaller (packed int8 weights carry a fixed overhead, so a tiny layer,
-such as a 64 x 3 output layer, or narrow embedding rows, can grow). What torch supports:
-
-- ``nn.LSTM``, ``nn.GRU`` and ``nn.Linear``: int8 weights, dynamic int8 activations (CPU only).
-- ``nn.Embedding``: weight-only 8-bit rows with a float scale and offset per row.
-- ``nn.RNN`` (vanilla tanh RNN): torch has no dynamically quantized multi-layer RNN (only
-  ``RNNCell``), so vanilla RNN layers stay fp32 and the plan says so.
-
-Quantized modules cannot be stored in a ``weights_only`` checkpoint (their packed weights are
-pickled objects), so a compressed checkpoint stores the fp32 model plus a ``QuantPlan``, and
-``apply_plan`` re-quantizes on load: deterministic, and the file stays free of pickled code.
-"""
+"""Plan and apply dynamic int8 quantization; ``_backend_quantize`` is the one backend call."""
 
 from __future__ import annotations
 
 import copy
-import io
 import warnings
-from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -30,64 +11,17 @@ from torch import nn
 from edgernn.data import TaskData
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
-from edgernn.metrics import HIGHER_IS_BETTER
+from edgernn.metrics import drop_unit, metric_drop
+from edgernn.models.size import serialized_size
+from edgernn.quantize.config import QuantizeConfig, QuantPlan
 from edgernn.tasks import primary_metric
 
-KINDS = ("rnn", "linear", "embedding")
 _KIND_OF: dict[type[nn.Module], str] = {
     nn.LSTM: "rnn",
     nn.GRU: "rnn",
     nn.Linear: "linear",
     nn.Embedding: "embedding",
 }
-
-
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """Which layers become int8, and how much metric one layer may cost."""
-
-    kinds: tuple[str, ...] = KINDS  # layer types to quantize
-    # Largest metric loss one layer may cause when quantized alone (points for accuracy-like
-    # metrics, percent relative for perplexity/MSE), measured on the valid split; layers above
-    # it stay fp32. None skips the measurement and quantizes every supported layer.
-    threshold: float | None = 0.5
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.kinds) - set(KINDS))
-        if unknown:
-            raise EdgeRNNError(f"unknown layer kinds {unknown}; choose from {', '.join(KINDS)}")
-        if self.threshold is not None and self.threshold < 0:
-            raise EdgeRNNError(f"sensitivity threshold must be >= 0, got {self.threshold}")
-
-
-@dataclass(frozen=True)
-class QuantPlan:
-    """Which layers run int8; stored in compressed checkpoints and re-applied on load."""
-
-    int8: tuple[str, ...]  # module names, as in ``model.named_modules()``
-    fp32: dict[str, str] = field(default_factory=dict)  # module name -> why it stays float
-    sensitivity: dict[str, float] = field(default_factory=dict)  # metric loss, layer alone
-    backend: str = "torch.dynamic.int8"
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"int8": list(self.int8)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> QuantPlan:
-        return cls(**values | {"int8": tuple(values["int8"])})
-
-
-def metric_drop(reference: float, value: float, metric: str) -> float:
-    """How much worse ``value`` is than ``reference``: points, or percent relative for errors.
-
-    Example::
-
-        metric_drop(99.0, 98.5, "accuracy")      # 0.5 (points)
-        metric_drop(2.00, 2.04, "perplexity")    # 2.0 (percent relative)
-    """
-    if HIGHER_IS_BETTER[metric]:
-        return reference - value
-    return 100.0 * (value - reference) / abs(reference)
 
 
 def candidate_layers(model: nn.Module, config: QuantizeConfig) -> tuple[dict, dict]:
@@ -144,7 +78,7 @@ def plan_quantization(
         if measure:
             drop = sensitivity[name] = metric_drop(reference, _score(alone, data), metric)
             if drop > config.threshold:
-                unit = "points" if HIGHER_IS_BETTER[metric] else "% relative"
+                unit = drop_unit(metric)
                 fp32[name] = f"costs {drop:.3g} {unit} of {metric} alone (max {config.threshold})"
                 continue
         keep.append(name)
@@ -174,13 +108,6 @@ def quantize(
 ) -> nn.Module:
     """Plan and apply dynamic int8 quantization in one call; ``model`` is not modified."""
     return apply_plan(model, plan_quantization(model, config, data))
-
-
-def serialized_size(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())``: what a device would store and load."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getbuffer().nbytes
 
 
 def _backend_quantize(model: nn.Module, layers: dict[str, str]) -> nn.Module:

@@ -1,0 +1,34 @@
+"""How a checkpoint becomes a bundle: ``ExportConfig`` (torch-free, like every config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgernn.errors import EdgeRNNError
+
+EXPORTERS = ("dynamo", "torchscript")
+TOLERANCE = 1e-4  # fp32 max abs difference on logits / outputs / states
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How a checkpoint becomes a bundle."""
+
+    int8: bool = True  # also write dynamically quantized int8 graphs
+    per_channel: bool = False  # int8 scales per output channel (finer) instead of per tensor
+    evaluate: bool = True  # score PyTorch, ONNX fp32 and ONNX int8 on the test split
+    exporter: str = "dynamo"  # tried first; the other exporter is the fallback
+    tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
+    # Largest metric loss one LSTM/MatMul node's integer kernel may cost alone on the valid
+    # split (points, or % relative for perplexity/MSE, as in compression); a node above it
+    # computes in float from int8 weights instead (same file size). Measured whenever the
+    # data loads, also without evaluate; None: every such node runs its integer kernel.
+    int8_tolerance: float | None = 0.5
+
+    def __post_init__(self) -> None:
+        if self.exporter not in EXPORTERS:
+            raise EdgeRNNError(f"unknown exporter {self.exporter!r}; choose one of {EXPORTERS}")
+        if not self.tolerance > 0:
+            raise EdgeRNNError(f"parity tolerance must be positive, got {self.tolerance}")
+        if self.int8_tolerance is not None and not self.int8_tolerance >= 0:
+            raise EdgeRNNError(f"int8 tolerance must be >= 0 or None, got {self.int8_tolerance}")
