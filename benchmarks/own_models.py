@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import shlex
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 from edgernn.metrics import HIGHER_IS_BETTER, metric_drop
-from edgernn.report.environment import environment
+from edgernn.report.environment import environment, git_sha
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))
@@ -43,6 +44,7 @@ TRAIN_SCRIPT = SOURCE / "train_user_models.py"
 MODELS_FILE = SOURCE / "tutorial_models.py"
 BUDGET = {True: 1.0, False: 2.0}  # points, or percent relative (perplexity, MSE)
 SIZE_TARGET = 10.0
+PERCENT = ("accuracy", "macro_f1", "entity_f1", "token_accuracy")
 
 # name -> how the user saved it and what compress is told. model_args: pass the constructor
 # keywords the user trained with (user.json) as --model-args; the sentiment dict carries its
@@ -127,6 +129,9 @@ def measure(name: str, folder: Path, quick: bool) -> dict:
         "user_reference": {k: v for k, v in user.items() if k.endswith(("variance", "perplexity"))},
         "train_s": user["train_s"],
         "command": _shown(command),
+        # Others edit the tree while this runs: which code measured this row.
+        "git_sha": git_sha() or "?",
+        "edgernn_tree": tree_hash(),
     }
     started = time.perf_counter()
     done = subprocess.run(command, env=_env(), capture_output=True, text=True)
@@ -154,6 +159,7 @@ def measure(name: str, folder: Path, quick: bool) -> dict:
     }
     if row["int8_onnx_bytes"]:
         row["size_ratio"] = row["user_pt_bytes"] / row["int8_onnx_bytes"]
+        row["size_ok"] = row["size_ratio"] >= SIZE_TARGET
     if final is not None:
         drop = metric_drop(row["user_metric"], final, metric)
         row |= {"drop": drop, "within_budget": drop <= BUDGET[HIGHER_IS_BETTER[metric]]}
@@ -174,6 +180,14 @@ def predict(bundle: Path, folder: Path, inputs: list[str]) -> dict:
     }
 
 
+def tree_hash() -> str:
+    """A hash of every edgernn source file as it is on disk now (committed or not)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "edgernn").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _env() -> dict:
     return os.environ | {"OMP_NUM_THREADS": "1"}
 
@@ -188,7 +202,7 @@ def _shown(command: list[str]) -> str:
 def _number(value: float | None, metric: str) -> str:
     if value is None:
         return "–"
-    return f"{value:.4g}" if metric in ("mse", "perplexity") else f"{value:.2f}"
+    return f"{value:.2f}" if metric in PERCENT else f"{value:.4g}"
 
 
 def markdown(rows: list[dict], env: dict, meta: dict) -> str:
@@ -208,7 +222,8 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
         "own score of the adopted user model (its teacher row); final: the bundle's "
         "`model.int8.onnx` on the same test split (the manifest's scores). "
         "Size ratio: the user's fp32 `.pt` file over `model.int8.onnx` (target >= 10x); "
-        "metric budget: 1 point, or 2 % relative for perplexity/MSE.",
+        "metric budget: 1 point, or 2 % relative for perplexity/MSE; drop: how much worse "
+        "final is than user (negative: better).",
         "",
         "| model | saved as | params | .pt KiB | int8 ONNX KiB | ratio | metric | user "
         "| adopted | final | drop | train s | compress s |",
@@ -227,7 +242,9 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
             )
             continue
         kib = r["int8_onnx_bytes"] / 1024 if r["int8_onnx_bytes"] else None
-        ratio = f"{r['size_ratio']:.1f}×" if "size_ratio" in r else "–"
+        ratio = "–"
+        if "size_ratio" in r:
+            ratio = f"{r['size_ratio']:.1f}×" + (" ok" if r["size_ok"] else " **under**")
         drop = "–" if "drop" not in r else f"{r['drop']:+.2f}{_unit(r['metric'])}"
         drop += "" if "drop" not in r else (" ok" if r["within_budget"] else " **over**")
         lines.append(
@@ -237,7 +254,13 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
             f"{_number(r['final_metric'], r['metric'])} | {drop} | {r['train_s']} | "
             f"{r['compress_s']} |"
         )
-    lines += ["", "Reference points: " + _references(rows), "", "## Adoption", ""]
+    lines += ["", "Reference points: " + _references(rows), "", "Every metric, user → final:"]
+    lines += [""] + [f"- {r['model']}: {_all_metrics(r)}" for r in rows]
+    trees = sorted({(r["git_sha"][:8], r["edgernn_tree"]) for r in rows})
+    lines += ["", "edgernn code per row (HEAD, hash of edgernn/**/*.py on disk): "]
+    lines[-1] += ", ".join(f"{r['model']} {r['git_sha'][:8]} {r['edgernn_tree']}" for r in rows)
+    lines[-1] += " (one tree for all)" if len(trees) == 1 else " (**the tree changed mid-run**)"
+    lines += ["", "## Adoption", ""]
     lines += [f"- {r['model']}: {r.get('adoption') or '(no adoption line)'}" for r in rows]
     lines += ["", "## Commands", ""]
     for r in rows:
@@ -246,6 +269,14 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
             lines += [r["predict"]["command"], *[f"  {o}" for o in r["predict"]["output"]]]
         lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _all_metrics(row: dict) -> str:
+    final = row.get("final_metrics") or {}
+    return ", ".join(
+        f"{name} {_number(value, name)} → {_number(final.get(name), name)}"
+        for name, value in row["user_metrics"].items()
+    )
 
 
 def _unit(metric: str) -> str:

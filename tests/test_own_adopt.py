@@ -195,3 +195,17 @@ def test_layers_edgernn_lacks_are_named():
 
     with pytest.raises(NotAdoptable, match="one nn.Linear"):
         adopt(_own(MLPHead(), x=RNG.standard_normal((2, 5, 3), "float32")))
+
+
+def test_a_forward_that_only_matches_at_the_example_size_is_refused():
+    class FixedStep(nn.Module):  # reads step 4: the last step only when the example has 5
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(2, 8, batch_first=True)
+            self.fc = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][:, 4])
+
+    with pytest.raises(NotAdoptable, match="depends on the example's shape"):
+        adopt(_own(FixedStep(), x=RNG.standard_normal((3, 5, 2), "float32")))

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgernn.bench.config import Candidate
 from edgernn.bench.inputs import assign_axes, check_example
+from edgernn.bundle.external import check_self_contained
 from edgernn.bundle.manifest import read_file, read_manifest
 from edgernn.errors import EdgeRNNError
 
@@ -36,7 +37,7 @@ def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
     manifest = read_manifest(directory)
     files = []
     for entry in manifest["files"]:
-        read_file(directory, entry)  # raises on a bad hash or a path out of the bundle
+        read_file(directory, entry)  # raises on a bad hash, a path out, external data
         path = str(Path(directory).resolve() / entry["path"])
         files.append({"path": path, "role": entry["role"], "precision": entry["precision"]})
     return manifest["task"], files
@@ -109,7 +110,13 @@ def _from_onnx(
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        data = path.read_bytes()
+    except OSError as error:
+        raise EdgeRNNError(f"{path}: cannot read it ({error.strerror or error})") from None
+    # Before onnx parses it: a tensor in another file would be read unverified by the worker.
+    check_self_contained(data, str(path))
+    try:
+        model = onnx.load_from_string(data)
     except Exception as error:  # protobuf raises several types for a damaged file
         raise EdgeRNNError(f"{path}: not a readable ONNX file ({error})") from None
     if example is not None:

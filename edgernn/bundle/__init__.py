@@ -1,8 +1,9 @@
 """Bundles: the manifest (read, write, schema) and publishing a bundle folder whole.
 
 Stdlib only, like the runtime that reads them: ``manifest`` reads and writes
-``manifest.json`` and the files it lists, ``schema`` checks every field, ``staging`` builds a
-bundle aside and swaps it in (``docs/bundle.md`` has the format).
+``manifest.json`` and the files it lists, ``schema`` checks every field, ``external`` refuses
+graphs with tensors in other files, ``staging`` builds a bundle aside and swaps it in
+(``docs/bundle.md`` has the format).
 """
 
 from edgernn.bundle.manifest import (

@@ -14,7 +14,9 @@ Layout (format ``edgernn.bundle``, version 1)::
 Reading refuses, with one line naming the file: a manifest that is a symbolic link, larger
 than ``MAX_MANIFEST_BYTES``, not JSON, another format or a newer version, or whose fields
 do not fit ``edgernn.bundle.schema``; a file path that leaves the bundle (``..``, absolute,
-or through a symbolic link), a missing file, and a file whose sha256 differs.
+or through a symbolic link), a missing file, a file whose sha256 differs, and a graph with a
+tensor in another file (ONNX external data, ``edgernn.bundle.external``), which no sha256
+covers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 from pathlib import Path
 
 from edgernn.atomic import write_atomic
+from edgernn.bundle.external import check_self_contained
 from edgernn.bundle.schema import check_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
@@ -108,7 +111,7 @@ def _reason(error: Exception) -> str:
 
 
 def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
-    """Read one file the manifest names, refusing paths outside the bundle and bad hashes.
+    """Read one graph the manifest names, refusing escaping paths, bad hashes, external data.
 
     Args:
         directory: the bundle directory.
@@ -120,7 +123,8 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
     Raises:
         EdgeRNNError: the path escapes the bundle (``..``, absolute, or a symbolic link to
             outside, of the file or of a folder on its way), the file is missing or over
-            ``MAX_FILE_BYTES``, or its sha256 differs.
+            ``MAX_FILE_BYTES``, its sha256 differs, or it is not a self-contained ONNX file
+            (a tensor with external data, which the sha256 does not cover).
     """
     root = Path(directory).resolve()
     name = entry.get("path")
@@ -137,6 +141,7 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
             f"{root}: {name} does not match its sha256 in the manifest (corrupt or modified); "
             "export the bundle again"
         )
+    check_self_contained(data, f"{root}: {name}")
     return data
 
 

@@ -1,55 +1,10 @@
 """The ``edgernn`` command line: flags -> config -> one library call -> echo.
 
-One module per group of commands; importing them registers the commands on ``main``.
+One module per group of commands; importing them registers the commands on ``main``
+(``base``: the group and the shared helpers).
 """
 
-from __future__ import annotations
+from edgernn.cli import bench, compress, export, run, train  # noqa: F401  (registers them)
+from edgernn.cli.base import DEVICE, echo_json, echo_metrics, main, require_device
 
-import json
-
-import click
-
-from edgernn.errors import EdgeRNNError
-
-
-class _Commands(click.Group):
-    """Turns user errors raised anywhere below into one line and exit code 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EdgeRNNError as error:
-            raise click.ClickException(str(error)) from None
-
-
-@click.group(cls=_Commands)
-@click.version_option(package_name="edgernn")
-def main() -> None:
-    """Train, compress and export recurrent neural networks for edge devices."""
-
-
-DEVICE = click.option(
-    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
-)
-
-
-def require_device(device: str) -> None:
-    """Refuse ``--device cuda`` up front on a machine without a GPU."""
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EdgeRNNError("--device cuda: no CUDA GPU is available here; use --device cpu")
-
-
-def echo_json(payload: dict) -> None:
-    click.echo(json.dumps(payload, sort_keys=True))
-
-
-def echo_metrics(metrics: dict[str, dict[str, float]]) -> None:
-    for split, scores in metrics.items():
-        shown = "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
-        click.echo(f"{split:>5}: {shown}")
-
-
-# Registration by import; these modules need ``main`` and the helpers above.
-from edgernn.cli import bench, compress, export, run, train  # noqa: E402, F401
+__all__ = ["DEVICE", "echo_json", "echo_metrics", "main", "require_device"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.bench.config import DEVICES, BenchConfig, TimingConfig
-from edgernn.cli import echo_json, main
+from edgernn.cli.base import echo_json, main
 
 
 def _joined(values: tuple[int, ...]) -> str:

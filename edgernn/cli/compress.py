@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli import DEVICE, echo_json, main, require_device
+from edgernn.cli.base import DEVICE, echo_json, main, require_device
 from edgernn.cli.export import check_own_model_flags, echo_adoption
 from edgernn.cli.own import OWN_MODEL_FLAGS, own_model_options, pop_own_flags
 from edgernn.compress.config import TOLERANCE_TEXT, CompressOptions

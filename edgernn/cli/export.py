@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli import echo_json, echo_metrics, main
+from edgernn.cli.base import echo_json, echo_metrics, main
 from edgernn.cli.own import own_model_options, pop_own_flags
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import EXPORTERS, ExportConfig

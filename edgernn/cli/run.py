@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli import DEVICE, echo_json, main, require_device
+from edgernn.cli.base import DEVICE, echo_json, main, require_device
 
 
 @main.command("run")

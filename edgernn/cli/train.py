@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli import DEVICE, echo_json, echo_metrics, main, require_device
+from edgernn.cli.base import DEVICE, echo_json, echo_metrics, main, require_device
 from edgernn.config import (
     ATTENTIONS,
     CELLS,

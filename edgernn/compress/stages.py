@@ -86,7 +86,7 @@ def compress(
     config = config or CompressConfig()
     _check_before_work(checkpoint.spec, config)
     encoded, data_note = checkpoint_data(checkpoint, data)
-    run = _Run(checkpoint, encoded, [data_note], config.tolerance)
+    run = _Run(checkpoint, encoded, [*_adoption_notes(checkpoint), data_note], config.tolerance)
     model = run.measure(checkpoint.build(), "teacher", "teacher", None)
     if config.student is not None and run.needs_data("distillation"):
         student = distill(model, encoded, config.student, config.distill, device).cpu()
@@ -110,6 +110,18 @@ def _int8_stage(run: _Run, model: nn.Module, config: QuantizeConfig) -> QuantPla
     int8 = apply_plan(model, plan)
     kept = run.keep_if_close(model, int8, "int8", "quantize", source=model) is int8
     return plan if kept else None
+
+
+def _adoption_notes(teacher: Checkpoint) -> list[str]:
+    # A user's own model, adopted (edgernn.own.adopt): its rows are the adopted model's.
+    adopted = teacher.compression.get("adopted_from")
+    if not adopted:
+        return []
+    return [
+        f"teacher: your model {adopted['class']} ({adopted['source']}), adopted as an edgernn "
+        f"model that reads {adopted['readout']} (max abs difference {adopted['parity']:.1g}); "
+        "its rows measure the adopted model, which computes the same outputs"
+    ]
 
 
 def _check_before_work(teacher: ModelSpec, config: CompressConfig) -> None:

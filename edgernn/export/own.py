@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from torch import nn
 
+from edgernn.bundle.external import check_self_contained
 from edgernn.bundle.manifest import FORMAT, MANIFEST, VERSION, write_manifest
 from edgernn.errors import EdgeRNNError
 from edgernn.export.axes import dynamic_axes, symbol_sizes, variants
@@ -218,6 +219,7 @@ def _session(proto: onnx.ModelProto):
     # logs an error before it raises the exception that is reported instead.
     options.log_severity_level = 4
     data = proto.SerializeToString()
+    check_self_contained(data, "exported ONNX graph")  # ORT would read it from the cwd
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

@@ -13,6 +13,7 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
+from edgernn.bundle.external import check_self_contained
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import TOLERANCE
 from edgernn.export.graphs import example_inputs
@@ -24,10 +25,15 @@ STREAM_CHUNKS = (1, 3, 2, 4)  # chunk sizes fed one after another; the last is c
 
 
 def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
-    """A single-threaded CPU ONNX Runtime session (deterministic, no oversubscription)."""
+    """A single-threaded CPU ONNX Runtime session (deterministic, no oversubscription).
+
+    Raises:
+        EdgeRNNError: a tensor keeps its data in another file (``edgernn.bundle.external``).
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     data = model if isinstance(model, bytes) else model.SerializeToString()
+    check_self_contained(data, "exported ONNX graph")  # ORT would read it from the cwd
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

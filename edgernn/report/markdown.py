@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgernn.report.schema import latency_at
+from edgernn.report.grid import latency_at
 
 
 def fmt(value: float | int | None, digits: int = 3) -> str:

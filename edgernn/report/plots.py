@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
-from edgernn.report.schema import latency_at
+from edgernn.report.grid import latency_at
 
 FIGSIZE = (7.0, 3.6)  # inches at 100 dpi: fits a 1200 px page, two plots per screen
 

@@ -1,4 +1,4 @@
-"""The ``edgernn.report/1`` schema: checking a report, its reference point, writing it out."""
+"""The ``edgernn.report/1`` schema: checking a report and writing it out (md, html, json)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ import os
 from pathlib import Path
 
 from edgernn.atomic import write_atomic
+from edgernn.report.grid import latency_at, reference_point
+from edgernn.report.html import render_html
+from edgernn.report.markdown import render_markdown
+
+__all__ = [
+    "SCHEMA",
+    "latency_at",
+    "reference_point",
+    "render_html",
+    "render_markdown",
+    "schema_problems",
+    "write_report",
+]
 
 SCHEMA = "edgernn.report/1"
 ROLES = ("teacher", "student", "final", "peer")
@@ -73,27 +86,6 @@ def _check(record: dict, fields: dict, where: str) -> list[str]:
     return problems
 
 
-def reference_point(config) -> dict:
-    """The grid point summary tables quote: batch 1, the middle length, fewest threads."""
-    batches, lengths = sorted(config.batch_sizes), sorted(config.seq_lens)
-    return {
-        "device": config.device,
-        "batch": 1 if 1 in batches else batches[0],
-        "seq_len": lengths[(len(lengths) - 1) // 2],
-        "threads": min(config.threads),
-    }
-
-
-def latency_at(row: dict, point: dict) -> dict | None:
-    """The row's latency entry at ``point``; a graph without that axis matches any value."""
-    for entry in row["latency"]:
-        if entry["threads"] != point["threads"]:
-            continue
-        if all(entry[axis] in (None, point[axis]) for axis in ("batch", "seq_len")):
-            return entry
-    return None
-
-
 def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` and, last, ``report.json`` into ``directory``.
 
@@ -103,9 +95,6 @@ def write_report(report: dict, directory: str | os.PathLike) -> dict[str, Path]:
     Returns:
         ``{"json": path, "md": path, "html": path}``.
     """
-    from edgernn.report.html import render_html
-    from edgernn.report.markdown import render_markdown
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {

@@ -16,8 +16,9 @@ def load_sessions(
 ) -> dict[str, tuple[dict, ort.InferenceSession]]:
     """Role -> (manifest entry, CPU session) for every graph of ``precision``.
 
-    Every file is verified (path, sha256), not only those loaded: a tampered bundle is
-    refused whole. Each session's inputs and outputs must be those its entry lists.
+    Every file is verified (path, sha256, no tensor in another file), not only those
+    loaded: a tampered bundle is refused whole, before any session is created. Each
+    session's inputs and outputs must be those its entry lists.
 
     Raises:
         EdgeRNNError: a file fails its checks, ONNX Runtime cannot load it, or the bundle
