@@ -256,7 +256,7 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
         )
     lines += ["", "Reference points: " + _references(rows), "", "Every metric, user → final:"]
     lines += [""] + [f"- {r['model']}: {_all_metrics(r)}" for r in rows]
-    trees = sorted({(r["git_sha"][:8], r["edgernn_tree"]) for r in rows})
+    trees = {r["edgernn_tree"] for r in rows}  # HEAD may move (commits) with the files unchanged
     lines += ["", "edgernn code per row (HEAD, hash of edgernn/**/*.py on disk): "]
     lines[-1] += ", ".join(f"{r['model']} {r['git_sha'][:8]} {r['edgernn_tree']}" for r in rows)
     lines[-1] += " (one tree for all)" if len(trees) == 1 else " (**the tree changed mid-run**)"

@@ -5,6 +5,8 @@ load (and then run) or raise ``EdgeRNNError``. (2) ``Runtime.predict/step/run/ge
 translate`` on random inputs (unicode, empty, long, wrong types, arrays of random dtypes and
 shapes, NaN) return the documented structure or raise ``EdgeRNNError``.
 Budget: the conftest "ci" profile; HYPOTHESIS_PROFILE=long for the maintainers' long run.
+``event`` only labels outcomes (``--hypothesis-show-statistics``); what is accepted is checked
+after it, and the unmutated bundles (here) and valid inputs (test_runtime) must work.
 """
 
 from __future__ import annotations
