@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from edgernn.lazy import lazy_exports
 
 _EXPORTS = {
     "BenchConfig": "edgernn.bench.config",
@@ -25,10 +25,4 @@ _EXPORTS = {
     "read_bundle": "edgernn.bench.discover",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'edgernn.bench' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from edgernn.lazy import lazy_exports
 
 _EXPORTS = {
     "DistillConfig": "edgernn.distill.config",
@@ -24,10 +24,4 @@ _EXPORTS = {
     "student_spec": "edgernn.distill.student",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

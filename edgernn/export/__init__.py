@@ -13,7 +13,7 @@ without importing torch or onnx.
 
 from __future__ import annotations
 
-import importlib
+from edgernn.lazy import lazy_exports
 
 _EXPORTS = {
     "OPSET": "edgernn.export.trace",
@@ -29,10 +29,4 @@ _EXPORTS = {
     "to_onnx": "edgernn.export.trace",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

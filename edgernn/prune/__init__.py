@@ -14,7 +14,7 @@ without importing torch.
 
 from __future__ import annotations
 
-import importlib
+from edgernn.lazy import lazy_exports
 
 _EXPORTS = {
     "PruneConfig": "edgernn.prune.config",
@@ -31,10 +31,4 @@ _EXPORTS = {
     "weight_targets": "edgernn.prune.unstructured",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module '{__name__}' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

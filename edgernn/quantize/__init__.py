@@ -23,7 +23,7 @@ Exports resolve lazily, so reading a config's defaults does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from edgernn.lazy import lazy_exports
 
 _EXPORTS = {
     "KINDS": "edgernn.quantize.config",
@@ -36,10 +36,4 @@ _EXPORTS = {
     "quantize": "edgernn.quantize.dynamic",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'edgernn.quantize' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
