@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from edgernn.errors import EdgeRNNError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -54,6 +56,39 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         out.flush()
         os.fsync(out.fileno())
     return Path(path)
+
+
+def check_folder_path(folder: str | os.PathLike) -> None:
+    """Refuse a folder path that is, or lies under, something other than a directory.
+
+    Raises:
+        EdgeRNNError: ``folder`` or its nearest existing parent is not a directory.
+    """
+    folder = Path(folder)
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise EdgeRNNError(f"{place} is a file, not a folder; choose another output path")
+            return
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and its parents, refusing one that is (or lies under) a file.
+
+    Raises:
+        EdgeRNNError: see ``check_folder_path``; or the OS refuses to create it.
+
+    Example::
+
+        make_folder("runs/demo")   # -o somefile.txt/out is refused with one line
+    """
+    check_folder_path(folder)
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EdgeRNNError(f"{folder}: cannot create the folder ({error.strerror})") from None
+    return folder
 
 
 def _umask() -> int:

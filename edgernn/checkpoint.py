@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from edgernn import __version__
-from edgernn.atomic import atomic_path
+from edgernn.atomic import atomic_path, make_folder
 from edgernn.config import ModelSpec
 from edgernn.data import TaskData, encode, load_raw
 from edgernn.data.builtin import builtin_task
@@ -49,7 +49,7 @@ class Checkpoint:
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
     """Write atomically: a crash never leaves a half-written file under ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -92,16 +92,61 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 def _from_payload(payload: object, path: Path) -> Checkpoint:
     check_format(payload, FORMAT, VERSION, path, "checkpoint")
     try:
+        for name in ("spec", "data", "state_dict"):
+            if not isinstance(payload[name], dict):
+                raise EdgeRNNError(f"{name} must be a dict, got {type(payload[name]).__name__}")
+        spec = ModelSpec.from_dict(payload["spec"])
+        meta = DataMeta.from_dict(payload["data"])
+        meta.check_fits(spec)
+        check_state_dict(payload["state_dict"], spec)
         return Checkpoint(
-            spec=ModelSpec.from_dict(payload["spec"]),
-            meta=DataMeta.from_dict(payload["data"]),
+            spec=spec,
+            meta=meta,
             state_dict=payload["state_dict"],
             metrics=payload.get("metrics", {}),
             training=payload.get("training", {}),
             compression=payload.get("compression", {}),
         )
-    except (KeyError, TypeError) as error:
+    except KeyError as error:
         raise EdgeRNNError(f"{path}: checkpoint is missing a field ({error})") from None
+    except (EdgeRNNError, TypeError) as error:  # TypeError: a field of the wrong kind
+        raise EdgeRNNError(f"{path}: damaged checkpoint: {error}") from None
+
+
+def check_state_dict(state: dict, spec: ModelSpec) -> None:
+    """Refuse weights that are not exactly the tensors of the model ``spec`` describes.
+
+    The expected names and shapes come from the model built on the meta device, so nothing
+    is allocated (``ModelSpec`` has already capped its size).
+    """
+    from edgernn.models import build_model
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(spec).state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(map(str, set(state) - set(expected)))
+    if missing or extra:
+        raise EdgeRNNError(
+            f"weights do not fit the model spec: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    for name, shape in expected.items():
+        value = state[name]
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise EdgeRNNError(f"weight {name} must be a float tensor, got {type(value).__name__}")
+        if tuple(value.shape) != shape:
+            raise EdgeRNNError(
+                f"weight {name} has shape {list(value.shape)}, the model spec needs {list(shape)}"
+            )
+
+
+def check_finite(state: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN or infinite weights: they export to graphs whose every output is NaN."""
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise EdgeRNNError(
+                f"weight {name} holds NaN or infinite values; the model diverged in training "
+                "(retrain with a lower --lr) or the file is damaged"
+            )
 
 
 def checkpoint_data(checkpoint: Checkpoint, data: str | None = None) -> tuple[TaskData | None, str]:

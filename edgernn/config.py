@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from edgernn.errors import EdgeRNNError
@@ -11,6 +12,32 @@ CELLS = ("rnn", "lstm", "gru")
 ATTENTIONS = ("bahdanau", "luong")
 DEFAULT_ATTENTION = "bahdanau"  # seq2seq's attention when none is chosen
 POOLINGS = ("last", "mean", "max")
+# Largest model edgernn builds: 2**31 fp32 parameters are 8 GiB of weights (training needs
+# about four times that). A checkpoint or flag asking for more is refused before anything is
+# allocated, instead of exhausting memory or overflowing inside torch.
+MAX_PARAMS = 2**31
+SEED_RANGE = (0, 2**64 - 1)  # what torch.manual_seed takes
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurrent layer
+
+
+def _shown(value: object) -> str:
+    return repr(value)[:60]  # a damaged checkpoint may hold anything there
+
+
+def _check_types(spec: object, kinds: dict[str, tuple[type, ...]]) -> None:
+    # bool is an int subclass, so it must be ruled out explicitly where an int is meant.
+    for name, kind in kinds.items():
+        value = getattr(spec, name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind):
+            wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kind)
+            raise EdgeRNNError(f"{name} must be {wanted}, got {_shown(value)}")
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a seed torch cannot take (not an int, negative, or past 64 bits)."""
+    low, high = SEED_RANGE
+    if not isinstance(seed, int) or isinstance(seed, bool) or not low <= seed <= high:
+        raise EdgeRNNError(f"seed must be an integer in [0, 2**64), got {_shown(seed)}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -56,6 +83,7 @@ class ModelSpec:
     max_len: int = 512  # longest input sequence the model accepts
 
     def __post_init__(self) -> None:
+        _check_types(self, _SPEC_TYPES)
         _check_choice("task", self.task, TASKS)
         _check_choice("cell", self.cell, CELLS)
         _check_choice("pooling", self.pooling, POOLINGS)
@@ -75,6 +103,15 @@ class ModelSpec:
                 raise EdgeRNNError("seq2seq needs token inputs")
         elif self.attention is not None:
             raise EdgeRNNError("--attention only applies to --task seq2seq")
+        if self.vocab_size < 0 or self.input_size < 0:
+            raise EdgeRNNError("vocab_size and input_size cannot be negative")
+        count = parameter_count(self)
+        if count > MAX_PARAMS:
+            raise EdgeRNNError(
+                f"the model would have {count:,} parameters, more than edgernn builds "
+                f"({MAX_PARAMS:,}, edgernn.config.MAX_PARAMS); choose smaller "
+                "hidden/embed/layers"
+            )
 
     @property
     def directions(self) -> int:
@@ -90,6 +127,52 @@ class ModelSpec:
         if unknown:
             raise EdgeRNNError(f"model spec has unknown fields {unknown}; is edgernn too old?")
         return cls(**values)
+
+
+_SPEC_TYPES = {
+    **dict.fromkeys(("task", "cell", "pooling"), (str,)),
+    **dict.fromkeys(
+        ("hidden", "layers", "embed", "vocab_size", "input_size", "num_outputs", "max_len"), (int,)
+    ),
+    "bidirectional": (bool,),
+    "attention": (str, type(None)),
+    "dropout": (float, int),
+}
+
+
+def _rnn_params(cell: str, input_size: int, hidden: int, layers: int, directions: int) -> int:
+    # Per layer and direction, nn.RNNBase holds W_ih, W_hh and two biases per gate block.
+    gates, total = GATES[cell] * hidden, 0
+    for layer in range(layers):
+        width = input_size if layer == 0 else hidden * directions
+        total += directions * (gates * (width + hidden) + 2 * gates)
+    return total
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """Parameters of the model ``spec`` describes, by arithmetic (nothing is built).
+
+    Equal to ``sum(p.numel() for p in build_model(spec).parameters())``; the tests check it.
+
+    Example::
+
+        parameter_count(ModelSpec(task="classify", vocab_size=100, hidden=16))
+    """
+    h, out, memory = spec.hidden, spec.num_outputs, spec.hidden * spec.directions
+    width = spec.embed if spec.vocab_size > 0 else spec.input_size
+    total = spec.vocab_size * spec.embed if spec.vocab_size > 0 else 0
+    total += _rnn_params(spec.cell, width, h, spec.layers, spec.directions)
+    if spec.task != "seq2seq":
+        return total + memory * out + out
+    bahdanau = attention_for(spec.task, spec.attention) == "bahdanau"
+    total += out * spec.embed  # target embedding
+    total += _rnn_params(spec.cell, spec.embed + (memory if bahdanau else 0), h, spec.layers, 1)
+    # Bahdanau: query (no bias), key and score (no bias) projections; Luong: key, no bias.
+    total += h * h + memory * h + h + h if bahdanau else memory * h
+    total += (2 if spec.cell == "lstm" else 1) * (memory * h + h)  # bridges
+    if not bahdanau:
+        total += (memory + h) * h + h  # combine
+    return total + ((h + memory) if bahdanau else h) * out + out
 
 
 @dataclass(frozen=True)
@@ -109,7 +192,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_positive(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience)
-        if self.lr <= 0:
-            raise EdgeRNNError(f"learning rate must be positive, got {self.lr}")
-        if self.clip_norm <= 0:
-            raise EdgeRNNError(f"clip norm must be positive, got {self.clip_norm}")
+        if not 0 < self.lr < math.inf:  # also refuses NaN
+            raise EdgeRNNError(f"learning rate must be positive and finite, got {self.lr}")
+        if not 0 < self.clip_norm < math.inf:
+            raise EdgeRNNError(f"clip norm must be positive and finite, got {self.clip_norm}")
+        check_seed(self.seed)

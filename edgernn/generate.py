@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from edgernn.checkpoint import Checkpoint
+from edgernn.config import check_seed
 from edgernn.data.meta import tokenize
 from edgernn.data.vocab import BOS_ID, Vocab
 from edgernn.errors import EdgeRNNError
@@ -28,6 +29,9 @@ def generate_text(
         raise EdgeRNNError(
             f"generation needs a language model, this checkpoint is {checkpoint.spec.task}"
         )
+    if not 0 <= temperature < float("inf"):  # also refuses NaN
+        raise EdgeRNNError(f"temperature must be a finite number >= 0, got {temperature}")
+    check_seed(seed)
     vocab = Vocab(checkpoint.meta.vocab)
     # An empty prefix starts from <bos>, which the model never saw, so start from a newline
     # (a document boundary in training) when the vocabulary has one.

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgernn.atomic import make_folder
 from edgernn.errors import EdgeRNNError
 
 LOCK_FILE = "run.lock"
@@ -37,7 +38,7 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     if folder.exists() and not folder.is_dir():
         raise EdgeRNNError(f"{folder}: exists and is not a directory")
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     path = folder / LOCK_FILE
     handle = _acquire(path)
     try:

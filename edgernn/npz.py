@@ -36,9 +36,15 @@ _DAMAGED = (
 
 
 def load_npz(
-    path: Path, required: tuple[str, ...] = ARRAYS, optional: tuple[str, ...] = ()
+    path: Path,
+    required: tuple[str, ...] | None = ARRAYS,
+    optional: tuple[str, ...] = (),
+    limit: int = MAX_NPZ_BYTES,
 ) -> dict[str, np.ndarray]:
     """The ``required`` arrays of ``path`` and those of ``optional`` it has; nothing else is read.
+
+    ``required=None`` reads every array the archive holds; ``limit`` caps their uncompressed
+    bytes together.
 
     Torch-free: training data and the device runtime's ``predict`` inputs both come through it.
 
@@ -48,7 +54,9 @@ def load_npz(
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            members = _members(path, archive, required, optional)
+            if required is None:
+                required = tuple(i.filename.removesuffix(".npy") for i in archive.infolist())
+            members = _members(path, archive, required, optional, limit)
             return {name: _read(path, archive, info) for name, info in members.items()}
     except _DAMAGED as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -56,7 +64,11 @@ def load_npz(
 
 
 def _members(
-    path: Path, archive: zipfile.ZipFile, required: tuple[str, ...], optional: tuple[str, ...]
+    path: Path,
+    archive: zipfile.ZipFile,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    limit: int,
 ) -> dict[str, zipfile.ZipInfo]:
     found = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
     missing = [name for name in required if name not in found]
@@ -64,10 +76,10 @@ def _members(
         raise EdgeRNNError(f"{path}: missing arrays {missing}; need {', '.join(required)}")
     names = [name for name in (*required, *optional) if name in found]
     total = sum(found[name].file_size for name in names)
-    if total > MAX_NPZ_BYTES:
+    if total > limit:
         raise EdgeRNNError(
             f"{path}: {', '.join(names)} hold {total} bytes uncompressed, more than the "
-            f"{MAX_NPZ_BYTES}-byte limit; split the data into smaller files"
+            f"{limit}-byte limit; split the data into smaller files"
         )
     return {name: found[name] for name in names}
 

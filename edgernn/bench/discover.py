@@ -9,7 +9,7 @@ import numpy as np
 from edgernn.bench.config import Candidate
 from edgernn.bench.inputs import assign_axes, check_example
 from edgernn.bundle.external import check_self_contained
-from edgernn.bundle.manifest import read_file, read_manifest
+from edgernn.bundle.manifest import complete_bundle, read_file, read_manifest
 from edgernn.errors import EdgeRNNError
 
 # Op types that only appear in quantized graphs (ORT's dynamic and static int8 formats).
@@ -34,6 +34,7 @@ def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
     Returns:
         ``(task, files)`` with each file ``{"path": absolute path, "role", "precision"}``.
     """
+    directory = complete_bundle(directory)  # one folder for the manifest and its files
     manifest = read_manifest(directory)
     files = []
     for entry in manifest["files"]:

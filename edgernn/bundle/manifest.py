@@ -37,6 +37,8 @@ VERSION = 1  # bump on incompatible manifest changes; readers refuse newer versi
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 2**20  # real manifests are tens of KiB; never parse a giant file
 MAX_FILE_BYTES = 2 * 2**30  # protobuf cannot load a larger ONNX file anyway
+# While edgernn.bundle.staging swaps a bundle in, the old one waits complete in FOLDER/.previous-*.
+PREVIOUS_PREFIX = ".previous-"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -51,6 +53,27 @@ def write_manifest(directory: Path, manifest: dict) -> Path:
     return path
 
 
+def complete_bundle(directory: str | os.PathLike) -> Path:
+    """The folder holding ``directory``'s complete bundle right now; reads, never writes.
+
+    That is ``directory`` itself, except in the middle of a swap (``edgernn.bundle.staging``)
+    interrupted or still under way: then its manifest is out and the previous bundle waits,
+    complete, in one ``.previous-*`` folder inside it.
+    """
+    directory = Path(directory)
+    try:
+        if (directory / MANIFEST).exists() or (directory / MANIFEST).is_symlink():
+            return directory
+        waiting = [
+            folder
+            for folder in directory.glob(f"{PREVIOUS_PREFIX}*")
+            if not folder.is_symlink() and (folder / MANIFEST).is_file()
+        ]
+    except (OSError, ValueError):  # read_manifest reports what is wrong with directory
+        return directory
+    return waiting[0] if len(waiting) == 1 else directory
+
+
 def read_manifest(directory: str | os.PathLike) -> dict:
     """Parse a bundle's manifest and check every field the runtime reads.
 
@@ -62,7 +85,7 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     """
     if not isinstance(directory, str | os.PathLike):
         raise EdgeRNNError(f"a bundle is a directory path, got {type(directory).__name__}")
-    directory = Path(directory)
+    directory = complete_bundle(directory)
     path = directory / MANIFEST
     try:
         if not directory.is_dir():
@@ -126,7 +149,7 @@ def read_file(directory: str | os.PathLike, entry: dict) -> bytes:
             ``MAX_FILE_BYTES``, its sha256 differs, or it is not a self-contained ONNX file
             (a tensor with external data, which the sha256 does not cover).
     """
-    root = Path(directory).resolve()
+    root = complete_bundle(directory).resolve()
     name = entry.get("path")
     if not isinstance(name, str) or not name or "\x00" in name or Path(name).is_absolute():
         raise EdgeRNNError(f"{root}: manifest file path {name!r} must be relative to the bundle")

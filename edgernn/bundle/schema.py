@@ -22,6 +22,9 @@ PRECISIONS = ("fp32", "int8")
 DTYPES = ("float32", "int64", "bool")
 TOKENIZATIONS = ("char", "word", "pretokenized")
 SPECIAL_COUNT = 4  # <pad>, <unk>, <bos>, <eos> open every vocabulary
+# The runtime allocates each state as zeros, per row of a batch: (layers, batch, hidden) with
+# layers * hidden at most this (4 MiB of float32 a row); a real recurrent model is far smaller.
+MAX_STATE_SIZE = 2**20
 # The inputs the runtime feeds each role's graph (besides its state), as (dtype, rank);
 # "inputs" is int64 (B, T) token ids or float32 (B, T, F) features.
 ROLE_INPUTS = {
@@ -158,6 +161,8 @@ def _state(state: object, inputs: dict, outputs: dict, field: str, where: Path) 
     if shape != inputs[name]["shape"] or any(isinstance(d, str) and d != "batch" for d in shape):
         must = f"the shape of input {name!r}, with 'batch' its only named size"
         _fail(where, f"{field}.shape", must, shape)
+    if math.prod(d for d in shape if _is_int(d)) > MAX_STATE_SIZE:
+        _fail(where, f"{field}.shape", f"at most {MAX_STATE_SIZE:,} values per batch row", shape)
 
 
 def _unique(files: list[dict], where: Path) -> None:

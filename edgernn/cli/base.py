@@ -7,6 +7,8 @@ commands, so nothing imports ``edgernn.cli`` back.
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import click
 
@@ -27,6 +29,33 @@ class _Commands(click.Group):
 @click.version_option(package_name="edgernn")
 def main() -> None:
     """Train, compress and export recurrent neural networks for edge devices."""
+
+
+class Number(click.FloatRange):
+    """A float range that refuses NaN, and infinity unless ``allow_inf`` (where inf means
+    "no limit"). click's own range lets NaN through: every comparison with it is false."""
+
+    def __init__(self, *args, allow_inf: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_inf = allow_inf
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number) or (math.isinf(number) and not self.allow_inf):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
+
+
+SEED = click.IntRange(0, 2**64 - 1)  # what torch.manual_seed takes
+
+
+def output_location(ctx, param, value):
+    """Option callback: refuse ``-o`` under a regular file before any work starts."""
+    from edgernn.atomic import check_folder_path
+
+    if value is not None:
+        check_folder_path(Path(value).parent)
+    return value
 
 
 DEVICE = click.option(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.bench.config import DEVICES, BenchConfig, TimingConfig
-from edgernn.cli.base import echo_json, main
+from edgernn.cli.base import Number, echo_json, main
 
 
 def _joined(values: tuple[int, ...]) -> str:
@@ -68,14 +68,14 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 )
 @click.option(
     "--min-time",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=TimingConfig.min_time_s,
     show_default=True,
     help="Seconds each grid point is timed at least.",
 )
 @click.option(
     "--max-time",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=TimingConfig.max_time_s,
     show_default=True,
     help="Seconds after which a slow grid point stops (keeping at least 3 calls).",
@@ -93,10 +93,13 @@ def bench_command(models, data, device, example, min_iters, min_time, max_time, 
     Writes report.json, report.md and report.html to the output directory.
     """
     from edgernn.bench import bench, candidates_from_paths
+    from edgernn.paths import check_output_not_input, data_path
     from edgernn.report.markdown import console_lines
     from edgernn.report.schema import write_report
 
     output, as_json = options.pop("output"), options.pop("as_json")
+    inputs = [("MODEL", path) for path in models] + [("--example", example)]
+    check_output_not_input(output, [*inputs, ("--data", data_path(data))], folder=True)
     timing = TimingConfig(
         min_iters=min_iters, min_time_s=min_time, max_time_s=max(min_time, max_time)
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.base import DEVICE, echo_json, main, require_device
+from edgernn.cli.base import DEVICE, SEED, Number, echo_json, main, require_device
 from edgernn.cli.export import check_own_model_flags, echo_adoption
-from edgernn.cli.own import OWN_MODEL_FLAGS, own_model_options, pop_own_flags
+from edgernn.cli.own import OWN_MODEL_FLAGS, own_model_inputs, own_model_options, pop_own_flags
 from edgernn.compress.config import TOLERANCE_TEXT, CompressOptions
 from edgernn.config import CELLS
 from edgernn.distill.config import DEFAULT_AUGMENT, REGRESSION_MODES, SEQ2SEQ_MODES
@@ -33,14 +33,14 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
 @click.option("--student-unidirectional", is_flag=True, help="One-way student of a bi teacher.")
 @click.option(
     "--temperature",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Number(min=0, min_open=True),
     default=CompressOptions.temperature,
     show_default=True,
     help="Softmax temperature of distillation.",
 )
 @click.option(
     "--alpha",
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     default=CompressOptions.alpha,
     show_default=True,
     help="Weight of the teacher's outputs.",
@@ -54,14 +54,14 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
 )
 @click.option(
     "--hidden-match",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=CompressOptions.hidden_match,
     show_default=True,
     help="Weight of hidden-state matching (0: off).",
 )
 @click.option(
     "--augment",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=Number(0, 1, max_open=True),
     help="Function matching: also match the teacher on perturbed inputs (noise std on "
     f"numbers, token replacement rate on text) [default: {AUGMENT_DEFAULT}, 0 otherwise].",
 )
@@ -74,7 +74,7 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
 )
 @click.option(
     "--prune",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=Number(0, 1, max_open=True),
     default=CompressOptions.prune,
     show_default=True,
     help="Fraction pruned: hidden units (structured) or weights (unstructured).",
@@ -87,14 +87,14 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
 )
 @click.option(
     "--sensitivity",
-    type=click.FloatRange(min=0),
+    type=Number(min=0, allow_inf=True),
     default=CompressOptions.sensitivity,
     show_default=True,
     help="Most metric one layer may lose to int8 (points, or percent relative for errors).",
 )
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0),
+    type=Number(min=0, allow_inf=True),
     help="Most a pruned or int8 model may lose to the teacher on the valid split before the "
     f"stage is dropped [default: {TOLERANCE_TEXT} for perplexity/MSE; inf keeps all].",
 )
@@ -108,7 +108,7 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
     show_default=True,
     help="Distillation epochs (upper bound; early stopping ends sooner).",
 )
-@click.option("--seed", type=int, default=CompressOptions.seed, show_default=True)
+@click.option("--seed", type=SEED, default=CompressOptions.seed, show_default=True)
 @DEVICE
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
@@ -127,7 +127,10 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     from edgernn.compress.stages import compress
     from edgernn.lock import folder_lock
     from edgernn.own.resolve import resolve_model, teacher_file
+    from edgernn.paths import check_output_not_input, data_path
 
+    inputs = [("MODEL", model), ("--data", data_path(data)), *own_model_inputs(options)]
+    check_output_not_input(output, inputs, folder=True)
     own, axes = pop_own_flags(options)
     flags = CompressOptions(**{f.name: options.pop(f.name) for f in fields(CompressOptions)})
     config = flags.config(progress=not quiet)

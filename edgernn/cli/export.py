@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.base import echo_json, echo_metrics, main
-from edgernn.cli.own import own_model_options, pop_own_flags
+from edgernn.cli.base import SEED, Number, echo_json, echo_metrics, main
+from edgernn.cli.own import own_model_inputs, own_model_options, pop_own_flags
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import EXPORTERS, ExportConfig
 
@@ -30,7 +30,7 @@ from edgernn.export.config import EXPORTERS, ExportConfig
 )
 @click.option(
     "--int8-tolerance",
-    type=click.FloatRange(min=0),
+    type=Number(min=0, allow_inf=True),
     default=ExportConfig.int8_tolerance,
     show_default=True,
     help="Most metric one int8 node may cost on the valid split (points, or percent relative "
@@ -64,7 +64,10 @@ def export_command(
     from edgernn.export.own import export_own
     from edgernn.lock import folder_lock
     from edgernn.own.resolve import resolve_model
+    from edgernn.paths import check_output_not_input, data_path
 
+    inputs = [("CHECKPOINT", checkpoint), ("--data", data_path(data)), *own_model_inputs(own)]
+    check_output_not_input(output, inputs, folder=True)
     config = ExportConfig(
         int8=not no_int8,
         per_channel=per_channel,
@@ -137,9 +140,9 @@ def check_own_model_flags(model, path: str, data: str | None, axes: dict) -> Non
 )
 @click.option("--beam", type=click.IntRange(min=1), default=1, help="seq2seq beam width [greedy].")
 @click.option("--length", type=click.IntRange(min=1), default=100, help="lm: tokens to generate.")
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, help="lm: 0 is greedy.")
+@click.option("--temperature", type=Number(min=0), default=0.0, help="lm: 0 is greedy.")
 @click.option("--top-k", type=click.IntRange(min=1), help="lm: sample among the k likeliest.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--unknown",
     type=click.Choice(["unk", "error"]),
@@ -153,8 +156,10 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
 
     With no INPUT, reads one input per line from stdin (a language model starts fresh).
     """
+    import sys
+
     from edgernn.runtime import Runtime
-    from edgernn.runtime.inputs import read_inputs
+    from edgernn.runtime.inputs import read_inputs, read_stdin
 
     runtime = Runtime(bundle, precision, unknown=unknown)
     if runtime.task == "custom":
@@ -165,7 +170,11 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
     numeric = runtime.manifest["input"]["type"] == "features"
     items = read_inputs(list(inputs), numeric)
     if not inputs:
-        items = [""] if runtime.task == "lm" else read_inputs(_stdin_lines(), numeric)
+        items = (
+            [""]
+            if runtime.task == "lm"
+            else read_inputs(read_stdin(sys.stdin.buffer.read()), numeric)
+        )
     if runtime.task == "lm":
         texts = [runtime.generate(prefix, **sampling) for prefix in items]
         results = [{"text": text} for text in texts]
@@ -178,15 +187,6 @@ def predict_command(bundle, inputs, as_json, precision, unknown, beam, **samplin
     if as_json:
         summary = {"bundle": bundle, "task": runtime.task, "precision": runtime.precision}
         echo_json(summary | {"predictions": results})
-
-
-def _stdin_lines() -> list[str]:
-    import sys
-
-    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
-    if not lines:
-        raise EdgeRNNError("no inputs: give INPUT arguments or lines on stdin")
-    return lines
 
 
 def _show_prediction(item, result: dict) -> str:

@@ -96,6 +96,12 @@ def own_model_options(command):
     return command
 
 
+def own_model_inputs(options: dict) -> list[tuple[str, str | None]]:
+    """``(flag, path)`` of the files the own-model flags in a command's arguments read."""
+    flags = ("example", "model_file", "vocab", "labels")
+    return [(f"--{name.replace('_', '-')}", options.get(name)) for name in flags]
+
+
 def pop_own_flags(options: dict):
     """``(OwnFlags, axes)`` from a command's keyword arguments, which lose those flags."""
     from edgernn.export.axes import parse_axes

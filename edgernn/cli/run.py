@@ -22,12 +22,14 @@ from edgernn.cli.base import DEVICE, echo_json, main, require_device
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def run_command(recipe, output, device, quiet, as_json):
     """Run a recipe; a rerun skips the stages that already finished."""
+    from edgernn.paths import check_output_not_input
     from edgernn.recipe.parse import load_recipe
     from edgernn.recipe.run import run_recipe
 
     parsed = load_recipe(recipe)
     require_device(device)
     outdir = Path(output) if output else Path("runs") / Path(recipe).stem
+    check_output_not_input(outdir, [("RECIPE", recipe), *parsed.inputs()], folder=True)
     summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo, device=device)
     shown = "  ".join(f"{name} {value:.4f}" for name, value in summary["metrics"].items())
     click.echo(f"final: {shown}")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.base import DEVICE, echo_json, echo_metrics, main, require_device
+from edgernn.cli.base import (
+    DEVICE,
+    SEED,
+    Number,
+    echo_json,
+    echo_metrics,
+    main,
+    output_location,
+    require_device,
+)
 from edgernn.config import (
     ATTENTIONS,
     CELLS,
@@ -36,7 +45,7 @@ from edgernn.config import (
 )
 @click.option(
     "--dropout",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=Number(0, 1, max_open=True),
     default=ModelSpec.dropout,
     show_default=True,
 )
@@ -58,13 +67,11 @@ from edgernn.config import (
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True
 )
-@click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True
-)
+@click.option("--lr", type=Number(min=0, min_open=True), default=TrainConfig.lr, show_default=True)
 @click.option(
     "--patience", type=click.IntRange(min=1), default=TrainConfig.patience, show_default=True
 )
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 @DEVICE
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
@@ -73,6 +80,7 @@ from edgernn.config import (
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
+    callback=output_location,
     help="Checkpoint file to write.",
 )
 def train(
@@ -92,8 +100,10 @@ def train(
 ):
     """Train a full-precision teacher and save a safe checkpoint."""
     from edgernn.checkpoint import save_checkpoint
+    from edgernn.paths import check_output_not_input, data_path
     from edgernn.train import train as train_model
 
+    check_output_not_input(output, [("--data", data_path(data))])
     require_device(device)
     config = TrainConfig(
         epochs=epochs,
@@ -141,13 +151,13 @@ def evaluate_command(checkpoint, data, split, as_json):
 )
 @click.option(
     "--temperature",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=0.8,
     show_default=True,
     help="0 is greedy; higher is more random.",
 )
 @click.option("--top-k", type=click.IntRange(min=1), help="Sample only among the k likeliest.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def generate(checkpoint, prefix, length, temperature, top_k, seed):
     """Sample text from a language-model checkpoint."""
     from edgernn.checkpoint import load_checkpoint

@@ -25,10 +25,49 @@ class DataMeta:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def check_fits(self, spec) -> None:
+        """Refuse a ``DataMeta`` that cannot encode data for the model ``spec`` describes.
+
+        Raises:
+            EdgeRNNError: a vocabulary, label list or scaling is missing, of the wrong type,
+                or of another size than the model's.
+        """
+        if self.task != spec.task:
+            raise EdgeRNNError(f"data is for task {self.task!r}, the model is {spec.task!r}")
+        if spec.vocab_size > 0:
+            # The embedding may have rows no token maps to, never fewer rows than tokens.
+            _check_names("vocab", self.vocab, spec.vocab_size, "token inputs", at_most=True)
+        else:
+            _check_norm(self.norm, "x", spec.input_size)
+        needed = {"seq2seq": "tgt_vocab", "classify": "labels", "tag": "labels"}
+        if spec.task in needed:
+            name = needed[spec.task]
+            _check_names(name, getattr(self, name), spec.num_outputs, f"a {spec.task} model")
+        if spec.task == "regress":
+            _check_norm(self.norm, "y", spec.num_outputs)
+
     @classmethod
     def from_dict(cls, values: dict) -> DataMeta:
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def _check_names(name: str, values: object, size: int, needs: str, at_most: bool = False) -> None:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        shown = "None" if values is None else type(values).__name__
+        raise EdgeRNNError(f"{name} must be a list of strings for {needs}, got {shown}")
+    if len(values) > size if at_most else len(values) != size:
+        wanted = f"at most {size}" if at_most else str(size)
+        raise EdgeRNNError(f"{name} has {len(values)} entries, the model expects {wanted}")
+
+
+def _check_norm(norm: object, side: str, size: int) -> None:
+    for key in (f"{side}_mean", f"{side}_std"):
+        values = norm.get(key) if isinstance(norm, dict) else None
+        if not isinstance(values, list) or len(values) != size:
+            raise EdgeRNNError(f"norm.{key} must be a list of {size} numbers, got {values!r:.60}")
+        if not all(isinstance(v, int | float) and np.isfinite(v) for v in values):
+            raise EdgeRNNError(f"norm.{key} must hold finite numbers")
 
 
 def tokenize(text: str, tokens: str) -> list[str]:

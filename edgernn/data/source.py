@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import stat
 from pathlib import Path
 
 from edgernn.data.builtin import BUILTINS, load_builtin
@@ -46,11 +47,25 @@ def _builtin(name: str, task: str) -> RawData:
     return raw
 
 
+def _kind(path: Path) -> str:
+    # What a path that is neither a file nor a directory is; never opened (a FIFO would block).
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
 def _from_path(path: Path, task: str) -> RawData:
     if not path.exists():
         raise EdgeRNNError(f"{path}: no such file or directory")
     if path.is_file():
         return RawData(task=task, train=read_file(path, task), source=str(path))
+    if not path.is_dir():
+        raise EdgeRNNError(
+            f"{path}: {_kind(path)}, not a data file or directory; copy it to a file"
+        )
     splits = {name: _split_file(path, name) for name in SPLITS}
     if splits["train"] is None:
         raise EdgeRNNError(f"{path}: a data directory needs a train.* file")

@@ -70,11 +70,11 @@ class DistillConfig:
     train: TrainConfig = field(default_factory=TrainConfig)  # the same budget as a teacher
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise EdgeRNNError(f"temperature must be positive, got {self.temperature}")
+        if not 0 < self.temperature < float("inf"):  # also refuses NaN
+            raise EdgeRNNError(f"temperature must be positive and finite, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise EdgeRNNError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.hidden_match < 0:
+        if not 0 <= self.hidden_match < float("inf"):
             raise EdgeRNNError(f"hidden_match must be >= 0, got {self.hidden_match}")
         if self.seq_kd not in SEQ2SEQ_MODES:
             raise EdgeRNNError(

@@ -16,7 +16,7 @@ from torch import nn
 from edgernn import __version__
 from edgernn.atomic import write_atomic
 from edgernn.bundle.manifest import FORMAT, MANIFEST, VERSION, sha256_bytes, write_manifest
-from edgernn.checkpoint import Checkpoint, checkpoint_data
+from edgernn.checkpoint import Checkpoint, check_finite, checkpoint_data
 from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import ExportConfig
@@ -85,6 +85,7 @@ def export_bundle(
         bundle = export_bundle(load_checkpoint("teacher.pt"), "runs/bundle")
     """
     config = config or ExportConfig()
+    check_finite(checkpoint.state_dict)
     model = checkpoint.build()
     files = _export_graphs(model, config)
     if config.int8:

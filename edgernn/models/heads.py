@@ -178,7 +178,7 @@ class LanguageModel(nn.Module):
 def _check_sampling(length: int, temperature: float, top_k: int | None) -> None:
     if length < 0:
         raise ValueError(f"length must be at least 0, got {length}")
-    if not temperature >= 0:
+    if not 0 <= temperature < float("inf"):  # also refuses NaN
         raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1 (1 is greedy) or None, got {top_k}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,9 +29,13 @@ from torch import Tensor, nn
 
 from edgernn.checkpoint import Checkpoint
 from edgernn.errors import EdgeRNNError
+from edgernn.npz import load_npz
 from edgernn.own.source import OwnSource, load_model, load_own_module
 
 DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64", "bool")
+# An example fixes shapes and dtypes for tracing: a few rows. Its arrays together may unpack to
+# at most this, checked from the archive's headers before anything is allocated.
+MAX_EXAMPLE_BYTES = 64 * 1024**2
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -41,10 +46,9 @@ def read_example(path: str | os.PathLike) -> dict[str, np.ndarray]:
         EdgeRNNError: unreadable, empty, or an array of a type a model cannot take.
     """
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            example = {name: arrays[name] for name in arrays.files}
-    except (OSError, ValueError) as error:
-        raise EdgeRNNError(f"--example {path}: not a readable .npz file ({error})") from None
+        example = load_npz(Path(path), required=None, limit=MAX_EXAMPLE_BYTES)
+    except EdgeRNNError as error:
+        raise EdgeRNNError(f"--example {error}") from None
     if not example:
         raise EdgeRNNError(f"--example {path}: holds no arrays")
     for name, array in example.items():

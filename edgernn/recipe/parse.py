@@ -32,6 +32,7 @@ from edgernn.config import (
     attention_for,
 )
 from edgernn.errors import EdgeRNNError
+from edgernn.paths import data_path
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def inputs(self) -> list[tuple[str, str | None]]:
+        """``(key, path)`` of the files the recipe reads: its data and a given teacher."""
+        data = data_path(self.data.source)
+        return [("[data] source", data), ("[teacher] checkpoint", self.teacher.checkpoint)]
 
 
 SECTIONS = {

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgernn.atomic import atomic_path
+from edgernn.bundle.staging import recover
 from edgernn.errors import EdgeRNNError
 from edgernn.lock import folder_lock
 from edgernn.recipe.parse import Recipe
@@ -55,6 +56,7 @@ def run_recipe(
     """
     outdir = Path(outdir)
     with folder_lock(outdir):
+        recover(outdir)  # a bundle swap a killed run left half done, before stages are judged
         run = _Run(recipe, outdir, progress, log or (lambda line: None), device)
         run.stage("teacher", run.teacher_key(), run.train_teacher)
         run.stage("compress", run.compress_key(), run.compress)

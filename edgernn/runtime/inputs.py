@@ -41,7 +41,38 @@ def read_inputs(arguments: list[str], numeric: bool) -> list:
             )
         else:
             items.append(argument)
+    if arguments and not items:
+        raise EdgeRNNError(f"no inputs: {', '.join(arguments)} holds no non-blank line or row")
     return items
+
+
+def read_stdin(data: bytes) -> list[str]:
+    """The non-blank lines of ``data`` (stdin's bytes): arguments for ``read_inputs``.
+
+    Decoded as UTF-8 whatever the locale, as files are, so ``LC_ALL=C`` changes nothing.
+
+    Raises:
+        EdgeRNNError: bytes that are not UTF-8, or no non-blank line (the same answer as an
+            empty file).
+    """
+    lines = _text_lines(_decode(data, "<stdin>"))
+    if not lines:
+        raise EdgeRNNError("no inputs: give INPUT arguments or lines on stdin")
+    return lines
+
+
+def _decode(data: bytes, name: object) -> str:
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise EdgeRNNError(
+            f"{name}:{line}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+
+
+def _text_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def _read_file(path: Path, numeric: bool) -> list:
@@ -51,13 +82,13 @@ def _read_file(path: Path, numeric: bool) -> list:
         raise EdgeRNNError(f"{path}: this model takes {wanted}")
     if suffix == ".npz":
         return _read_npz(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise EdgeRNNError(f"{path}: not UTF-8 text ({error.reason})") from None
+    text = _decode(path.read_bytes(), path)
     if suffix == ".txt":
-        return [line for line in text.splitlines() if line.strip()]
-    return _read_table(text, "\t" if suffix == ".tsv" else ",")
+        return _text_lines(text)
+    try:
+        return _read_table(text, "\t" if suffix == ".tsv" else ",")
+    except csv.Error as error:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        raise EdgeRNNError(f"{path}: not valid {suffix} ({error})") from None
 
 
 def _read_table(text: str, delimiter: str) -> list[str]:

@@ -28,7 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.bundle.manifest import MANIFEST, check_bundle_manifest, read_manifest
+from edgernn.bundle.manifest import (
+    MANIFEST,
+    check_bundle_manifest,
+    complete_bundle,
+    read_manifest,
+)
 from edgernn.errors import EdgeRNNError
 from edgernn.runtime.checks import (
     LENGTHS_OF,
@@ -89,6 +94,7 @@ class Runtime:
             raise EdgeRNNError(f"limits must be a RuntimeLimits, got {type(limits).__name__}")
         self.directory = Path(bundle_dir)
         if manifest is None:
+            self.directory = complete_bundle(self.directory)  # one folder for manifest and files
             manifest = read_manifest(self.directory)
         else:
             check_bundle_manifest(manifest, self.directory / MANIFEST)
@@ -101,7 +107,9 @@ class Runtime:
         self._lengths_of = {} if custom else LENGTHS_OF
         has_int8 = any(entry["precision"] == "int8" for entry in manifest["files"])
         self.precision = ("int8" if has_int8 else "fp32") if precision == "auto" else precision
-        self._graphs = load_sessions(self.directory, manifest, self.precision, threads)
+        self._graphs = load_sessions(
+            self.directory, manifest, self.precision, threads, check_all=precision == "auto"
+        )
 
     def _vocab_sizes(self) -> dict[str, int]:
         sizes = {"inputs": len(self.manifest["vocab"]), "src": len(self.manifest["vocab"])}
