@@ -38,6 +38,10 @@ def _compress(tmp_path: Path, model: Path, *args) -> dict:
     report = json.loads((out / "report.json").read_text())
     stages = {row.get("stage") for row in report["models"]}
     assert {"distill", "prune"} <= stages  # distilled and pruned, not only int8
+    teacher, *_ = report["models"]
+    assert (teacher["role"], teacher["file"]) == ("teacher", str(model))  # the user's file
+    assert [row["role"] for row in report["models"]].count("teacher") == 1
+    assert all(row["format"] == "onnx" for row in report["models"] if row["role"] == "final")
     assert (out / "model.int8.onnx").is_file()
     return report
 

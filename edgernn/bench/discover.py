@@ -85,7 +85,8 @@ def _from_checkpoint(path: Path, device: str) -> list[Candidate]:
     from edgernn.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    role = "student" if checkpoint.compression else "teacher"
+    # A compressed student records its teacher; an adopted own model records only its origin.
+    role = "student" if "teacher" in checkpoint.compression else "teacher"
     precisions = ("fp32", "fp16", "int8") if device == "cuda" else ("fp32", "int8")
     return [
         Candidate(f"{path.name} torch {p}", str(path), "torch", p, role, task=checkpoint.spec.task)

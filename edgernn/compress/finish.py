@@ -13,7 +13,13 @@ from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.compress.config import BundleReportConfig
-from edgernn.compress.stages import Compressed, report_paths, report_rows, save_student
+from edgernn.compress.stages import (
+    Compressed,
+    adopted_source,
+    report_paths,
+    report_rows,
+    save_student,
+)
 from edgernn.export import export_bundle
 from edgernn.report.schema import write_report
 
@@ -69,6 +75,9 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
     # Keep the compress stage rows (metric, params, size per stage) between the measured
     # teacher and the measured ONNX graphs (bench scored those through the runtime).
     teacher, *graphs = measured["models"]
+    source = adopted_source(result)
+    if source:  # timed through the adopted checkpoint, a temporary file: name the user's
+        teacher |= {"file": source, "name": f"{Path(source).name} (adopted) torch fp32"}
     for row in graphs:
         if row.get("precision") == "int8":
             row["role"] = "final"

@@ -198,7 +198,11 @@ class _Run:
 
     def final_checkpoint(self, model: nn.Module, plan, config: CompressConfig) -> Checkpoint:
         record = {
-            "teacher": {"spec": self.teacher.spec.to_dict(), "metrics": self.teacher.metrics},
+            "teacher": {
+                "spec": self.teacher.spec.to_dict(),
+                "metrics": self.teacher.metrics,
+                "adopted_from": self.teacher.compression.get("adopted_from"),
+            },
             "stages": [row.stage for row in self.rows if row.stage and row.kept],
             "quantization": plan.to_dict() if plan is not None else None,
             "rows": [row.to_dict() for row in self.rows],
@@ -213,6 +217,12 @@ class _Run:
         return Checkpoint(model.spec, self.teacher.meta, state, metrics, training, record)
 
 
+def adopted_source(result: Compressed) -> str | None:
+    """The user's own model file the teacher was adopted from, if it was (``edgernn.own``)."""
+    adopted = result.checkpoint.compression.get("teacher", {}).get("adopted_from")
+    return adopted["source"] if adopted else None
+
+
 def report_rows(result: Compressed, teacher_file: str | None = None) -> list[ModelRow]:
     """The result's rows as its report shows them: with the file each kept model is in.
 
@@ -220,7 +230,7 @@ def report_rows(result: Compressed, teacher_file: str | None = None) -> list[Mod
     plan; it is named alone, beside the report, wherever the bundle folder goes.
     """
     rows = [replace(row) for row in result.rows]
-    rows[0].file = teacher_file or ""
+    rows[0].file = adopted_source(result) or teacher_file or ""
     kept = [row for row in rows if row.kept]
     last_fp32 = [row for row in kept if row.precision == "fp32"][-1]
     for row in kept[1:]:
