@@ -5,6 +5,7 @@ Torch-free: the device runtime and the bench workers use it too.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edgernn.errors import EdgeRNNError
+
+# A full disk, an exhausted quota, a file over the file system's size limit: the user's to fix.
+_DISK_FULL = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "no space left under the disk quota",
+    errno.EFBIG: "no space for a file this large on that file system",
+}
+DISK_FULL_FIX = "free some space or write somewhere else, then run the command again"
 
 
 @contextmanager
@@ -24,17 +33,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             torch.save(payload, temp)
     """
     path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes the file private (0600); a bundle or checkpoint is shared and deployed,
-    # so give it the mode any other new file gets here.
-    os.fchmod(handle, 0o666 & ~_umask())
-    os.close(handle)
+    temp = None
     try:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file private (0600); a bundle or checkpoint is shared and deployed,
+        # so give it the mode any other new file gets here.
+        os.fchmod(handle, 0o666 & ~_umask())
+        os.close(handle)
         yield Path(temp)
         os.replace(temp, path)
+    except Exception as error:
+        reason = disk_full(error)
+        if reason is None:
+            raise
+        raise EdgeRNNError(f"{path}: cannot write it: {reason}; {DISK_FULL_FIX}") from error
     finally:
-        if os.path.exists(temp):
+        if temp is not None and os.path.exists(temp):
             os.remove(temp)
+
+
+def disk_full(error: BaseException) -> str | None:
+    """Say why, if ``error`` (or an error it was raised from) is a full disk or quota.
+
+    Writers such as ``torch.save`` turn a failed ``write`` into their own error; the
+    ``OSError`` stays reachable as its cause or context.
+
+    Returns:
+        A few words ("no space left on device"), or None for any other error.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            return _DISK_FULL[error.errno]
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -62,8 +62,12 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> Path:
         "training": checkpoint.training,
         "compression": checkpoint.compression,
     }
-    with atomic_path(path) as temp:
-        torch.save(payload, temp)
+    # Through a Python file, not a path: torch's own writer reports a full disk as a bare
+    # RuntimeError, while a Python write raises OSError(ENOSPC), which atomic_path explains.
+    with atomic_path(path) as temp, open(temp, "wb") as out:
+        torch.save(payload, out)
+        out.flush()
+        os.fsync(out.fileno())
     return path
 
 

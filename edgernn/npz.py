@@ -39,12 +39,12 @@ def load_npz(
     path: Path,
     required: tuple[str, ...] | None = ARRAYS,
     optional: tuple[str, ...] = (),
-    limit: int = MAX_NPZ_BYTES,
+    limit: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``required`` arrays of ``path`` and those of ``optional`` it has; nothing else is read.
 
     ``required=None`` reads every array the archive holds; ``limit`` caps their uncompressed
-    bytes together.
+    bytes together (default: ``MAX_NPZ_BYTES``, read at call time).
 
     Torch-free: training data and the device runtime's ``predict`` inputs both come through it.
 
@@ -56,7 +56,7 @@ def load_npz(
         with zipfile.ZipFile(path) as archive:
             if required is None:
                 required = tuple(i.filename.removesuffix(".npy") for i in archive.infolist())
-            members = _members(path, archive, required, optional, limit)
+            members = _members(path, archive, required, optional, limit or MAX_NPZ_BYTES)
             return {name: _read(path, archive, info) for name, info in members.items()}
     except _DAMAGED as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

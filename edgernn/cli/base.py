@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -23,6 +25,41 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except EdgeRNNError as error:
             raise click.ClickException(str(error)) from None
+
+    def main(self, *args, **kwargs):
+        # Here, not in invoke: --version and --help write to stdout before invoke runs.
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as error:
+            _exit_if_disk_full(error)
+            raise
+
+
+def _exit_if_disk_full(error: OSError) -> None:
+    """A full disk or a full stdout (``> /dev/full``): one line on stderr, exit 1."""
+    from edgernn.atomic import DISK_FULL_FIX, disk_full
+
+    reason = disk_full(error)
+    if reason is None:
+        return
+    if _raised_by_echo(error):
+        what = "cannot write to standard output"
+        # Python flushes stdout once more at exit; send what is left nowhere, not to a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    else:
+        what = f"cannot write {error.filename or 'a file'}"
+    click.echo(f"Error: {what}: {reason}; {DISK_FULL_FIX}", err=True)
+    sys.exit(1)
+
+
+def _raised_by_echo(error: OSError) -> bool:
+    """Whether ``click.echo`` raised it: every command writes its output through echo."""
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code is click.utils.echo.__code__:
+            return True
+        trace = trace.tb_next
+    return False
 
 
 @click.group(cls=_Commands)
