@@ -10,7 +10,7 @@ directions in a concatenated final state, and the function ``forward`` applies l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,12 +30,11 @@ MASKED_LOGIT = -30.0  # a reserved token the user's LM never predicts: probabili
 
 @dataclass(frozen=True)
 class Layout:
-    """Which example input holds the sequence, which the lengths, which are zero states."""
+    """Which example input holds the sequence and which the lengths (others are zero states)."""
 
     main: str
     tokens: bool
     lengths: str | None
-    zeros: tuple[str, ...]
 
     @classmethod
     def of(cls, model: OwnModel, parts: Parts) -> Layout:
@@ -47,23 +46,25 @@ class Layout:
             kind = "token ids" if tokens else "float features"
             raise NotAdoptable(f"its first input {main!r} is {array.dtype}, expected {kind}")
         lengths = [n for n in rest if _is_lengths(model.inputs[n])]
-        zeros = tuple(n for n in rest if n not in lengths[:1] and not model.inputs[n].any())
-        other = [n for n in rest if n not in lengths[:1] and n not in zeros]
+        other = [n for n in rest if n not in lengths[:1] and model.inputs[n].any()]
         if other:
             raise NotAdoptable(
                 f"forward takes {other[0]!r}, which is neither lengths nor a zero initial state"
             )
-        return cls(main, tokens, lengths[0] if lengths else None, zeros)
+        return cls(main, tokens, lengths[0] if lengths else None)
+
+    def unbatched(self, inputs: dict) -> bool:
+        """One sequence without a batch axis: (T,) ids or (T, F) features."""
+        return inputs[self.main].ndim - (0 if self.tokens else 1) == 1
 
     def axes_options(self, inputs: dict) -> tuple[str, ...]:
-        rank = inputs[self.main].ndim - (0 if self.tokens else 1)
-        return ("unbatched",) if rank == 1 else ("batch_first", "time_first")
+        return ("unbatched",) if self.unbatched(inputs) else ("batch_first", "time_first")
 
     def fresh_inputs(self, inputs: dict, seed: int) -> dict:
-        """Inputs of another length (and batch, unless states fix it), random but valid."""
+        """Inputs of another length, random but valid; the batch stays (states may fix it)."""
         rng = np.random.default_rng(seed)
         array = inputs[self.main]
-        time_axis = 0 if array.ndim - (0 if self.tokens else 1) == 1 else 1
+        time_axis = 0 if self.unbatched(inputs) else 1
         shape = list(array.shape)
         shape[time_axis] += 3
         if self.tokens:
@@ -95,7 +96,6 @@ class Candidate:
     readout: str  # last | mean | max | steps
     transform: str  # identity | log_softmax | softmax | sigmoid
     swapped: bool = False  # forward concatenates the backward direction's state first
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
         if self.readout == "steps":
