@@ -209,3 +209,14 @@ def test_a_forward_that_only_matches_at_the_example_size_is_refused():
 
     with pytest.raises(NotAdoptable, match="depends on the example's shape"):
         adopt(_own(FixedStep(), x=RNG.standard_normal((3, 5, 2), "float32")))
+
+
+@pytest.mark.parametrize(
+    "vocab", [["<unk>", "a", "b"], {"<unk>": 0, "a": 1, "b": 2}, {0: "<unk>", 1: "a", 2: "b"}]
+)
+def test_a_vocabulary_by_token_or_by_id_gives_the_same_layout(vocab):
+    from edgernn.own.vocab import token_map
+
+    mapping = token_map(vocab, 3, None)
+    assert mapping.vocab == ["<pad>", "<unk>", "<bos>", "<eos>", "a", "b"]
+    assert mapping.source_ids == [None, 0, None, None, 1, 2]

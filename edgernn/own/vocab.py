@@ -29,6 +29,7 @@ SPECIAL_NAMES = (
 )
 # Keys of a dict checkpoint that hold a vocabulary or labels, most specific first.
 VOCAB_KEYS = ("word_to_idx", "word2idx", "stoi", "char_to_idx", "char2idx", "vocab", "token_to_id")
+VOCAB_KEYS += ("itos", "idx_to_word", "idx2word", "idx_to_char")  # lists of tokens by id
 LABEL_KEYS = ("labels", "label_to_idx", "label2idx", "tag_to_ix", "tag_to_idx", "tag2idx")
 LABEL_KEYS += ("idx_to_label", "classes", "tags")
 
@@ -79,6 +80,8 @@ def _tokens_by_id(user_vocab, rows: int) -> list[str]:
     tokens = [f"<id {i}>" for i in range(rows)]
     if user_vocab is None:
         return tokens
+    if isinstance(user_vocab, Mapping) and all(isinstance(k, int) for k in user_vocab):
+        user_vocab = {token: user_id for user_id, token in user_vocab.items()}  # id -> token
     pairs = user_vocab.items() if isinstance(user_vocab, Mapping) else _enumerated(user_vocab)
     for token, user_id in pairs:
         if not isinstance(user_id, int) or not 0 <= user_id < rows:
