@@ -24,7 +24,9 @@ from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
 
 FORMAT = "edgernn.checkpoint"
-VERSION = 1  # bump on incompatible changes; loaders refuse newer versions
+# Bump on incompatible changes; loaders refuse newer versions. 2: data.text holds the text
+# rules, which an older edgernn would drop and tokenize by str.split() without a word.
+VERSION = 2
 
 
 @dataclass

@@ -6,7 +6,6 @@ import torch
 
 from edgernn.checkpoint import Checkpoint
 from edgernn.config import check_seed
-from edgernn.data.meta import tokenize
 from edgernn.data.vocab import BOS_ID, Vocab
 from edgernn.errors import EdgeRNNError
 
@@ -32,13 +31,12 @@ def generate_text(
     if not 0 <= temperature < float("inf"):  # also refuses NaN
         raise EdgeRNNError(f"temperature must be a finite number >= 0, got {temperature}")
     check_seed(seed)
-    vocab = Vocab(checkpoint.meta.vocab)
+    vocab, rules = Vocab(checkpoint.meta.vocab), checkpoint.meta.text_rules()
     # An empty prefix starts from <bos>, which the model never saw, so start from a newline
     # (a document boundary in training) when the vocabulary has one.
     start = prefix or ("\n" if "\n" in vocab.stoi else "")
-    ids = vocab.encode(tokenize(start, checkpoint.meta.tokens)) or [BOS_ID]
+    ids = vocab.encode(rules.tokenize(start)) or [BOS_ID]
     generator = torch.Generator().manual_seed(seed)
     model = checkpoint.build()
     new_ids = model.generate(ids, length, temperature=temperature, top_k=top_k, generator=generator)
-    separator = "" if checkpoint.meta.tokens == "char" else " "
-    return separator.join(vocab.decode(new_ids)) if new_ids else ""
+    return rules.join.join(vocab.decode(new_ids)) if new_ids else ""

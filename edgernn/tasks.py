@@ -19,8 +19,6 @@ from edgernn.data.batching import IGNORE_INDEX, Batch
 from edgernn.data.meta import DataMeta, denormalize_y
 from edgernn.data.vocab import Vocab
 
-DECODE_MARGIN = 10  # seq2seq evaluation decodes at most 2 * source length + this many tokens
-
 
 def _percent(value: float) -> float:
     return 100.0 * value
@@ -127,10 +125,10 @@ class Seq2Seq(Task):
         target_vocab = Vocab(meta.tgt_vocab)
         predicted, gold = [], []
         for batch in batches:
-            limit = 2 * int(batch.lengths.max()) + DECODE_MARGIN
-            predicted += [
-                target_vocab.decode(ids) for ids in model.greedy(batch.inputs, batch.lengths, limit)
-            ]
+            # max_len None: each row's own limit (edgernn.runtime.search.decode_limits), so a
+            # row's score does not depend on its batch mates.
+            outputs = model.greedy(batch.inputs, batch.lengths, max_len=None)
+            predicted += [target_vocab.decode(ids) for ids in outputs]
             gold += [target_vocab.decode(row.clamp(min=0).tolist()) for row in batch.targets]
         return {
             "exact_match": _percent(metrics.exact_match(predicted, gold)),

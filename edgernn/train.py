@@ -120,6 +120,7 @@ def train(
     config: TrainConfig | None = None,
     tokens: str | None = None,
     device: str = "cpu",
+    text: dict | None = None,
     **choices,
 ) -> Checkpoint:
     """Train a teacher from a DATA argument and return its checkpoint (not yet saved).
@@ -129,6 +130,9 @@ def train(
         task: classify, tag, lm, regress or seq2seq.
         config: optimisation settings; defaults suit the builtin datasets.
         tokens: ``char`` or ``word`` for text; default per task or dataset.
+        text: tokenization choices ``unicode`` (``nfc`` or ``none``), ``lowercase`` and
+            ``split_punctuation`` (bools); a key missing or None takes the task's default
+            (``edgernn.data.prepare.text_rules``).
         device: ``cpu`` or ``cuda``.
         **choices: ``ModelSpec`` fields such as cell, hidden, layers, bidirectional, embed,
             attention, pooling, dropout, max_len.
@@ -145,7 +149,7 @@ def train(
     choices = {name: value for name, value in choices.items() if value is not None}
     _check_choices(task, choices)
     raw = load_raw(data, task)
-    meta = fit_meta(raw, tokens)
+    meta = fit_meta(raw, tokens, text)
     spec = build_spec(task, meta, **choices)
     encoded = encode(raw, meta, spec.max_len)
     torch.manual_seed(config.seed)

@@ -208,8 +208,9 @@ def test_schema_errors_of_other_tasks(tmp_path, task, change, field):
 
 
 def test_a_newer_version_is_refused(copy):
-    _edit(copy, lambda m: m.update(version=2))
-    _refused(copy, "version 2 is newer than this edgernn reads")
+    newer = bundle_module.VERSION + 1
+    _edit(copy, lambda m: m.update(version=newer))
+    _refused(copy, f"version {newer} is newer than this edgernn reads")
 
 
 def test_another_format_is_refused(copy):

@@ -190,3 +190,94 @@ def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypat
     result = _run("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
     assert "stop after the settings were read" in result.output
     assert (seen["config"].augment, seen["config"].regression_kd) == (0.2, "mse")
+
+
+def _reject_int8(monkeypatch) -> None:
+    # The guard itself decides; only its measurement is forced: the fp32 model loses
+    # nothing, the int8 one 50 points (with no distill and no prune, int8 is the only
+    # stage the guard sees, model first, then the candidate).
+    drops = iter([0.0, 50.0])
+    monkeypatch.setattr("edgernn.compress.stages._Run.valid_drop", lambda self, m: next(drops))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, flags, shipped, note",
+    [
+        ("no-quantize", ["--no-quantize"], "fp32", "no-quantize given"),
+        ("rejected", [], "fp32", "int8 not kept: 50 points worse"),
+        ("kept", ["--tolerance", "inf"], "int8", None),
+    ],
+)
+def test_the_bundle_ships_int8_only_when_compress_kept_it(
+    case, flags, shipped, note, teacher, tmp_path, monkeypatch
+):
+    if case == "rejected":
+        _reject_int8(monkeypatch)
+    out = tmp_path / "bundle"
+    args = ("--no-distill", "--no-prune", "--quiet", *flags, "-o", out)
+    result = _run("compress", teacher, *args)
+    assert result.exit_code == 0, result.output
+    student = load_checkpoint(out / "student.pt")
+    assert (student.compression["quantization"] is not None) == (shipped == "int8")
+    int8_files = sorted(path.name for path in out.glob("*.int8.onnx"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    precisions = {entry["precision"] for entry in manifest["files"]}
+    assert precisions == ({"fp32", "int8"} if shipped == "int8" else {"fp32"})
+    assert bool(int8_files) == (shipped == "int8")
+    report = json.loads((out / "report.json").read_text())
+    assert schema_problems(report) == []
+    graphs = [row for row in report["models"] if row["format"] == "onnx"]
+    assert {row["precision"] for row in graphs if row["role"] == "final"} == {shipped}
+    assert all(row["role"] == "student" for row in graphs if row["precision"] != shipped)
+    onnx_int8 = [row for row in graphs if row["precision"] == "int8"]
+    assert bool(onnx_int8) == (shipped == "int8")
+    fp32_only = [line for line in report["notes"] if line.startswith("fp32 graphs only")]
+    if note is None:
+        assert fp32_only == []
+    else:
+        assert len(fp32_only) == 1 and note in fp32_only[0], report["notes"]
+        assert "fp32 graphs only" in (out / "report.md").read_text()
+    assert ("note: fp32 graphs only" in result.output) == (note is not None)
+    assert Runtime(out).precision == shipped
+
+
+def test_export_follows_the_int8_decision_of_compress(classify_csv, tmp_path):
+    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=8, embed=8)
+    config = CompressConfig(student=None, prune=None, quantize=None)
+    student = save_checkpoint(compress(checkpoint, config).checkpoint, tmp_path / "student.pt")
+    plain = save_checkpoint(checkpoint, tmp_path / "plain.pt")
+    fast = ("--no-eval", "--exporter", "torchscript")
+
+    def exported(model, *flags):
+        out = tmp_path / f"{model.stem}{''.join(flags)}"
+        result = _run("export", model, *fast, *flags, "-o", out)
+        assert result.exit_code == 0, result.output
+        return sorted(path.name for path in out.glob("*.onnx")), result.output
+
+    names, output = exported(student)
+    assert names == ["model.onnx", "step.onnx"]
+    assert "note: fp32 graphs only: no-quantize given" in output and "--int8" in output
+    assert "model.int8.onnx" in exported(student, "--int8")[0]  # asked for: given
+    assert "model.int8.onnx" in exported(plain)[0]  # no compression record: int8 as before
+    assert exported(plain, "--no-int8")[0] == ["model.onnx", "step.onnx"]
+
+
+@pytest.mark.slow
+def test_a_recipe_bundle_follows_the_same_int8_decision(classify_csv, tmp_path):
+    from edgernn.recipe.parse import load_recipe
+    from edgernn.recipe.run import run_recipe
+
+    path = tmp_path / "recipe.toml"
+    path.write_text(
+        '[data]\nsource = "builtin:sentiment"\ntask = "classify"\n'
+        "[compress]\nno_distill = true\nno_prune = true\nno_quantize = true\n"
+    )
+    recipe = load_recipe(path).smoke(classify_csv)
+    out = tmp_path / "out"
+    run_recipe(recipe, out, progress=False)
+    assert sorted(p.name for p in out.glob("*.onnx")) == ["model.onnx", "step.onnx"]
+    report = json.loads((out / "report.json").read_text())
+    assert "fp32 graphs only: no-quantize given" in report["notes"]
+    finals = {row["precision"] for row in report["models"] if row["role"] == "final"}
+    assert finals == {"fp32"}

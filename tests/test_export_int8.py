@@ -239,3 +239,89 @@ def test_export_without_data_measures_nothing(tmp_path):
     plan = files["model.int8.onnx"]["quantization"]
     assert plan["measured_on"] is None and plan["tolerance"] is None and plan["sensitivity"] == {}
     assert len(plan["weight_only"]) == 2 and len(plan["integer"]) == 1  # 2 GRU layers, the head
+
+
+def _stream_vs_chunk(runtime: Runtime, rows: list[np.ndarray]) -> float:
+    # The step graph one token per call vs the whole sequence in one call, each row alone.
+    worst = 0.0
+    for row in rows:
+        ids = row[None].astype(np.int64)
+        whole, _ = runtime.step(ids)
+        state = None
+        for t in range(ids.shape[1]):
+            last, state = runtime.step(ids[:, t : t + 1], state)
+        worst = max(worst, float(np.abs(last - whole).max()))
+    return worst
+
+
+@pytest.mark.parametrize("weight_only", [False, True])
+def test_int8_files_record_whether_batch_mates_change_their_results(
+    tmp_path, classify_csv, monkeypatch, weight_only
+):
+    # Integer kernels take one activation scale per call from the whole input tensor, so a
+    # row's result depends on its batch mates, its padding and the chunking of a stream;
+    # weight-only int8 computes in float and does not. Each int8 entry says which, and how
+    # much it measured on the valid split (padded batches of 32 vs each example alone).
+    from edgernn.checkpoint import checkpoint_data
+    from edgernn.export.int8 import batch_dependence
+
+    checkpoint = make_checkpoint("classify", "lstm")  # unidirectional: model + step graphs
+    if weight_only:
+
+        def fake(graphs, score, metric, per_channel=False):
+            return {"model": {node: 5.0 for node in integer_nodes(graphs["model"])}}
+
+        monkeypatch.setattr(writer, "int8_sensitivity", fake)
+    config = ExportConfig(evaluate=False, exporter="torchscript", int8_tolerance=0.5)
+    directory = export_bundle(checkpoint, tmp_path / "bundle", str(classify_csv), config)
+    files = _entries(directory)
+    plan, step = files["model.int8.onnx"]["quantization"], files["step.int8.onnx"]["quantization"]
+    examples = checkpoint_data(checkpoint, str(classify_csv))[0].splits["valid"]
+    assert len(examples) > 1
+    int8 = {"model": session(onnx.load(directory / "model.int8.onnx"))}
+    measured = batch_dependence(int8, examples)
+    assert plan["batch_max_abs_diff"] == step["batch_max_abs_diff"] == pytest.approx(measured)
+    assert plan["batch_dependent"] == step["batch_dependent"] == (not weight_only)
+    fp32 = {"model": session(onnx.load(directory / "model.onnx"))}
+    assert batch_dependence(fp32, examples) < 1e-5
+    runtime = Runtime(directory, "int8")
+    chunking = _stream_vs_chunk(runtime, [x.numpy() for x, _ in examples])
+    if weight_only:  # exactly what fp32 guarantees: batch mates and chunking change nothing
+        assert plan["batch_max_abs_diff"] < 1e-5 and chunking < 1e-5
+    else:  # measured 0.002-0.03 on tiny and trained models (benchmarks/int8_batching.py)
+        assert 0 < plan["batch_max_abs_diff"] < 0.1 and 0 < chunking < 0.1
+
+
+def test_a_node_that_costs_only_at_batch_1_runs_weight_only(tmp_path, monkeypatch):
+    # The sensitivity pass scores each integer node in padded batches *and* with each
+    # example alone: a kernel whose per-call input scale hurts only small calls (streaming,
+    # one request at a time) is caught too. Simulated: an integer LSTM that is off at batch
+    # 1 only (real ones move logits by 0.01-0.1 between modes, benchmarks/int8_batching.py).
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 9, size=60)
+    x = rng.normal(size=(60, 8, 3)).astype(np.float32)
+    y = np.stack([x[np.arange(60), lengths - 1, 0], x[:, 0, 1]], axis=1).astype(np.float32)
+    data = tmp_path / "series.npz"
+    np.savez(data, x=x, lengths=lengths.astype(np.int64), y=y)
+    real_run = Runtime.run
+
+    def run(self, role, feeds):
+        outputs = real_run(self, role, feeds)
+        path = self.directory / self._graphs[role][0]["path"]
+        ops = {node.op_type for node in onnx.load(path).graph.node}
+        if "DynamicQuantizeLSTM" in ops and len(feeds["lengths"]) == 1:
+            return {name: value + 1.0 for name, value in outputs.items()}
+        return outputs
+
+    monkeypatch.setattr(Runtime, "run", run)
+    checkpoint = make_checkpoint("regress", "lstm")
+    config = ExportConfig(evaluate=False, exporter="torchscript", int8_tolerance=0.5)
+    plan = _entries(export_bundle(checkpoint, tmp_path / "b", str(data), config))[
+        "model.int8.onnx"
+    ]["quantization"]
+    lstm = {name for name, op in integer_nodes(onnx.load(tmp_path / "b" / "model.onnx")).items()
+            if op == "LSTM"}  # fmt: skip
+    assert len(lstm) == 2 and set(plan["weight_only"]) == lstm
+    assert all("batch 1" in why for why in plan["weight_only"].values())
+    assert len(plan["integer"]) == 1  # the head: batch 1 costs it nothing here
+    assert plan["batch_dependent"]  # the head still runs its integer kernel

@@ -26,10 +26,10 @@ from hypothesis.extra import numpy as hnp
 
 from edgernn import npz as npz_module
 from edgernn.data import TaskData, collate, encode, fit_meta, load_raw
-from edgernn.data.meta import tokenize
 from edgernn.data.readers import read_file
 from edgernn.data.vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocab
 from edgernn.errors import EdgeRNNError
+from edgernn.text import TextRules
 
 MAX_LEN = 40  # small, so over-long inputs occur
 BOM = b"\xef\xbb\xbf"
@@ -492,11 +492,11 @@ def test_vocab_build_is_deterministic_and_order_free(sequences, data):
     train=st.text(max_size=60), other=st.text(max_size=60), tokens=st.sampled_from(["char", "word"])
 )
 def test_encode_maps_unknown_tokens_to_unk_and_stays_in_range(train, other, tokens):
-    vocab = Vocab.build([tokenize(train, tokens)])
-    pieces = tokenize(other, tokens)
+    vocab = Vocab.build([TextRules(tokens).tokenize(train)])
+    pieces = TextRules(tokens).tokenize(other)
     ids = vocab.encode(pieces)
     assert len(ids) == len(pieces) and all(0 <= i < len(vocab) for i in ids)
-    known = set(tokenize(train, tokens)) - set(SPECIALS)
+    known = set(TextRules(tokens).tokenize(train)) - set(SPECIALS)
     for piece, index in zip(pieces, ids, strict=True):
         if piece in known:
             assert index >= len(SPECIALS) and vocab.itos[index] == piece
@@ -506,6 +506,6 @@ def test_encode_maps_unknown_tokens_to_unk_and_stays_in_range(train, other, toke
 
 @given(train=st.text(min_size=1, max_size=60), data=st.data())
 def test_char_encode_decode_round_trips_known_text(train, data):
-    vocab = Vocab.build([tokenize(train, "char")])
+    vocab = Vocab.build([TextRules("char").tokenize(train)])
     text = data.draw(st.text(st.sampled_from(sorted(set(train))), max_size=40))
-    assert "".join(vocab.decode(vocab.encode(tokenize(text, "char")))) == text
+    assert "".join(vocab.decode(vocab.encode(TextRules("char").tokenize(text)))) == text

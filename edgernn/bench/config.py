@@ -6,6 +6,7 @@ hold only the runtime under test.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from edgernn.errors import EdgeRNNError
@@ -14,6 +15,10 @@ DEVICES = ("cpu", "cuda")
 FORMATS = ("torch", "onnx")
 PRECISIONS = ("fp32", "fp16", "int8")
 ROLES = ("teacher", "student", "final", "peer")
+# What an app does with a model of the task, timed end to end as one call per input.
+JOBS = {"seq2seq": "translate", "lm": "generate"}
+BEAM = 4  # the beam width timed beside greedy: a common setting for on-device search
+GENERATE_TOKENS = 32  # tokens generated per prefix (temperature 0): one short reply
 
 
 def _check_sizes(name: str, values: tuple[int, ...]) -> None:
@@ -22,6 +27,18 @@ def _check_sizes(name: str, values: tuple[int, ...]) -> None:
     bad = [v for v in values if not isinstance(v, int) or v < 1]
     if bad:
         raise EdgeRNNError(f"{name} must all be integers >= 1, got {bad}")
+
+
+def _check_chunk_ms(chunk_ms: float | None) -> None:
+    if chunk_ms is None:
+        return
+    if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, (int, float)):
+        raise EdgeRNNError(f"--chunk-ms must be a number of milliseconds, got {chunk_ms!r}")
+    if not (math.isfinite(chunk_ms) and chunk_ms > 0):
+        raise EdgeRNNError(
+            f"--chunk-ms must be a positive, finite number of milliseconds (the span one call "
+            f"covers, e.g. 32 for 512 samples at 16 kHz), got {chunk_ms}"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,12 @@ class BenchConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     progress: bool = True  # tqdm bar on stderr
     seed: int = 0  # random inputs are seeded so two runs time the same work
+    # The audio (or time) span one call of a streaming graph covers, e.g. 32 for 512 samples
+    # at 16 kHz: rows of such graphs get real-time factor = per-call latency / chunk_ms.
+    chunk_ms: float | None = None
+    # seq2seq and lm: also time the app's whole job (translate, generate) per input; the
+    # summary ratios then compare those rows, never one call of one graph.
+    end_to_end: bool = True
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -71,6 +94,7 @@ class BenchConfig:
         _check_sizes("batch sizes", self.batch_sizes)
         _check_sizes("sequence lengths", self.seq_lens)
         _check_sizes("thread counts", self.threads)
+        _check_chunk_ms(self.chunk_ms)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +105,9 @@ class Candidate:
     """One model in one runtime and precision: one row of the report.
 
     ``example`` (an ``.npz`` keyed by input names) fixes input shapes, dtypes and valid
-    values for ONNX files edgernn did not make.
+    values for ONNX files edgernn did not make. Such a file (``as_given``) is timed at the
+    example's shapes exactly, except the axes ``axes`` marks batch or time (the
+    ``--axes NAME=ROLE,...`` syntax of ``edgernn.export.axes``), which follow the grid.
     """
 
     name: str
@@ -91,6 +117,12 @@ class Candidate:
     role: str = "peer"  # teacher | student | final | peer
     example: str | None = None
     task: str | None = None  # known for checkpoints and bundles; None for a bare ONNX file
+    graph: str | None = None  # a bundle graph's role: model | step | encoder | decoder
+    as_given: bool = False  # an ONNX file with an example: no grid but the axes below
+    axes: dict = field(default_factory=dict, hash=False)  # input -> ("batch"|"time"|"-", ...)
+    # translate | generate: the app's whole job (``edgernn.bench.jobs``), one call per input,
+    # of a checkpoint (its own search in PyTorch) or of a bundle (``Runtime``, every graph).
+    job: str | None = None
 
     def __post_init__(self) -> None:
         for label, value, choices in (
@@ -100,6 +132,8 @@ class Candidate:
         ):
             if value not in choices:
                 raise EdgeRNNError(f"unknown {label} {value!r}; choose one of {choices}")
+        if self.job is not None and self.job not in JOBS.values():
+            raise EdgeRNNError(f"unknown job {self.job!r}; choose one of {list(JOBS.values())}")
 
     @property
     def runtime(self) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from edgernn.bench.config import Candidate
-from edgernn.bench.inputs import assign_axes, check_example
+from edgernn.bench.config import JOBS, Candidate
+from edgernn.bench.inputs import as_given, assign_axes, check_example
 from edgernn.bundle.external import check_self_contained
 from edgernn.bundle.manifest import complete_bundle, read_file, read_manifest
 from edgernn.errors import EdgeRNNError
+from edgernn.npz import load_npz
 
 # Op types that only appear in quantized graphs (ORT's dynamic and static int8 formats).
 INT8_OPS = {
@@ -45,18 +44,27 @@ def read_bundle(directory: Path) -> tuple[str | None, list[dict]]:
 
 
 def candidates_from_paths(
-    paths: list[str], device: str = "cpu", example: str | None = None
+    paths: list[str],
+    device: str = "cpu",
+    example: str | None = None,
+    axes: dict[str, tuple[str, ...]] | None = None,
+    end_to_end: bool = True,
 ) -> list[Candidate]:
     """One candidate per runtime and precision each path can run as.
 
     A checkpoint gives PyTorch fp32 and dynamic int8 (and fp16 on cuda); an ONNX file gives
-    one ONNX Runtime candidate at its own precision; a bundle gives one per ONNX file.
+    one ONNX Runtime candidate at its own precision; a bundle gives one per ONNX file. For
+    seq2seq and lm, ``end_to_end`` adds the app's whole job (``Candidate.job``) per precision:
+    a checkpoint's own search in PyTorch, a bundle's ``Runtime.translate``/``generate``.
 
     Args:
         paths: checkpoints (``.pt``), ONNX files and bundle directories.
         device: ``cpu`` or ``cuda``.
         example: ``.npz`` inputs for bare ONNX files and custom bundles, keyed by input
-            names.
+            names. A bare ONNX file is then timed at the example's shapes (no grid).
+        axes: from ``edgernn.export.axes.parse_axes``: the axes of a bare ONNX file's
+            example arrays the grid varies (``batch``, ``time``; ``-`` stays as given).
+        end_to_end: also the job candidates of seq2seq and lm checkpoints and bundles.
 
     Example::
 
@@ -68,46 +76,96 @@ def candidates_from_paths(
         if not path.exists():
             raise EdgeRNNError(f"{path}: no such file or directory")
         if path.is_dir():
-            found += _from_bundle(path, example)
+            found += _from_bundle(path, example, end_to_end)
         elif path.suffix == ".pt":
-            found += _from_checkpoint(path, device)
+            found += _from_checkpoint(path, device, end_to_end)
         elif path.suffix == ".onnx":
-            found.append(_from_onnx(path, "peer", None, None, example))
+            found.append(_from_foreign_onnx(path, example, axes or {}))
         else:
             raise EdgeRNNError(
                 f"{path}: unknown model file type {path.suffix or '(none)'!r}; bench takes "
                 ".pt checkpoints, .onnx files and bundle directories"
             )
+    if axes and not any(candidate.as_given for candidate in found):
+        raise EdgeRNNError(
+            "--axes is for ONNX files edgernn did not make (timed at the --example's shapes); "
+            "checkpoints and bundles follow --batch-sizes and --seq-lens: drop --axes"
+        )
     return _unique_names(found)
 
 
-def _from_checkpoint(path: Path, device: str) -> list[Candidate]:
+def _from_foreign_onnx(path: Path, example: str | None, axes: dict) -> Candidate:
+    if axes and example is None:
+        raise EdgeRNNError(
+            f"--axes needs --example inputs.npz for {path.name}: it marks which axes of the "
+            "example's arrays may vary"
+        )
+    # With an example, its shapes are what the model takes (a streaming model's fixed chunk,
+    # its state): bench times them as given instead of forcing the grid onto every axis.
+    return _from_onnx(path, "peer", None, None, example, axes, as_given=example is not None)
+
+
+def _from_checkpoint(path: Path, device: str, end_to_end: bool = True) -> list[Candidate]:
     from edgernn.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
+    task = checkpoint.spec.task
     # A compressed student records its teacher; an adopted own model records only its origin.
     role = "student" if "teacher" in checkpoint.compression else "teacher"
     precisions = ("fp32", "fp16", "int8") if device == "cuda" else ("fp32", "int8")
-    return [
-        Candidate(f"{path.name} torch {p}", str(path), "torch", p, role, task=checkpoint.spec.task)
+    found = [
+        Candidate(f"{path.name} torch {p}", str(path), "torch", p, role, task=task)
         for p in precisions
     ]
+    job = JOBS.get(task) if end_to_end else None
+    if job:  # the same model doing the app's job with its own search, one input per call
+        found += [
+            Candidate(
+                f"{path.name} torch {p} {job}", str(path), "torch", p, role, task=task, job=job
+            )
+            for p in precisions
+        ]
+    return found
 
 
-def _from_bundle(directory: Path, example: str | None = None) -> list[Candidate]:
+def _from_bundle(
+    directory: Path, example: str | None = None, end_to_end: bool = True
+) -> list[Candidate]:
     task, files = read_bundle(directory)
     # A custom bundle (a user's own module) has no task metric, and takes the example that
     # fixed its inputs; other bundles make their own inputs and ignore it.
     example = example if task == CUSTOM_TASK else None
     task = None if task == CUSTOM_TASK else task
-    return [
-        _from_onnx(Path(entry["path"]), "final", task, entry["precision"], example)
+    # "peer": a bundle measured on its own is nobody's final; compress (finish._merge) names
+    # the graphs it shipped "final".
+    found = [
+        _from_onnx(
+            Path(entry["path"]), "peer", task, entry["precision"], example, graph=entry["role"]
+        )
         for entry in files
     ]
+    job = JOBS.get(task) if end_to_end else None
+    if job:  # the whole bundle through the runtime an app uses, per precision
+        bundle = str(Path(directory).resolve())
+        precisions = sorted({entry["precision"] for entry in files})
+        found += [
+            Candidate(
+                f"{Path(bundle).name}/Runtime.{job} {p}", bundle, "onnx", p, task=task, job=job
+            )
+            for p in precisions
+        ]
+    return found
 
 
 def _from_onnx(
-    path: Path, role: str, task: str | None, precision: str | None, example: str | None
+    path: Path,
+    role: str,
+    task: str | None,
+    precision: str | None,
+    example: str | None,
+    axes: dict | None = None,
+    as_given: bool = False,
+    graph: str | None = None,
 ) -> Candidate:
     import onnx
 
@@ -122,22 +180,27 @@ def _from_onnx(
     except Exception as error:  # protobuf raises several types for a damaged file
         raise EdgeRNNError(f"{path}: not a readable ONNX file ({error})") from None
     if example is not None:
-        _check_example_file(path, example, onnx_inputs(model))
+        _check_example_file(example, onnx_inputs(model), axes if as_given else None)
     else:
         assign_axes(onnx_inputs(model))  # refuse underivable inputs now, not in a worker
     precision = precision if precision in ("fp32", "fp16", "int8") else onnx_precision(model)
-    name = f"{path.parent.name}/{path.name}" if role == "final" else path.name
-    return Candidate(f"{name} ort {precision}", str(path), "onnx", precision, role, example, task)
+    # A bundle's graph is named with its folder: two bundles' model.onnx stay apart.
+    name = f"{path.parent.name}/{path.name}" if graph is not None else path.name
+    label = f"{name} ort {precision}"
+    return Candidate(
+        label, str(path), "onnx", precision, role, example, task, graph, as_given, axes or {}
+    )
 
 
-def _check_example_file(path: Path, example: str, inputs: list[dict]) -> None:
-    try:
-        with np.load(example, allow_pickle=False) as arrays:
-            names = frozenset(arrays.files)
-    except (OSError, ValueError) as error:
-        raise EdgeRNNError(f"--example {example}: not a readable .npz file ({error})") from None
-    check_example(inputs, dict.fromkeys(names))
-    assign_axes(inputs, names)
+def _check_example_file(example: str, inputs: list[dict], axes: dict | None) -> None:
+    """Refuse a bad example (or ``--axes``, when timed as given) now, not in a worker."""
+    # Headers checked before anything is allocated (edgernn.npz): the example is user input.
+    shapes = {name: array.shape for name, array in load_npz(Path(example), None).items()}
+    check_example(inputs, shapes)
+    if axes is None:
+        assign_axes(inputs, frozenset(shapes))
+    else:
+        as_given(inputs, shapes, axes)
 
 
 def onnx_inputs(model) -> list[dict]:

@@ -9,6 +9,12 @@ from dataclasses import asdict
 from tqdm import tqdm
 
 from edgernn.bench.config import BenchConfig, Candidate
+from edgernn.bench.realtime import (
+    chunk_notes,
+    covers_chunk,
+    stream_steps,
+    with_real_time_factor,
+)
 from edgernn.bench.spawn import run_worker
 from edgernn.bench.stats import static_stats, task_metrics
 from edgernn.errors import EdgeRNNError
@@ -16,6 +22,7 @@ from edgernn.report.environment import environment
 from edgernn.report.schema import SCHEMA, reference_point
 
 CPU_ONLY_INT8 = "int8 dynamic quantization runs on CPU only; not measured on cuda"
+CPU_ONLY_RUNTIME = "edgernn.runtime runs bundles on CPU only; not measured on cuda"
 
 
 def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
@@ -24,7 +31,9 @@ def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
     Each candidate runs in a fresh subprocess (see ``edgernn.bench.worker``); its peak memory
     is shown raw and minus an empty baseline process of the same runtime. A candidate that
     cannot run on ``config.device`` (int8 on cuda, ONNX Runtime without a CUDA provider)
-    gets a row that says why, and no numbers.
+    gets a row that says why, and no numbers. An ONNX file edgernn did not make, given an
+    example, is timed at the example's shapes but for the axes ``candidate.axes`` varies;
+    with ``config.chunk_ms``, streaming rows get their real-time factor (``realtime``).
 
     Args:
         candidates: the models, first one the reference for ratios.
@@ -44,7 +53,8 @@ def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
         _require_cuda()
     task = _common_task(candidates)
     grid = len(config.batch_sizes) * len(config.seq_lens) * len(config.threads)
-    rows, notes, baselines = [], [], {}
+    rows, notes, baselines = [], _as_given_notes(candidates), {}
+    notes += chunk_notes(list(candidates), config)
     total = grid * len(candidates)
     bar = tqdm(total=total, unit="point", file=sys.stderr, disable=not config.progress)
     with bar:
@@ -57,10 +67,30 @@ def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
             else:
                 baseline = _baseline(candidate.runtime, config.device, baselines)
                 row |= _measure(candidate, config, baseline, _advance(bar, index * grid, grid))
+                row["latency"] = _real_time_factors(candidate, row["latency"], config)
             bar.n = (index + 1) * grid
             bar.refresh()
             rows.append(row)
     return _assemble(task, config, rows, notes)
+
+
+def _as_given_notes(candidates: Sequence[Candidate]) -> list[str]:
+    notes = []
+    for candidate in candidates:
+        if candidate.as_given:
+            varied = sorted({r for roles in candidate.axes.values() for r in roles} - {"-"})
+            how = f"only the {' and '.join(varied)} axes --axes names vary" if varied else "no grid"
+            notes.append(f"{candidate.name}: timed at the --example's shapes ({how})")
+    return notes
+
+
+def _real_time_factors(candidate: Candidate, latency: list, config: BenchConfig) -> list:
+    return [
+        with_real_time_factor(entry, config.chunk_ms)
+        if covers_chunk(candidate, entry, config)
+        else entry
+        for entry in latency
+    ]
 
 
 def unavailable(candidate: Candidate, device: str) -> str | None:
@@ -69,6 +99,8 @@ def unavailable(candidate: Candidate, device: str) -> str | None:
         return None
     if candidate.precision == "int8":
         return CPU_ONLY_INT8
+    if candidate.job and candidate.format == "onnx":
+        return CPU_ONLY_RUNTIME
     if candidate.format == "onnx":
         import onnxruntime
 
@@ -99,6 +131,8 @@ def _describe(candidate: Candidate, config: BenchConfig) -> dict:
         "precision": candidate.precision,
         "runtime": candidate.runtime,
         "file": candidate.path,
+        "graph": candidate.graph,
+        "job": candidate.job,  # set: the app's whole job per input (edgernn.bench.jobs)
     } | static_stats(candidate)
     row |= dict.fromkeys(("peak_rss_mb", "peak_rss_raw_mb", "peak_rss_baseline_mb", "load_ms"))
     row["latency"] = []
@@ -126,6 +160,8 @@ def _measure(candidate: Candidate, config: BenchConfig, baseline: float, progres
         "path": candidate.path,
         "precision": candidate.precision,
         "example": candidate.example,
+        "as_given": candidate.as_given,
+        "axes": {name: list(roles) for name, roles in candidate.axes.items()},
         "device": config.device,
         "seed": config.seed,
         "batch_sizes": list(config.batch_sizes),
@@ -133,6 +169,13 @@ def _measure(candidate: Candidate, config: BenchConfig, baseline: float, progres
         "threads": list(config.threads),
         "timing": asdict(config.timing),
     }
+    if candidate.graph == "step":
+        request["stream"] = {"steps": stream_steps(config), "states": _step_states(candidate)}
+    if candidate.job:
+        from edgernn.bench.job_inputs import job_inputs
+
+        request["job"] = candidate.job
+        request["job_inputs"], request["job_source"] = job_inputs(candidate, config)
     result = run_worker(request, candidate.name, progress)
     raw = result.pop("peak_rss_raw_mb")
     return result | {
@@ -140,6 +183,18 @@ def _measure(candidate: Candidate, config: BenchConfig, baseline: float, progres
         "peak_rss_raw_mb": raw,
         "peak_rss_baseline_mb": baseline,
     }
+
+
+def _step_states(candidate: Candidate) -> list[dict]:
+    # The manifest's state pairs: which output the next call takes as which input.
+    from pathlib import Path
+
+    from edgernn.bundle.manifest import read_manifest
+
+    graph = Path(candidate.path)
+    entries = read_manifest(graph.parent)["files"]
+    (entry,) = [e for e in entries if (graph.parent / e["path"]).resolve() == graph.resolve()]
+    return [{"input": s["input"], "output": s["output"]} for s in entry["states"]]
 
 
 def _advance(bar: tqdm, start: int, span: int):

@@ -88,13 +88,22 @@ class TorchRunner:
         return {"cuda_max_allocated_mb": self.torch.cuda.max_memory_allocated() / 2**20}
 
 
+# What ONNX Runtime raises when a graph cannot run on the inputs it is given.
+_ORT_RUN_ERRORS = ("Fail", "InvalidArgument", "RuntimeException", "NotImplemented", "EPFail")
+
+
 class OrtRunner:
-    """An ONNX file in ONNX Runtime, one session per thread count."""
+    """An ONNX file in ONNX Runtime, one session per thread count.
+
+    Inputs follow the grid on their batch and sequence axes, or, for an ONNX file edgernn
+    did not make given an example (``request["as_given"]``), keep the example's shapes but
+    for the axes ``request["axes"]`` marks (``edgernn.bench.inputs.AsGiven``).
+    """
 
     def __init__(self, request: dict):
         import onnxruntime as ort
 
-        from edgernn.bench.inputs import assign_axes, check_example, ort_dtype
+        from edgernn.bench.inputs import as_given, assign_axes, check_example, ort_dtype
 
         self.ort, self.path, self.device = ort, request["path"], request["device"]
         self.session = None
@@ -106,7 +115,13 @@ class OrtRunner:
         ]
         if self.example is not None:
             check_example(self.inputs, self.example)
-        self.axes = assign_axes(self.inputs, frozenset(self.example or ()))
+        self.plan = None
+        if request.get("as_given") and self.example is not None:
+            shapes = {name: array.shape for name, array in self.example.items()}
+            self.plan = as_given(self.inputs, shapes, request.get("axes") or {})
+            self.axes = self.plan.roles
+        else:
+            self.axes = assign_axes(self.inputs, frozenset(self.example or ()))
         self.rng = np.random.default_rng(request["seed"])
 
     def _open(self, threads: int) -> None:
@@ -127,7 +142,7 @@ class OrtRunner:
     def points(self, batches: list[int], seq_lens: list[int]) -> list[tuple]:
         from edgernn.bench.inputs import grid_uses
 
-        uses_batch, uses_seq = grid_uses(self.axes)
+        uses_batch, uses_seq = self.plan.varies if self.plan else grid_uses(self.axes)
         # A graph without a batch (or sequence) axis would time the same work again and again.
         batches = batches if uses_batch else [None]
         seq_lens = seq_lens if uses_seq else [None]
@@ -140,9 +155,65 @@ class OrtRunner:
     def prepare(self, batch: int | None, seq_len: int | None) -> tuple[Callable, dict]:
         from edgernn.bench.inputs import make_feeds
 
-        feeds = make_feeds(self.inputs, self.axes, (batch, seq_len), self.rng, self.example)
+        point = self.plan.feed_point((batch, seq_len)) if self.plan else (batch, seq_len)
+        feeds = make_feeds(self.inputs, self.axes, point, self.rng, self.example)
+        shapes = {k: list(v.shape) for k, v in feeds.items()}
         session = self.session
-        return (lambda: session.run(None, feeds)), {k: list(v.shape) for k, v in feeds.items()}
+        self._try(session, feeds, shapes)
+        return (lambda: session.run(None, feeds)), shapes
+
+    def stream(self, steps: int, states: list[dict]) -> tuple[Callable, dict]:
+        """One stream's call of ``steps`` steps, each feeding the state the last one returned.
+
+        What a streaming app does per chunk: the state input is the previous call's state
+        output, not a fresh array, so the timed work is that of a real stream.
+
+        Args:
+            steps: the chunk length each call covers.
+            states: the step graph's ``{"input", "output"}`` state pairs (its manifest entry).
+        """
+        from edgernn.bench.inputs import make_feeds
+
+        feeds = make_feeds(self.inputs, self.axes, (1, steps), self.rng, self.example)
+        for state in states:
+            feeds[state["input"]] = np.zeros_like(feeds[state["input"]])  # a stream's start
+        shapes = {k: list(v.shape) for k, v in feeds.items()}
+        session, names = self.session, [o.name for o in self.session.get_outputs()]
+        self._try(session, feeds, shapes)
+        carried = [(state["input"], names.index(state["output"])) for state in states]
+
+        def call() -> None:
+            outputs = session.run(None, feeds)
+            for name, index in carried:
+                feeds[name] = outputs[index]
+
+        return call, shapes
+
+    def _try(self, session, feeds: dict, shapes: dict) -> None:
+        """One untimed call, so a graph that cannot take these shapes fails as one line."""
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+        errors = tuple(getattr(state, name) for name in _ORT_RUN_ERRORS if hasattr(state, name))
+        try:
+            session.run(None, feeds)
+        except errors as error:
+            reason = (str(error).strip().splitlines() or ["no message"])[0]
+            raise EdgeRNNError(
+                f"ONNX Runtime cannot run it on inputs {shapes} ({reason}); {self._fix()}"
+            ) from None
+
+    def _fix(self) -> str:
+        if self.example is None:
+            return (
+                "if an axis must keep its size (a fixed audio chunk, say), pass --example "
+                "inputs.npz to time the shapes the model takes"
+            )
+        if self.plan is not None and any(self.plan.varies):
+            return (
+                "an input whose axis must follow the varied one (a state, say) needs --axes "
+                "too, e.g. --axes state=-,batch,-"
+            )
+        return "check that the --example arrays are inputs the model runs on"
 
     def sync(self) -> None:
         """``run`` returns host arrays, so it has already waited for the device."""
@@ -152,10 +223,11 @@ class OrtRunner:
 
 
 def _load_example(path: str | None) -> dict | None:
-    if path is None:
-        return None
-    with np.load(path, allow_pickle=False) as arrays:
-        return {name: arrays[name] for name in arrays.files}
+    from pathlib import Path
+
+    from edgernn.npz import load_npz
+
+    return None if path is None else load_npz(Path(path), None)
 
 
 RUNNERS = {"torch": TorchRunner, "onnxruntime": OrtRunner}

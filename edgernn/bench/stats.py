@@ -14,10 +14,24 @@ def static_stats(candidate: Candidate) -> dict:
     PyTorch sizes are the serialized ``state_dict`` at the candidate's precision (what a
     device stores; the checkpoint file also holds vocabularies); ONNX sizes are the file.
     ONNX parameters are all initializer elements (int8 graphs include scales and zero points).
+    A bundle's end-to-end job counts every graph of its precision (encoder and decoder).
     """
     if candidate.format == "torch":
         return _torch_stats(candidate.path, candidate.precision)
+    if candidate.job:  # the whole bundle at one precision: every graph the job loads
+        return _bundle_stats(candidate.path, candidate.precision)
     return _onnx_stats(candidate.path)
+
+
+def _bundle_stats(bundle: str, precision: str) -> dict:
+    from edgernn.bundle.manifest import read_manifest
+
+    graphs = [
+        _onnx_stats(str(Path(bundle) / entry["path"]))
+        for entry in read_manifest(Path(bundle))["files"]
+        if entry["precision"] == precision
+    ]
+    return {key: sum(graph[key] for graph in graphs) for key in graphs[0]}
 
 
 def _torch_stats(path: str, precision: str) -> dict:
@@ -57,7 +71,8 @@ def task_metrics(candidate: Candidate, data: str, device: str) -> dict[str, floa
     bundle has no task to score.
     """
     if candidate.format != "torch":
-        bundle = Path(candidate.path).parent
+        # A job candidate is the bundle folder itself; a graph lies in it.
+        bundle = Path(candidate.path) if candidate.job else Path(candidate.path).parent
         if candidate.task is None or not (bundle / "manifest.json").is_file():
             return None
         return _bundle_scores(str(bundle), candidate.precision, data)

@@ -32,13 +32,21 @@ def measure(request: dict) -> dict:
     Args:
         request: ``runtime``, ``path``, ``precision``, ``device``, ``example``, ``seed``,
             ``batch_sizes``, ``seq_lens``, ``threads`` and ``timing`` (a ``TimingConfig``
-            as a dict).
+            as a dict); for an ONNX file timed at its example's shapes, ``as_given`` and
+            ``axes`` (input -> roles, the ``--axes`` the grid may vary); for an end-to-end
+            job, ``job`` and its inputs (``edgernn.bench.jobs.measure_jobs``); for a step
+            graph, ``stream`` (``steps`` per call and the ``states`` pairs) adds one
+            streaming entry per thread count.
 
     Returns:
         ``load_ms``, ``peak_rss_raw_mb``, ``latency`` (one entry per grid point) and
         runtime extras (CUDA memory, ONNX Runtime providers).
     """
     import_runtime(request["runtime"], request["device"])
+    if request.get("job"):  # the app's whole job per input, not the grid
+        from edgernn.bench.jobs import measure_jobs
+
+        return measure_jobs(request)
     start = time.perf_counter()
     runner = RUNNERS[request["runtime"]](request)
     runner.set_threads(request["threads"][0])
@@ -56,8 +64,20 @@ def measure(request: dict) -> dict:
             entry |= {"throughput_per_s": per_call * 1000.0 / stats["p50_ms"], "shapes": shapes}
             latency.append(entry)
             print(f"@progress {len(latency)} {total}", file=sys.stderr, flush=True)
+        if request.get("stream"):
+            latency.append(_streaming_entry(runner, request, threads))
     result = {"load_ms": load_ms, "peak_rss_raw_mb": peak_rss_mb(), "latency": latency}
     return result | runner.extra()
+
+
+def _streaming_entry(runner, request: dict, threads: int) -> dict:
+    """A step graph as a stream runs it: batch 1, one chunk per call, the state carried."""
+    stream = request["stream"]
+    call, shapes = runner.stream(stream["steps"], stream["states"])
+    stats = time_calls(call, runner.sync, request["timing"])
+    entry = {"device": request["device"], "batch": 1, "seq_len": stream["steps"]}
+    entry |= {"threads": threads} | stats | {"stream": True}
+    return entry | {"throughput_per_s": 1000.0 / stats["p50_ms"], "shapes": shapes}
 
 
 def main() -> int:

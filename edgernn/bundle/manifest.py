@@ -2,7 +2,7 @@
 
 Torch-free on purpose (stdlib only): the device runtime reads bundles with it.
 
-Layout (format ``edgernn.bundle``, version 1)::
+Layout (format ``edgernn.bundle``, version 2; version 1 is still read)::
 
     BUNDLE/
       manifest.json        written last; a directory without it is not a bundle
@@ -33,7 +33,9 @@ from edgernn.errors import EdgeRNNError
 from edgernn.formats import check_format
 
 FORMAT = "edgernn.bundle"
-VERSION = 1  # bump on incompatible manifest changes; readers refuse newer versions
+# Bump on incompatible manifest changes; readers refuse newer versions. 2: input.text records
+# the tokenization rules (a version-1 reader would split such text wrongly, without a word).
+VERSION = 2
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 2**20  # real manifests are tens of KiB; never parse a giant file
 MAX_FILE_BYTES = 2 * 2**30  # protobuf cannot load a larger ONNX file anyway

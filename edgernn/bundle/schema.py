@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from edgernn.errors import EdgeRNNError
+from edgernn.text import manifest_problem
 
 # "custom": a user's own nn.Module exported as is; only ``Runtime.run`` applies to it.
 TASKS = ("classify", "tag", "lm", "regress", "seq2seq", "custom")
@@ -45,6 +46,7 @@ TENSORS = {
 # Rank of the scores each task's model/step graph returns first: (B, C) or (B, T, V).
 HEAD_RANK = {"classify": 2, "regress": 2, "tag": 3, "lm": 3}
 _SHA256 = re.compile("[0-9a-f]{64}")
+_RELEASE = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?")  # an ONNX Runtime release, 1.14 or 1.14.1
 _SHOWN = 60  # characters of a bad value quoted in a message
 
 
@@ -71,6 +73,7 @@ def check_manifest(manifest: dict, where: Path) -> None:
         _roles_present(files, ("model",), where)
         return
     _input(manifest.get("input"), task, where)
+    _text(manifest["input"], manifest.get("version"), where)
     _vocabularies(manifest, task, where)
     _normalization(manifest, task, where)
     _roles_present(files, ("encoder", "decoder") if task == "seq2seq" else ("model",), where)
@@ -113,6 +116,29 @@ def _entry(entry: object, field: str, where: Path) -> None:
         _fail(where, f"{field}.states", "a list", states)
     for index, state in enumerate(states or []):
         _state(state, inputs, outputs, f"{field}.states[{index}]", where)
+    _requirements(entry, field, where)
+
+
+def _requirements(entry: dict, field: str, where: Path) -> None:
+    # What ONNX Runtime the file needs (edgernn.export.requirements); informational, so
+    # optional (bundles written before these fields have none), but well-formed when given.
+    ops = entry.get("ops")
+    if ops is not None:
+        if not isinstance(ops, dict):
+            _fail(where, f"{field}.ops", "an object {domain: opset or operator names}", ops)
+        for domain, used in ops.items():
+            if domain == "ai.onnx":
+                if not _is_int(used) or used < 1:
+                    _fail(where, f"{field}.ops.ai.onnx", "a positive opset version", used)
+            elif not _names(used):
+                _fail(where, f"{field}.ops.{domain}", "a list of operator names", used)
+    release = entry.get("min_onnxruntime")
+    if release is not None and not (isinstance(release, str) and _RELEASE.fullmatch(release)):
+        _fail(where, f"{field}.min_onnxruntime", "a release like '1.14'", release)
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) and name for name in value)
 
 
 def _relative(path: object) -> bool:
@@ -202,6 +228,22 @@ def _input(value: object, task: str, where: Path) -> None:
         not _is_int(value.get("features")) or value["features"] < 1
     ):
         _fail(where, "input.features", "a positive integer", value.get("features"))
+
+
+def _text(value: dict, version: object, where: Path) -> None:
+    # The tokenization rules (edgernn.text); a version-1 manifest has none: the legacy ones.
+    text = value.get("text")
+    if value["type"] == "features" or (text is None and version == 1):
+        if text is not None:
+            _fail(where, "input.text", "null for numeric features", text)
+        return
+    problem = manifest_problem(text)
+    if problem is not None:
+        key, must, got = problem
+        _fail(where, "input.text" if key == "text" else f"input.text.{key}", must, got)
+    units = "code_points" if value["tokenization"] == "char" else "words"
+    if text["units"] != units:
+        _fail(where, "input.text.units", f"{units} for tokenization {value['tokenization']}")
 
 
 def _vocabularies(manifest: dict, task: str, where: Path) -> None:

@@ -7,6 +7,22 @@ import click
 from edgernn.bench.config import DEVICES, BenchConfig, TimingConfig
 from edgernn.cli.base import Number, echo_json, main
 
+EXAMPLE_HELP = (
+    "inputs.npz for ONNX files edgernn did not make and for custom bundles (exported from "
+    "your own module): arrays keyed by input names. A bare ONNX file is then timed at the "
+    "example's shapes exactly (no batch or length grid) but for the axes --axes names."
+)
+AXES_HELP = (
+    "An ONNX file with --example: the role of each axis of its input NAME, batch, time or - "
+    "(as given), e.g. input=batch,- and state=-,batch,- for a streaming model's chunk and "
+    "state; batch axes follow --batch-sizes, time axes --seq-lens. Repeat for each input."
+)
+CHUNK_HELP = (
+    "The span one call covers, in ms (e.g. 32 for 512 samples at 16 kHz): adds the real-time "
+    "factor (latency / span) to rows of ONNX files timed at their --example's shapes and of "
+    "bundles' step graphs (timed at one --seq-lens value, the chunk length)."
+)
+
 
 def _joined(values: tuple[int, ...]) -> str:
     return ",".join(map(str, values))
@@ -37,14 +53,15 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
     default=_joined(BenchConfig.batch_sizes),
     show_default=True,
     callback=_positive_ints,
-    help="Batch sizes to time, comma-separated.",
+    help="Batch sizes to time, comma-separated (ONNX files with --example: on --axes batch axes).",
 )
 @click.option(
     "--seq-lens",
     default=_joined(BenchConfig.seq_lens),
     show_default=True,
     callback=_positive_ints,
-    help="Sequence lengths to time, comma-separated.",
+    help="Sequence lengths to time, comma-separated (ONNX files with --example: on --axes time "
+    "axes).",
 )
 @click.option(
     "--threads",
@@ -56,9 +73,10 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option(
     "--example",
     type=click.Path(exists=True, dir_okay=False),
-    help="inputs.npz for ONNX files edgernn did not make and for custom bundles (exported "
-    "from your own module): arrays keyed by input names.",
+    help=EXAMPLE_HELP,
 )
+@click.option("--axes", multiple=True, metavar="NAME=ROLE,...", help=AXES_HELP)
+@click.option("--chunk-ms", type=float, metavar="MS", help=CHUNK_HELP)
 @click.option(
     "--min-iters",
     type=click.IntRange(min=1),
@@ -85,7 +103,7 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Report directory."
 )
-def bench_command(models, data, device, example, min_iters, min_time, max_time, **options):
+def bench_command(models, data, device, example, axes, min_iters, min_time, max_time, **options):
     """Measure latency, memory, size and accuracy of checkpoints, ONNX files and bundles.
 
     MODELS are .pt checkpoints (measured as PyTorch fp32 and dynamic int8, plus fp16 on
@@ -93,6 +111,7 @@ def bench_command(models, data, device, example, min_iters, min_time, max_time, 
     Writes report.json, report.md and report.html to the output directory.
     """
     from edgernn.bench import bench, candidates_from_paths
+    from edgernn.export.axes import parse_axes
     from edgernn.paths import check_output_not_input, data_path
     from edgernn.report.markdown import console_lines
     from edgernn.report.schema import write_report
@@ -110,7 +129,8 @@ def bench_command(models, data, device, example, min_iters, min_time, max_time, 
         progress=not options.pop("quiet"),
         **options,
     )
-    report = bench(candidates_from_paths(list(models), device, example), config)
+    candidates = candidates_from_paths(list(models), device, example, parse_axes(axes))
+    report = bench(candidates, config)
     paths = write_report(report, output)
     for line in console_lines(report):
         click.echo(line)

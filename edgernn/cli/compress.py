@@ -124,6 +124,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
 
     from edgernn.compress.bundle import bundle_summary, publish_bundle
     from edgernn.compress.config import BundleReportConfig
+    from edgernn.compress.precision import fp32_only_note
     from edgernn.compress.stages import compress
     from edgernn.lock import folder_lock
     from edgernn.own.resolve import resolve_model, teacher_file
@@ -154,6 +155,9 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
         )
     for note in result.notes:
         click.echo(f"note: {note}")
+    fp32_only = fp32_only_note(result.checkpoint.compression)
+    if fp32_only and not no_export:  # the bundle's graphs follow the int8 decision above
+        click.echo(f"note: {fp32_only}")
     click.echo(f"bundle: {output}")
     if as_json:
         echo_json(bundle_summary(result, output, names))

@@ -18,7 +18,12 @@ from edgernn.export.config import EXPORTERS, ExportConfig
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
 @click.option("--data", help="DATA whose test split scores the graphs [default: the model's].")
-@click.option("--no-int8", is_flag=True, help="Write the fp32 graphs only.")
+@click.option(
+    "--int8/--no-int8",
+    default=None,
+    help="Also write int8 graphs, or fp32 only [default: int8, unless the checkpoint is a "
+    "compress student whose int8 was turned off or not kept].",
+)
 @click.option("--per-channel", is_flag=True, help="int8 scales per output channel.")
 @click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
 @click.option(
@@ -42,7 +47,7 @@ def export_command(
     checkpoint,
     output,
     data,
-    no_int8,
+    int8,
     per_channel,
     no_eval,
     exporter,
@@ -69,7 +74,7 @@ def export_command(
     inputs = [("CHECKPOINT", checkpoint), ("--data", data_path(data)), *own_model_inputs(own)]
     check_output_not_input(output, inputs, folder=True)
     config = ExportConfig(
-        int8=not no_int8,
+        int8=int8 is not False,  # None (not given) follows the checkpoint, below
         per_channel=per_channel,
         evaluate=not no_eval,
         exporter=exporter,
@@ -80,6 +85,8 @@ def export_command(
     resolved = resolve_model(checkpoint, flags)
     check_own_model_flags(resolved.model, checkpoint, data, axes)
     echo_adoption(resolved, flags)
+    if int8 is None and resolved.checkpoint is not None:
+        config = _follow_compress_int8(resolved.checkpoint, config)
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
         if resolved.checkpoint is None:
@@ -104,6 +111,20 @@ def export_command(
         keys = ("path", "role", "precision", "size_bytes")
         files = [{key: entry[key] for key in keys} for entry in manifest["files"]]
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
+
+
+def _follow_compress_int8(checkpoint, config: ExportConfig) -> ExportConfig:
+    # A student whose int8 compress turned off or rejected gets no int8 graphs by default:
+    # the ONNX int8 follows the one decision compress recorded (edgernn.compress.precision).
+    from dataclasses import replace
+
+    from edgernn.compress.precision import fp32_only_note
+
+    note = fp32_only_note(checkpoint.compression)
+    if note is None:
+        return config
+    click.echo(f"note: {note}; --int8 exports int8 graphs anyway")
+    return replace(config, int8=False)
 
 
 def echo_adoption(resolved, flags) -> None:

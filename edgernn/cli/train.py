@@ -51,6 +51,21 @@ from edgernn.config import (
 )
 @click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
 @click.option(
+    "--unicode",
+    type=click.Choice(["nfc", "none"]),
+    help="Unicode normalization of text [default: nfc].",
+)
+@click.option(
+    "--lowercase/--no-lowercase",
+    default=None,
+    help="Lowercase text [default: yes for word tokens, no for tag and char].",
+)
+@click.option(
+    "--split-punct/--no-split-punct",
+    default=None,
+    help="Punctuation marks become tokens of their own [default: yes for word tokens].",
+)
+@click.option(
     "--max-len",
     type=click.IntRange(min=1),
     default=ModelSpec.max_len,
@@ -96,6 +111,9 @@ def train(
     as_json,
     output,
     tokens,
+    unicode,
+    lowercase,
+    split_punct,
     **choices,
 ):
     """Train a full-precision teacher and save a safe checkpoint."""
@@ -113,7 +131,8 @@ def train(
         seed=seed,
         progress=not quiet,
     )
-    checkpoint = train_model(data, task, config, tokens=tokens, device=device, **choices)
+    text = {"unicode": unicode, "lowercase": lowercase, "split_punctuation": split_punct}
+    checkpoint = train_model(data, task, config, tokens, device, text, **choices)
     path = save_checkpoint(checkpoint, output)
     echo_metrics(checkpoint.metrics)
     click.echo(f"checkpoint: {path}")

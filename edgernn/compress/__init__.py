@@ -1,8 +1,10 @@
 """Compression: distill -> prune -> int8 (``stages``), then the device bundle (``finish``).
 
 ``config`` holds the stages' settings and the command's flat options, ``bundle`` publishes a
-result (what ``edgernn compress`` and a recipe's bundle stage both call). ``own`` is the same
-for a user's own module that edgernn cannot train (int8 + export only).
+result (what ``edgernn compress`` and a recipe's bundle stage both call). ``precision`` is the
+one int8 decision the ONNX export follows (no int8 graphs of a model whose int8 compress
+turned off or rejected). ``own`` is the same for a user's own module that edgernn cannot train
+(int8 + export only).
 
 Example::
 

@@ -1,9 +1,9 @@
 """Finish a compressed model into a device bundle: ONNX export, then a measured report.
 
 ``compress`` gives the per-stage rows in memory; this writes ``student.pt``, adds the
-verified ONNX graphs (fp32 + int8) and times the teacher against the final graphs side by
-side, so the bundle carries the whole DESIGN.md set: manifest, ONNX files, student.pt,
-report.{json,md,html}.
+verified ONNX graphs (fp32, and int8 when compress kept it: ``edgernn.compress.precision``)
+and times the teacher against the final graphs side by side, so the bundle carries the whole
+DESIGN.md set: manifest, ONNX files, student.pt, report.{json,md,html}.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.compress.config import BundleReportConfig
+from edgernn.compress.precision import fp32_only_note, ships_int8
 from edgernn.compress.stages import (
     Compressed,
     adopted_source,
@@ -20,7 +21,7 @@ from edgernn.compress.stages import (
     report_rows,
     save_student,
 )
-from edgernn.export import export_bundle
+from edgernn.export import ExportConfig, export_bundle
 from edgernn.report.schema import write_report
 
 
@@ -50,7 +51,9 @@ def finish_bundle(
     config = config or BundleReportConfig()
     outdir = Path(outdir)
     student = save_student(result, outdir)
-    export_bundle(result.checkpoint, outdir, data=data)
+    # The PyTorch int8 decision is the ONNX one: no int8 graphs of an int8 compress dropped.
+    export = ExportConfig(int8=ships_int8(result.checkpoint.compression))
+    export_bundle(result.checkpoint, outdir, data=data, config=export)
     # The graphs go by file name alone: the folder may be a staging folder, published later.
     candidates = [
         replace(c, name=c.name.removeprefix(f"{outdir.name}/"))
@@ -78,16 +81,20 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
     source = adopted_source(result)
     if source:  # timed through the adopted checkpoint, a temporary file: name the user's
         teacher |= {"file": source, "name": f"{Path(source).name} (adopted) torch fp32"}
+    # The final rows are the graphs the runtime loads by default: int8 when the bundle has
+    # it, else fp32; the other precision's graphs are students on the way there.
+    shipped = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
     for row in graphs:
-        if row.get("precision") == "int8":
-            row["role"] = "final"
+        row["role"] = "final" if row.get("precision") == shipped else "student"
         # The bundle's own files by name: the report stays true when the folder moves (and
         # the bundle is built in a staging folder before it is published).
         row["file"] = Path(row["file"]).name
     stages = [row.to_dict() for row in report_rows(result, teacher_file)]
     student_rows = [_unmeasured(row) for row in stages if row["role"] != "teacher"]
     measured["models"] = [teacher, *student_rows, *graphs]
-    measured["notes"] = list(result.notes) + measured.get("notes", [])
+    fp32_only = fp32_only_note(result.checkpoint.compression)
+    notes = [*result.notes, *([fp32_only] if fp32_only else [])]
+    measured["notes"] = notes + measured.get("notes", [])
     return measured
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from edgernn.checkpoint import Checkpoint, checkpoint_data, save_checkpoint
 from edgernn.compress.config import DEFAULT_TOLERANCE, CompressConfig
+from edgernn.compress.precision import NO_QUANTIZE
 from edgernn.config import ModelSpec
 from edgernn.data import TaskData
 from edgernn.distill import distill, student_spec
@@ -93,23 +94,33 @@ def compress(
         model = run.measure(student, "student", "student", "distill")
     if config.prune is not None and run.needs_data("pruning"):
         pruned = prune(model, config.prune, encoded).cpu()
-        model = run.keep_if_close(model, pruned, "pruned", "prune")
-    plan = None if config.quantize is None else _int8_stage(run, model, config.quantize)
+        model, _ = run.keep_if_close(model, pruned, "pruned", "prune")
+    plan, int8_skipped = _int8_stage(run, model, config.quantize)
     if encoded is None:
         run.notes.append("accuracy was not measured: no data")
-    return Compressed(run.final_checkpoint(model, plan, config), run.rows, run.notes)
+    checkpoint = run.final_checkpoint(model, plan, int8_skipped, config)
+    return Compressed(checkpoint, run.rows, run.notes)
 
 
-def _int8_stage(run: _Run, model: nn.Module, config: QuantizeConfig) -> QuantPlan | None:
-    """The int8 plan if it is kept, else None (no layer qualifies, or it lost too much)."""
+def _int8_stage(
+    run: _Run, model: nn.Module, config: QuantizeConfig | None
+) -> tuple[QuantPlan | None, str | None]:
+    """The kept int8 plan and None, or None and why there is none.
+
+    The one int8 decision: the record keeps the reason, and the ONNX export of the
+    checkpoint follows it (``edgernn.compress.precision``), so the bundle notes why its
+    graphs are fp32 only.
+    """
+    if config is None:
+        return None, NO_QUANTIZE
     plan = plan_quantization(model, config, run.data)
     if not plan.int8:
         reasons = "; ".join(f"{name}: {why}" for name, why in plan.fp32.items())
         run.notes.append(f"int8 skipped: no layer qualifies ({reasons})")
-        return None
+        return None, run.notes[-1]
     int8 = apply_plan(model, plan)
-    kept = run.keep_if_close(model, int8, "int8", "quantize", source=model) is int8
-    return plan if kept else None
+    kept, why = run.keep_if_close(model, int8, "int8", "quantize", source=model)
+    return (plan, None) if kept is int8 else (None, f"int8 not kept: {why}")
 
 
 def _adoption_notes(teacher: Checkpoint) -> list[str]:
@@ -165,26 +176,30 @@ class _Run:
         )
         return model
 
-    def keep_if_close(self, model, candidate, name, stage, source=None) -> nn.Module:
-        """``candidate`` if it stays close enough to the teacher on valid, else ``model``.
+    def keep_if_close(
+        self, model, candidate, name, stage, source=None
+    ) -> tuple[nn.Module, str | None]:
+        """``(candidate, None)`` if it stays close enough to the teacher on valid, else
+        ``(model, why not)``.
 
         Close enough: within the tolerance; or, when ``model`` was already outside it (a
         student too small for the task), losing at most half the tolerance more.
         """
         self.measure(candidate, name, "student", stage, source)
         if self.data is None:
-            return candidate
+            return candidate, None
         before, drop = self.valid_drop(model), self.valid_drop(candidate)
         allowed = self.tolerance if before <= self.tolerance else before + self.tolerance / 2
         if drop <= allowed:
-            return candidate
+            return candidate, None
         unit = drop_unit(self.metric)
         self.rows[-1].kept = False
-        self.notes.append(
-            f"{stage} not kept: {drop:.3g} {unit} worse than the teacher on the valid split, "
+        why = (
+            f"{drop:.3g} {unit} worse than the teacher on the valid split, "
             f"{before:.3g} before it (tolerance {self.tolerance:g})"
         )
-        return model
+        self.notes.append(f"{stage} not kept: {why}")
+        return model, why
 
     def valid_drop(self, model: nn.Module) -> float:
         if self.reference is None:
@@ -196,7 +211,9 @@ class _Run:
             return {}
         return evaluate(model, self.data.splits[split], self.data.meta)
 
-    def final_checkpoint(self, model: nn.Module, plan, config: CompressConfig) -> Checkpoint:
+    def final_checkpoint(
+        self, model: nn.Module, plan, int8_skipped: str | None, config: CompressConfig
+    ) -> Checkpoint:
         record = {
             "teacher": {
                 "spec": self.teacher.spec.to_dict(),
@@ -205,6 +222,7 @@ class _Run:
             },
             "stages": [row.stage for row in self.rows if row.stage and row.kept],
             "quantization": plan.to_dict() if plan is not None else None,
+            "int8_skipped": int8_skipped,  # why quantization is None: the bundle's note
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
         }

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from edgernn.errors import EdgeRNNError
+from edgernn.text import TextRules
 
 
 @dataclass(frozen=True)
@@ -21,22 +22,36 @@ class DataMeta:
     norm: dict | None = None  # numeric scaling: x_mean, x_std (per feature), y_mean, y_std
     input_size: int = 0  # numeric features per step
     source: str = ""  # the DATA argument the model was trained on
+    # TextRules.to_manifest() of a token model; None: made before rules were recorded (legacy)
+    text: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def text_rules(self) -> TextRules | None:
+        """How this model's text becomes tokens; None for numeric inputs."""
+        if self.vocab is None:
+            return None
+        if self.text is None:  # an older checkpoint: list(text) or str.split(), as it was trained
+            return TextRules.legacy(self.tokens or "word")
+        rules = TextRules.from_manifest(self.text)
+        if rules.tokens != (self.tokens or "word"):  # tag data comes split into words
+            raise EdgeRNNError(f"text rules cut {rules.tokens} tokens, the data has {self.tokens}")
+        return rules
 
     def check_fits(self, spec) -> None:
         """Refuse a ``DataMeta`` that cannot encode data for the model ``spec`` describes.
 
         Raises:
             EdgeRNNError: a vocabulary, label list or scaling is missing, of the wrong type,
-                or of another size than the model's.
+                or of another size than the model's; the text rules are damaged.
         """
         if self.task != spec.task:
             raise EdgeRNNError(f"data is for task {self.task!r}, the model is {spec.task!r}")
         if spec.vocab_size > 0:
             # The embedding may have rows no token maps to, never fewer rows than tokens.
             _check_names("vocab", self.vocab, spec.vocab_size, "token inputs", at_most=True)
+            self.text_rules()  # refuses damaged or unknown rules
         else:
             _check_norm(self.norm, "x", spec.input_size)
         needed = {"seq2seq": "tgt_vocab", "classify": "labels", "tag": "labels"}
@@ -68,15 +83,6 @@ def _check_norm(norm: object, side: str, size: int) -> None:
             raise EdgeRNNError(f"norm.{key} must be a list of {size} numbers, got {values!r:.60}")
         if not all(isinstance(v, int | float) and np.isfinite(v) for v in values):
             raise EdgeRNNError(f"norm.{key} must hold finite numbers")
-
-
-def tokenize(text: str, tokens: str) -> list[str]:
-    """Split text into char or whitespace-separated word tokens."""
-    if tokens == "char":
-        return list(text)
-    if tokens == "word":
-        return text.split()
-    raise EdgeRNNError(f"unknown tokenization {tokens!r}; choose char or word")
 
 
 def fit_normalization(xs: list[np.ndarray], ys: list[np.ndarray] | None) -> dict:

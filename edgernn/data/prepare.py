@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from edgernn.data.meta import DataMeta, fit_normalization, normalize_x, normalize_y, tokenize
+from edgernn.data.meta import DataMeta, fit_normalization, normalize_x, normalize_y
 from edgernn.data.raw import SPLITS, RawData
 from edgernn.data.vocab import BOS_ID, EOS_ID, Vocab
 from edgernn.errors import EdgeRNNError
+from edgernn.text import TextRules
 
 DEFAULT_TOKENS = {"classify": "word", "lm": "char", "seq2seq": "char"}
 LM_WINDOW = 64  # characters (or words) per language-model training sequence
@@ -34,31 +35,66 @@ def _is_numeric(raw: RawData) -> bool:
     return raw.task == "regress" or isinstance(raw.train[0][0], np.ndarray)
 
 
-def fit_meta(raw: RawData, tokens: str | None = None) -> DataMeta:
-    """Learn vocabularies, labels and normalization from the training split only."""
-    return replace(_fit_meta(raw, tokens), source=raw.source)
+def fit_meta(raw: RawData, tokens: str | None = None, text: dict | None = None) -> DataMeta:
+    """Learn vocabularies, labels and normalization from the training split only.
+
+    Args:
+        raw: all three splits.
+        tokens: ``char`` or ``word``; None: the dataset's or the task's default.
+        text: tokenization choices, each key optional (None: the task's default, see
+            ``text_rules``): ``unicode`` (``nfc`` or ``none``), ``lowercase``,
+            ``split_punctuation``.
+    """
+    return replace(_fit_meta(raw, tokens, text or {}), source=raw.source)
 
 
-def _fit_meta(raw: RawData, tokens: str | None) -> DataMeta:
+def text_rules(
+    task: str,
+    tokens: str,
+    unicode: str | None = None,
+    lowercase: bool | None = None,
+    split_punctuation: bool | None = None,
+) -> TextRules:
+    """The rules a new model is trained with: the user's choices, else the task's defaults.
+
+    Defaults: NFC always; word tokens are lowercased and split at punctuation, except for
+    tag, whose case is kept (capitals are the main cue for a named entity); char tokens keep
+    their case (a language model generates it).
+    """
+    if unicode not in (None, "nfc", "none"):
+        raise EdgeRNNError(f"unicode normalization must be nfc or none, got {unicode!r}")
+    char = tokens == "char"  # TextRules refuses punctuation splitting for char tokens
+    return TextRules(
+        tokens,
+        unicode=None if unicode == "none" else "NFC",
+        lowercase=(not char and task != "tag") if lowercase is None else lowercase,
+        split_punctuation=not char if split_punctuation is None else split_punctuation,
+    )
+
+
+def _fit_meta(raw: RawData, tokens: str | None, choices: dict) -> DataMeta:
     task, train = raw.task, raw.train
     if _is_numeric(raw):
         ys = [y for _, y in train] if task == "regress" else None
         norm = fit_normalization([x for x, _ in train], ys)
         labels = sorted({y for _, y in train}) if task == "classify" else None
         return DataMeta(task, None, labels=labels, norm=norm, input_size=train[0][0].shape[1])
-    if task == "tag":
-        vocab = Vocab.build(tokens for tokens, _ in train)
+    if task == "tag":  # already split into words: normalized, never split again
+        rules = text_rules(task, "word", **choices)
+        vocab = Vocab.build([rules.normalize_token(t) for t in words] for words, _ in train)
         labels = sorted({tag for _, tags in train for tag in tags})
-        return DataMeta(task, None, vocab=vocab.itos, labels=labels)
+        return DataMeta(task, None, vocab=vocab.itos, labels=labels, text=rules.to_manifest())
     tokens = tokens or raw.tokens or DEFAULT_TOKENS[task]
+    rules = text_rules(task, tokens, **choices)
+    meta = DataMeta(task, tokens, text=rules.to_manifest())
     if task == "lm":
-        return DataMeta(task, tokens, vocab=Vocab.build(tokenize(d, tokens) for d in train).itos)
+        return replace(meta, vocab=Vocab.build(rules.tokenize(d) for d in train).itos)
     if task == "seq2seq":
-        source = Vocab.build(tokenize(s, tokens) for s, _ in train)
-        target = Vocab.build(tokenize(t, tokens) for _, t in train)
-        return DataMeta(task, tokens, vocab=source.itos, tgt_vocab=target.itos)
-    vocab = Vocab.build(tokenize(text, tokens) for text, _ in train)
-    return DataMeta(task, tokens, vocab=vocab.itos, labels=sorted({y for _, y in train}))
+        source = Vocab.build(rules.tokenize(s) for s, _ in train)
+        target = Vocab.build(rules.tokenize(t) for _, t in train)
+        return replace(meta, vocab=source.itos, tgt_vocab=target.itos)
+    vocab = Vocab.build(rules.tokenize(text) for text, _ in train)
+    return replace(meta, vocab=vocab.itos, labels=sorted({y for _, y in train}))
 
 
 def encode(raw: RawData, meta: DataMeta, max_len: int, lm_window: int = LM_WINDOW) -> TaskData:
@@ -105,6 +141,7 @@ class Codec:
         self.vocab = Vocab(meta.vocab) if meta.vocab else None
         self.tgt_vocab = Vocab(meta.tgt_vocab) if meta.tgt_vocab else None
         self.label_ids = {label: i for i, label in enumerate(meta.labels or [])}
+        self.rules = meta.text_rules()
 
     def encode(self, example: tuple, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, target = example
@@ -114,7 +151,8 @@ class Codec:
             return self.token_ids(inputs), torch.tensor(framed)
         if task == "tag":
             tags = [self.label_id(tag, split) for tag in target]
-            return self._ids(self.vocab.encode(inputs), inputs), torch.tensor(tags)
+            words = [self.rules.normalize_token(word) for word in inputs]
+            return self._ids(self.vocab.encode(words), inputs), torch.tensor(tags)
         if self.meta.norm is not None:
             x = torch.from_numpy(normalize_x(self._features(inputs, split), self.meta.norm))
         else:
@@ -157,7 +195,7 @@ class Codec:
         return target
 
     def tokenize(self, text: str) -> list[str]:
-        return tokenize(text, self.meta.tokens)
+        return self.rules.tokenize(text)
 
     def token_ids(self, text: str) -> torch.Tensor:
         return self._ids(self.vocab.encode(self.tokenize(text)), text)

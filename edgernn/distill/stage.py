@@ -22,7 +22,6 @@ from edgernn.distill.loss import DistillObjective
 from edgernn.distill.student import student_spec
 from edgernn.evaluate import EVAL_BATCH
 from edgernn.models import build_model
-from edgernn.tasks import DECODE_MARGIN
 from edgernn.train import fit
 
 
@@ -47,8 +46,7 @@ def sequence_kd_data(teacher: nn.Module, data: TaskData, beam: int, device: str)
         chunk = train[start : start + EVAL_BATCH]
         lengths = torch.tensor([len(src) for src, _ in chunk])
         sources = nn.utils.rnn.pad_sequence([src for src, _ in chunk], batch_first=True)
-        limit = 2 * int(lengths.max()) + DECODE_MARGIN
-        outputs = teacher.beam_search(sources.to(device), lengths, beam, limit)
+        outputs = teacher.beam_search(sources.to(device), lengths, beam)  # per-row limits
         relabelled += [
             (src, torch.tensor([BOS_ID, *ids, EOS_ID]))
             for (src, _), ids in zip(chunk, outputs, strict=True)

@@ -20,9 +20,11 @@ class ExportConfig:
     exporter: str = "dynamo"  # tried first; the other exporter is the fallback
     tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
     # Largest metric loss one LSTM/MatMul node's integer kernel may cost alone on the valid
-    # split (points, or % relative for perplexity/MSE, as in compression); a node above it
-    # computes in float from int8 weights instead (same file size). Measured whenever the
-    # data loads, also without evaluate; None: every such node runs its integer kernel.
+    # split (points, or % relative for perplexity/MSE, as in compression), the worse of
+    # padded batches and each example alone (the kernels' input scale depends on the call,
+    # edgernn/export/int8.py); a node above it computes in float from int8 weights instead
+    # (same file size). Measured whenever the data loads, also without evaluate; None: every
+    # such node runs its integer kernel.
     int8_tolerance: float | None = 0.5
 
     def __post_init__(self) -> None:

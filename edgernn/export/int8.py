@@ -37,6 +37,7 @@ and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. What is a
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from collections import Counter
@@ -58,6 +59,7 @@ from edgernn.export.fold import (
 
 INTEGER_OPS = ("LSTM", "MatMul")  # ORT runs these on int8 weights *and* activations
 WEIGHT_ONLY_OPS = ("GRU", "RNN")  # no integer kernel in ORT: always weight-only
+BATCH = 32  # rows per padded, length-sorted batch in batch_dependence
 
 
 def quantize_int8(
@@ -124,6 +126,79 @@ def integer_nodes(model: onnx.ModelProto) -> dict[str, str]:
     names are those ``quantize_int8(weight_only=...)`` accepts.
     """
     return _candidates(_prepare(model))
+
+
+def batch_dependence(
+    sessions: dict, examples: list, states: list[dict] = (), batch: int = BATCH
+) -> float:
+    """Max abs difference of a graph set's outputs in padded batches vs each example alone.
+
+    What the integer kernels' per-call activation scale does (module docstring): 0.0 exactly
+    for fp32 and weight-only int8 graphs. ``model``: its output on valid steps (tag, lm) or
+    per example; ``encoder`` + ``decoder``: the decoder's logits, teacher-forced on the
+    targets, both graphs in the given precision.
+
+    Args:
+        sessions: role -> ONNX Runtime session: ``model``, or ``encoder`` and ``decoder``.
+        examples: encoded ``(inputs, target)`` pairs (tensors or arrays).
+        states: the decoder's state inputs and outputs (the manifest's ``states``).
+        batch: rows per padded batch.
+
+    Example::
+
+        batch_dependence({"model": session(int8)}, examples)   # 0.011
+    """
+    if "decoder" in sessions:
+        run = functools.partial(_teacher_forced, states={s["input"]: s["output"] for s in states})
+    else:
+        run = _model_rows
+    rows = [(np.asarray(x), np.asarray(y)) for x, y in examples]
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # as evaluation batches
+    worst = 0.0
+    for start in range(0, len(order), batch):
+        group = [rows[i] for i in order[start : start + batch]]
+        together = run(sessions, group)
+        for index, example in enumerate(group):
+            alone = run(sessions, [example])[0]
+            worst = max(worst, float(np.abs(together[index] - alone).max()))
+    return worst
+
+
+def _padded(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(row) for row in sequences], np.int64)
+    padded = np.zeros((len(sequences), int(lengths.max()), *sequences[0].shape[1:]))
+    for index, row in enumerate(sequences):
+        padded[index, : len(row)] = row
+    return padded.astype(sequences[0].dtype), lengths
+
+
+def _model_rows(sessions: dict, group: list) -> list[np.ndarray]:
+    inputs, lengths = _padded([x for x, _ in group])
+    out = sessions["model"].run(None, {"inputs": inputs, "lengths": lengths})[0]
+    per_step = out.ndim == 3 and out.shape[1] == inputs.shape[1]  # tag, lm: (B, T, V)
+    return [row[:length] if per_step else row for row, length in zip(out, lengths, strict=True)]
+
+
+def _teacher_forced(sessions: dict, group: list, states: dict[str, str]) -> list[np.ndarray]:
+    src, src_lengths = _padded([x for x, _ in group])
+    targets, target_lengths = _padded([y for _, y in group])  # <bos> ... <eos>
+    encoder, decoder = sessions["encoder"], sessions["decoder"]
+    encoded = dict(
+        zip([o.name for o in encoder.get_outputs()], encoder.run(None, {"src": src,
+            "src_lengths": src_lengths}), strict=True)
+    )  # fmt: skip
+    names = [value.name for value in decoder.get_inputs()]
+    feeds = {name: encoded[name] for name in names if name in encoded}
+    outputs = [value.name for value in decoder.get_outputs()]
+    steps = []
+    for t in range(targets.shape[1] - 1):
+        values = dict(
+            zip(outputs, decoder.run(None, feeds | {"tokens": targets[:, t]}), strict=True)
+        )
+        steps.append(values[outputs[0]])
+        feeds |= {name: values[output] for name, output in states.items()}
+    logits = np.stack(steps, axis=1)
+    return [row[: n - 1] for row, n in zip(logits, target_lengths, strict=True)]
 
 
 def _candidates(source: onnx.ModelProto) -> dict[str, str]:

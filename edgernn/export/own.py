@@ -28,6 +28,7 @@ from edgernn.export.axes import dynamic_axes, symbol_sizes, variants
 from edgernn.export.graphs import Graph
 from edgernn.export.int8 import WEIGHT_ONLY_OPS, integer_nodes, quantize_int8
 from edgernn.export.ops import CELL_OF
+from edgernn.export.requirements import bundle_min_onnxruntime
 
 # trace.py's exporters without its fallback: a foreign graph must also pass parity and keep
 # its dynamic axes before the other exporter is ruled out.
@@ -282,4 +283,6 @@ def _manifest(model: OwnModel, entries: list[dict], notes: list[str]) -> dict:
         "metrics": {"note": " ".join(notes)} if notes else {},
         "opset": OPSET,
         "versions": versions(),
+        # Each entry's ops and min_onnxruntime come from write_graph, as in the zoo's bundles.
+        "min_onnxruntime": bundle_min_onnxruntime(entries),
     }

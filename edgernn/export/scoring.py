@@ -116,6 +116,7 @@ def meta_from_manifest(manifest: dict) -> DataMeta:
         labels=manifest.get("labels"),
         norm=manifest.get("normalization"),
         input_size=manifest["input"].get("features") or 0,
+        text=manifest["input"].get("text"),  # absent in version 1: the legacy rules
     )
 
 
@@ -138,7 +139,9 @@ def int8_sensitivity(
     Args:
         graphs: role -> fp32 graph, every graph ``score`` needs (``model``, or ``encoder``
             and ``decoder``).
-        score: the primary metric of a set of graphs on the measuring split.
+        score: the primary metric of a set of graphs on the measuring split
+            (``export_bundle``'s: the worse of padded batches and each example alone, since
+            an integer kernel's input scale depends on what else is in the call).
         metric: its name (decides points vs % relative, see ``metric_drop``).
         per_channel: the scale granularity the int8 export uses.
 

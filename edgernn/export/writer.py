@@ -21,8 +21,9 @@ from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import ExportConfig
 from edgernn.export.graphs import build_graphs
-from edgernn.export.int8 import WEIGHT_ONLY_OPS, integer_nodes, quantize_int8
+from edgernn.export.int8 import WEIGHT_ONLY_OPS, batch_dependence, integer_nodes, quantize_int8
 from edgernn.export.parity import STREAM_TOLERANCE, check_parity, session
+from edgernn.export.requirements import bundle_min_onnxruntime, graph_requirements
 from edgernn.export.scoring import int8_sensitivity, runtime_metrics, score_bundle
 from edgernn.export.surgery import zero_state_graph
 from edgernn.export.trace import OPSET, check, to_onnx
@@ -99,6 +100,7 @@ def export_bundle(
     (out_dir / MANIFEST).unlink(missing_ok=True)
     entries = [write_graph(out_dir, item, config) for item in sorted(files, key=_file_order)]
     manifest = _manifest(checkpoint, entries)
+    manifest["min_onnxruntime"] = bundle_min_onnxruntime(entries)  # the newest a file needs
     if config.evaluate:
         manifest["metrics"] = score_bundle(checkpoint, out_dir, manifest, data)
     write_manifest(out_dir, manifest)
@@ -125,31 +127,57 @@ def _export_graphs(model: nn.Module, config: ExportConfig) -> list[GraphFile]:
 def _int8_files(
     checkpoint: Checkpoint, model: nn.Module, fp32: list[GraphFile], config: ExportConfig, data
 ) -> list[GraphFile]:
-    plans = _int8_plans(checkpoint, fp32, config, data)
+    plans, examples = _int8_plans(checkpoint, fp32, config, data)
     files = []
     for item in fp32:
         weight_only = plans[item.role]["weight_only"]
         proto = quantize_int8(item.proto, config.per_channel, weight_only=weight_only)
         files.append(replace(item, precision="int8", proto=proto, quantization=plans[item.role]))
     # int8 is allowed to differ; the number is recorded, the metric decides if it is good.
-    loose = check_parity(model, {f.role: session(f.proto) for f in files}, np.inf, np.inf)
+    sessions = {f.role: session(f.proto) for f in files}
+    loose = check_parity(model, sessions, np.inf, np.inf)
+    # Integer kernels quantize each call's input with one scale for the whole tensor, so a
+    # result depends on its batch mates, padding and chunking (int8.py); weight-only does
+    # not. Recorded per file: whether it can, and how much it did on the valid split.
+    scored = {role: sess for role, sess in sessions.items() if role not in SCORED_AS}
+    states = next((f.states for f in files if f.role == "decoder"), [])
+    measured = batch_dependence(scored, examples, states) if examples else None
+    for item in files:
+        item.quantization["batch_dependent"] = bool(item.quantization["integer"])
+        item.quantization["batch_max_abs_diff"] = measured
     return [replace(item, parity=loose[item.role]) for item in files]
 
 
-def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportConfig, data) -> dict:
+def _int8_plans(
+    checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportConfig, data
+) -> tuple[dict, list | None]:
     # Per role (the manifest's "quantization"): the nodes on ORT's integer kernels, those
-    # computing in float from int8 weights and why, and what each integer node alone cost.
+    # computing in float from int8 weights and why, and what each integer node alone cost;
+    # and the valid examples it measured on (None: no data, or no measuring asked for).
+    from edgernn.data import iterate_batches
+    from edgernn.export.scoring import OnnxModel
+    from edgernn.tasks import TASKS
+
     drops, measured_on, examples = {}, None, None
     if config.int8_tolerance is not None:  # no data (or none recorded): nothing to measure
         encoded, _ = checkpoint_data(checkpoint, data)
         examples = encoded.splits[SENSITIVITY_SPLIT] if encoded is not None else None
-    metric = primary_metric(checkpoint.spec.task)[0]
+    task, meta = checkpoint.spec.task, checkpoint.meta
+    metric, higher = primary_metric(task)
     if examples:
         scored = {item.role: item for item in fp32 if item.role not in SCORED_AS}
 
         def score(graphs: dict[str, onnx.ModelProto]) -> float:
+            # The worse of padded batches and each example alone: an integer kernel takes its
+            # input scale from the whole call (int8.py), so a node can cost more in one mode.
             files = [replace(scored[role], proto=proto) for role, proto in graphs.items()]
-            return _metrics(checkpoint, files, examples, config)[metric]
+            batched = _metrics(checkpoint, files, examples, config)[metric]
+            with tempfile.TemporaryDirectory() as temp:
+                entries = [write_graph(Path(temp), item, config) for item in files]
+                runtime = Runtime(temp, "fp32", manifest=_manifest(checkpoint, entries))
+                batches = iterate_batches(examples, task, 1)
+                alone = TASKS[task].evaluate(OnnxModel(runtime), batches, meta)[metric]
+            return min(batched, alone) if higher else max(batched, alone)
 
         graphs = {role: item.proto for role, item in scored.items()}
         drops = int8_sensitivity(graphs, score, metric, config.per_channel)
@@ -165,7 +193,8 @@ def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportCon
         }
         for node, drop in measured.items():
             if drop > config.int8_tolerance:
-                why = f"its integer kernel alone costs {drop:.3g} {unit} {metric}"
+                why = f"its integer kernel alone costs {drop:.3g} {unit} {metric} (worst of "
+                why += "padded batches and batch 1)"
                 weight_only[node] = f"{why} (max {config.int8_tolerance:g})"
         plans[item.role] = {
             "integer": sorted(set(integer_nodes(item.proto)) - set(weight_only)),
@@ -174,7 +203,7 @@ def _int8_plans(checkpoint: Checkpoint, fp32: list[GraphFile], config: ExportCon
             "tolerance": config.int8_tolerance if measured_on else None,
             "measured_on": measured_on,
         }
-    return plans
+    return plans, examples
 
 
 def _metrics(
@@ -201,7 +230,8 @@ def _values(values) -> list[dict]:
 
 
 def write_graph(out_dir: Path, item: GraphFile, config: ExportConfig) -> dict:
-    """Write one graph atomically; return its manifest entry (hash, I/O, states, parity)."""
+    """Write one graph atomically; return its manifest entry (hash, I/O, states, parity,
+    and what ONNX Runtime it needs: ``ops``, ``min_onnxruntime``)."""
     data = item.proto.SerializeToString()
     write_atomic(out_dir / item.path, data)
     # fp32 graphs are held to a bound (the step graph against the full graph, chunk by
@@ -218,6 +248,7 @@ def write_graph(out_dir: Path, item: GraphFile, config: ExportConfig) -> dict:
         "exporter": item.exporter,
         "derived_from": item.derived_from,  # the step graph with a zero initial state
         "opset": OPSET,
+        **graph_requirements(item.proto),  # read from the graph's nodes and opset imports
         "inputs": _values(item.proto.graph.input),
         "outputs": _values(item.proto.graph.output),
         "states": item.states,
@@ -241,6 +272,8 @@ def _manifest(checkpoint: Checkpoint, entries: list[dict]) -> dict:
         "input": {
             "type": "features" if numeric else "tokens",
             "tokenization": tokenization,
+            # The rules as trained (their Unicode version too); legacy ones for older checkpoints.
+            "text": None if numeric else (meta.text or meta.text_rules().to_manifest()),
             "features": spec.input_size,
             "max_len": spec.max_len,
         },

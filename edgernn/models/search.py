@@ -49,7 +49,10 @@ def sample_next(
     """
     if temperature == 0 or top_k == 1:
         return logits.argmax(dim=-1)
-    scores = logits.detach().float().cpu() / temperature
+    # As edgernn.runtime.search.sample_next: shift, then divide in float64, so a tiny
+    # temperature sends the others to -inf (probability 0) instead of inf / inf = NaN.
+    scores = logits.detach().double().cpu()
+    scores = (scores - scores.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < scores.size(-1):
         kth_best = scores.topk(top_k, dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth_best, float("-inf"))
@@ -57,13 +60,14 @@ def sample_next(
     return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
 
 
-def greedy_decode(model: Seq2Seq, encoded: EncoderState, max_len: int) -> list[list[int]]:
-    """Batched greedy decoding; each sequence stops at its first EOS (not included).
+def greedy_decode(model: Seq2Seq, encoded: EncoderState, limits: list[int]) -> list[list[int]]:
+    """Batched greedy decoding from BOS; row i stops at its first EOS (not included) or after
+    ``limits[i]`` steps, as ``edgernn.runtime.search.greedy``.
 
     Args:
         model: the seq2seq model whose ``decode_step`` is used.
         encoded: the model's ``encode`` output for the whole batch.
-        max_len: most tokens generated per sequence.
+        limits: most decoder steps per row (``edgernn.runtime.search.decode_limits``).
 
     Returns:
         One list of target token ids per source sequence.
@@ -72,23 +76,25 @@ def greedy_decode(model: Seq2Seq, encoded: EncoderState, max_len: int) -> list[l
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=encoded.memory.device)
     state = encoded.state
     outputs: list[list[int]] = [[] for _ in range(batch)]
-    done = [False] * batch
-    for _ in range(max_len):
+    done = [limit < 1 for limit in limits]
+    for _ in range(max(limits, default=0)):
         logits, state = model.decode_step(tokens, state, encoded.memory, encoded.mask)
         tokens = logits.argmax(dim=-1)
-        if record_step(outputs, done, tokens.tolist()):
+        if record_step(outputs, done, tokens.tolist(), limits):
             break
     return outputs
 
 
-def beam_search(model: Seq2Seq, encoded: EncoderState, beam: int, max_len: int) -> list[list[int]]:
-    """Beam search per source sequence, ranking hypotheses by mean token log-probability.
+def beam_search(
+    model: Seq2Seq, encoded: EncoderState, beam: int, limits: list[int]
+) -> list[list[int]]:
+    """Beam search per source sequence, ranked as ``edgernn.runtime.search.beam_search``.
 
     Args:
         model: the seq2seq model whose ``decode_step`` is used.
         encoded: the model's ``encode`` output for the whole batch.
         beam: hypotheses kept per step; 1 reproduces greedy decoding.
-        max_len: most tokens generated per sequence.
+        limits: most decoder steps per row (``edgernn.runtime.search.decode_limits``).
 
     Returns:
         One list of target token ids per source sequence, EOS excluded.
@@ -98,7 +104,7 @@ def beam_search(model: Seq2Seq, encoded: EncoderState, beam: int, max_len: int) 
         memory = encoded.memory[row : row + 1]
         mask = encoded.mask[row : row + 1]
         state = tuple(part[:, row : row + 1].contiguous() for part in encoded.state)
-        results.append(_beam_one(model, memory, mask, state, beam, max_len))
+        results.append(_beam_one(model, memory, mask, state, beam, limits[row]))
     return results
 
 

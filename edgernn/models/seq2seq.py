@@ -18,6 +18,7 @@ from edgernn.models.encoder import (
     per_layer,
 )
 from edgernn.models.search import beam_search, eval_mode, greedy_decode
+from edgernn.runtime.search import decode_limits
 
 # Decoder state as plain tensors, each (layers, B, hidden): (h, c) for LSTM, (h,) otherwise.
 DecoderState = tuple[Tensor, ...]
@@ -142,23 +143,27 @@ class Seq2Seq(nn.Module):
         return torch.stack(steps, dim=1)
 
     @torch.no_grad()
-    def greedy(self, src: Tensor, src_lengths: Tensor, max_len: int) -> list[list[int]]:
-        """Batched greedy decoding in eval mode.
+    def greedy(
+        self, src: Tensor, src_lengths: Tensor, max_len: int | None = None
+    ) -> list[list[int]]:
+        """Batched greedy decoding in eval mode; each row as it would decode alone.
 
         Args:
             src: (B, S) source token ids.
             src_lengths: (B,) int64 valid lengths.
-            max_len: most target tokens per sequence.
+            max_len: most decoder steps (EOS counts) for every row; default per row
+                ``2 * src_len + 10`` (``edgernn.runtime.search.decode_limits``).
 
         Returns:
             One list of token ids per source, stopped before the first EOS_ID.
         """
         with eval_mode(self):
-            return greedy_decode(self, self.encode(src, src_lengths), max_len)
+            limits = decode_limits(src_lengths.tolist(), max_len)
+            return greedy_decode(self, self.encode(src, src_lengths), limits)
 
     @torch.no_grad()
     def beam_search(
-        self, src: Tensor, src_lengths: Tensor, beam: int, max_len: int
+        self, src: Tensor, src_lengths: Tensor, beam: int, max_len: int | None = None
     ) -> list[list[int]]:
         """Beam search in eval mode, hypotheses ranked by length-normalised log-probability.
 
@@ -166,7 +171,8 @@ class Seq2Seq(nn.Module):
             src: (B, S) source token ids.
             src_lengths: (B,) int64 valid lengths.
             beam: beam width (at least 1; 1 equals ``greedy``).
-            max_len: most target tokens per sequence.
+            max_len: most decoder steps (EOS counts) for every row; default per row
+                ``2 * src_len + 10`` (``edgernn.runtime.search.decode_limits``).
 
         Returns:
             One list of token ids per source, EOS_ID excluded.
@@ -174,4 +180,5 @@ class Seq2Seq(nn.Module):
         if beam < 1:
             raise ValueError(f"beam must be at least 1, got {beam}")
         with eval_mode(self):
-            return beam_search(self, self.encode(src, src_lengths), beam, max_len)
+            limits = decode_limits(src_lengths.tolist(), max_len)
+            return beam_search(self, self.encode(src, src_lengths), beam, limits)

@@ -27,6 +27,7 @@ from edgernn.own.load import OwnModel, flatten_outputs, run_forward
 from edgernn.own.parts import NotAdoptable, find_parts
 from edgernn.own.readout import Candidate, Layout, candidates, compare
 from edgernn.own.vocab import TokenMap, labels_list, token_map
+from edgernn.text import TextRules
 
 PARITY = 1e-5  # max abs difference between the user's outputs and the adopted model's
 ADOPTABLE_TASKS = ("classify", "regress", "tag", "lm")
@@ -126,7 +127,10 @@ def _meta(spec: ModelSpec, model: OwnModel, mapping, labels, tokens) -> DataMeta
             norm |= {"y_mean": [0.0] * spec.num_outputs, "y_std": [1.0] * spec.num_outputs}
         return DataMeta(spec.task, None, None, None, labels, norm, spec.input_size, "")
     kind = tokens or _tokenization(mapping.vocab)
-    return DataMeta(spec.task, kind, list(mapping.vocab), None, labels, None, 0, "")
+    # The user's own tokenizer is unknown: no NFC, case or punctuation rule is guessed, text
+    # is only cut at whitespace (or into code points), and the manifest says so.
+    rules = TextRules(kind).to_manifest()
+    return DataMeta(spec.task, kind, list(mapping.vocab), None, labels, None, 0, "", rules)
 
 
 def _tokenization(vocab: list[str]) -> str:

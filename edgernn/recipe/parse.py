@@ -2,7 +2,7 @@
 
 A recipe has four sections; every key is optional except ``[data] source`` and ``task``::
 
-    [data]      source, task, tokens
+    [data]      source, task, tokens, unicode, lowercase, split_punct
     [teacher]   cell, hidden, layers, bidirectional, embed, attention, pooling, dropout,
                 max_len, epochs, batch_size, lr, patience, seed -- or checkpoint = "path.pt"
     [compress]  the ``edgernn compress`` flags with underscores (``CompressOptions``)
@@ -42,11 +42,25 @@ class DataSection:
     source: str
     task: str
     tokens: str | None = None  # char|word for text; None: the task's or dataset's default
+    # As edgernn train's --unicode, --lowercase, --split-punct; None: the task's default.
+    unicode: str | None = None  # nfc | none
+    lowercase: bool | None = None
+    split_punct: bool | None = None
 
     def __post_init__(self) -> None:
         _choice("task", self.task, TASKS)
         if self.tokens is not None:
             _choice("tokens", self.tokens, ("char", "word"))
+        if self.unicode is not None:
+            _choice("unicode", self.unicode, ("nfc", "none"))
+
+    def text_choices(self) -> dict:
+        """The tokenization choices, as ``edgernn.train.train(text=...)`` takes them."""
+        return {
+            "unicode": self.unicode,
+            "lowercase": self.lowercase,
+            "split_punctuation": self.split_punct,
+        }
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ class _Run:
             config,
             tokens=data.tokens,
             device=self.device,
+            text=data.text_choices(),
             **teacher.model_choices(),
         )
         return [save_checkpoint(checkpoint, self.teacher_file)]

@@ -45,14 +45,20 @@ def _figure(png: str | None, alt: str, missing: str) -> str:
 
 def _plots(report: dict) -> str:
     size = _figure(plots.size_per_model(report), "size per model", "")
+    by_size = _figure(
+        plots.metric_vs_size(report),
+        "metric vs size",
+        "Metric vs size: no model has a metric (pass --data).",
+    )
     if report.get("reference") is None:  # nothing timed: no latency to plot
-        return f'<div class="plots">{size}</div>'
+        return f'<div class="plots">{by_size}{size}</div>'
     figures = [
         _figure(
             plots.metric_vs_latency(report),
             "metric vs latency",
             "Metric vs latency: no model has both a metric and a latency (pass --data).",
         ),
+        by_size,
         size,
         _figure(
             plots.latency_curve(report, "seq_len"),

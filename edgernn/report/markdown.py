@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from edgernn.report.grid import latency_at
+from edgernn.report.compare import (
+    comparable,
+    has_jobs,
+    is_job,
+    reference_row,
+    summary_entry,
+    timed_as,
+)
 
 
 def fmt(value: float | int | None, digits: int = 3) -> str:
@@ -23,11 +30,14 @@ def summary_rows(report: dict) -> list[dict]:
 
     A report that timed nothing (``compress --no-export``: no ``reference``) has no latency
     or memory columns; a ``stage`` column appears when some row came from a compress stage.
+    With end-to-end job rows (seq2seq, lm), ``timed as`` says what each p50 is, tokens/s and
+    the first token's p50 show, and ``p50 x`` divides job rows by the first job row only:
+    one call of one graph is never set against a whole translation.
     """
     metric = report["metric"]["name"] or "metric"
     point = report.get("reference")
-    first = report["models"][0]
-    first_p50 = _p50(first, point)
+    first, jobs = report["models"][0], has_jobs(report)
+    first_p50 = _p50(reference_row(report), point)
     staged = any(row.get("stage") for row in report["models"])
     rows = []
     for row in report["models"]:
@@ -46,21 +56,33 @@ def summary_rows(report: dict) -> list[dict]:
             metric: fmt(row["metric"], 4),
         }
         if point is not None:
+            if jobs:
+                shown["timed as"] = timed_as(row, report.get("task"))
+            shown["p50 ms"] = fmt(p50) if not row.get("skipped") else "not measured"
+            if jobs:
+                shown |= _job_columns(summary_entry(row, point) if is_job(row) else None)
             shown |= {
-                "p50 ms": fmt(p50) if not row.get("skipped") else "not measured",
                 "peak RSS MB (raw - baseline)": _rss(row),
                 "load ms": fmt(row.get("load_ms")),
             }
         shown["size x"] = fmt(ratio(row["size_bytes"], first["size_bytes"]))
         if point is not None:
-            shown["p50 x"] = fmt(ratio(p50, first_p50))
+            shown["p50 x"] = fmt(ratio(p50, first_p50)) if comparable(report, row) else "-"
         shown[f"{metric} delta"] = fmt(delta, 3)
         rows.append(shown)
     return rows
 
 
+def _job_columns(entry: dict | None) -> dict:
+    entry = entry or {}
+    return {
+        "tokens/s": fmt(entry.get("tokens_per_s")),
+        "first token ms": fmt(entry.get("first_token_p50_ms")),
+    }
+
+
 def _p50(row: dict, point: dict | None) -> float | None:
-    return None if point is None else (latency_at(row, point) or {}).get("p50_ms")
+    return (summary_entry(row, point) or {}).get("p50_ms")
 
 
 def _stage(row: dict) -> str:
@@ -78,25 +100,58 @@ def _rss(row: dict) -> str:
 
 
 def grid_rows(report: dict) -> list[dict]:
-    """One dict of display strings per measured grid point of every model."""
+    """One dict of display strings per measured grid point of every model.
+
+    With ``bench --chunk-ms``, an ``RTF p50 / p99`` column (real-time factor) shows too;
+    with end-to-end job rows, ``timed as`` (one call, or which job per input), output
+    tokens per second and the first token's p50 / p90.
+    """
+    entries = [entry for row in report["models"] for entry in row["latency"]]
+    streamed = any("real_time_factor" in entry for entry in entries)
+    jobs = has_jobs(report)
+    labelled = jobs or any(entry.get("stream") for entry in entries)
     rows = []
     for row in report["models"]:
         for entry in row["latency"]:
-            rows.append(
-                {
-                    "model": row["name"],
-                    "device": entry["device"],
-                    "threads": str(entry["threads"]),
-                    "batch": fmt(entry["batch"]),
-                    "seq": fmt(entry["seq_len"]),
-                    "p50 ms": fmt(entry["p50_ms"]),
-                    "p90 ms": fmt(entry["p90_ms"]),
-                    "p99 ms": fmt(entry["p99_ms"]),
-                    "seq/s": fmt(entry["throughput_per_s"]),
-                    "iterations": str(entry["iterations"]),
-                }
-            )
+            shown = {"model": row["name"]}
+            if labelled:
+                shown["timed as"] = _grid_timed_as(row, entry, report.get("task"))
+            shown |= {
+                "device": entry["device"],
+                "threads": str(entry["threads"]),
+                "batch": fmt(entry["batch"]),
+                "seq": fmt(entry["seq_len"]),
+                "p50 ms": fmt(entry["p50_ms"]),
+                "p90 ms": fmt(entry["p90_ms"]),
+                "p99 ms": fmt(entry["p99_ms"]),
+                "seq/s": fmt(entry["throughput_per_s"]),
+                "iterations": str(entry["iterations"]),
+            }
+            if jobs:
+                shown["tokens/s"] = fmt(entry.get("tokens_per_s"))
+                shown["first token p50 / p90 ms"] = _first_token(entry)
+            if streamed:
+                shown["RTF p50 / p99"] = _real_time_factor(entry)
+            rows.append(shown)
     return rows
+
+
+def _grid_timed_as(row: dict, entry: dict, task: str | None) -> str:
+    if entry.get("stream"):
+        return "one streaming call, state carried"
+    return timed_as(row, task, entry)
+
+
+def _first_token(entry: dict) -> str:
+    if "first_token_p50_ms" not in entry:
+        return "-"
+    return f"{fmt(entry['first_token_p50_ms'])} / {fmt(entry['first_token_p90_ms'])}"
+
+
+def _real_time_factor(entry: dict) -> str:
+    if "real_time_factor" not in entry:
+        return "-"
+    return f"{fmt(entry['real_time_factor'])} / {fmt(entry['real_time_factor_p99'])}"
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -136,8 +191,7 @@ def headline(report: dict) -> list[str]:
         timing = report["config"]["timing"]
         lines = [
             f"Measured on **{point['device']}**: {environment_line(report)}.",
-            f"Summary latency is the median (p50) at batch {point['batch']}, sequence length "
-            f"{point['seq_len']}, {point['threads']} thread(s). {ratios}",
+            _summary_latency(report, point, ratios),
             f"Each point: {timing['warmup']} warm-up calls, then at least {timing['min_iters']} "
             f"timed calls and {timing['min_time_s']} s (at most {timing['max_time_s']} s); "
             "iteration counts are in the grid table.",
@@ -147,6 +201,20 @@ def headline(report: dict) -> list[str]:
     if any(row.get("kept") is False for row in report["models"]):
         lines.append("A stage marked (not kept) lost too much on the valid split: it is dropped.")
     return lines
+
+
+def _summary_latency(report: dict, point: dict, ratios: str) -> str:
+    at = f"batch {point['batch']}, sequence length {point['seq_len']}, {point['threads']} thread(s)"
+    if not has_jobs(report):
+        return f"Summary latency is the median (p50) at {at}. {ratios}"
+    reference = reference_row(report)["name"]
+    return (
+        "Summary latency is the median (p50) of the app's **whole job per input** "
+        f"({timed_as(reference_row(report), report.get('task'))}, one thread): what a device "
+        f"waits for. p50 x divides those rows by {reference}; rows of one graph call (the grid "
+        f"at {at}) are a fraction of a job and get no ratio. Size x divides by the first row; "
+        "the metric delta subtracts it."
+    )
 
 
 def render_markdown(report: dict) -> str:
@@ -178,12 +246,15 @@ def console_lines(report: dict) -> list[str]:
         if row.get("skipped"):
             lines.append(f"  {row['name']}: {row['skipped']}")
             continue
-        entry = latency_at(row, point) or {}
+        entry = summary_entry(row, point) or {}
         metric = (
             "" if row["metric"] is None else f", {report['metric']['name']} {fmt(row['metric'], 4)}"
         )
+        rtf = "" if "real_time_factor" not in entry else f", RTF {fmt(entry['real_time_factor'])}"
+        if is_job(row):
+            rtf += f" per input ({entry.get('job')}), {fmt(entry.get('tokens_per_s'))} tokens/s"
         lines.append(
-            f"  {row['name']}: {fmt(entry.get('p50_ms'))} ms, {fmt(row['size_bytes'] / 1024)} KiB"
-            f", peak RSS +{fmt(row['peak_rss_mb'])} MB{metric}"
+            f"  {row['name']}: {fmt(entry.get('p50_ms'))} ms{rtf}, "
+            f"{fmt(row['size_bytes'] / 1024)} KiB, peak RSS +{fmt(row['peak_rss_mb'])} MB{metric}"
         )
     return lines

@@ -19,6 +19,7 @@ ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(bool)
 BATCH_DIMS = ("batch",)  # named sizes bounded by RuntimeLimits.max_batch
 TIME_DIMS = ("time", "src_time")  # named sizes bounded by the sequence-length limit
 LENGTHS_OF = {"lengths": "inputs", "src_lengths": "src"}  # lengths input -> padded input
+MEMORY_BOUND = 1.001  # |memory| <= 1 (tanh-bounded outputs), plus room for float rounding
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,9 @@ def _check_sizes(name: str, sizes: tuple, dims: list, limits: RuntimeLimits, max
 def check_token_values(
     feeds: dict[str, np.ndarray], id_limits: dict[str, int], lengths_of: dict[str, str]
 ) -> None:
-    """Token ids within their vocabulary and lengths within the padded length.
+    """Values the graphs cannot answer: token ids outside their vocabulary, lengths of 0 or
+    past the padded length, a decoder ``memory`` no encoder gives or an all-false ``mask``
+    row, an inconsistent pool state.
 
     Args:
         feeds: already checked by ``check_feeds``.
@@ -159,10 +162,68 @@ def check_token_values(
             bad = int(value[(value < 0) | (value >= limit)][0])
             raise EdgeRNNError(f"{name}: token id {bad} is unknown (ids are 0..{limit - 1})")
     for name, padded in lengths_of.items():
-        if name in feeds and padded in feeds:
-            steps = feeds[padded].shape[1]
-            if feeds[name].min() < 1 or feeds[name].max() > steps:
-                raise EdgeRNNError(f"{name} must lie in 1..{steps} (the padded length)")
+        if name not in feeds:
+            continue
+        # A length of 0 leaves a row with no valid step: the graphs would pool or attend
+        # over nothing (NaN or a bias-only answer), so it is refused even without `padded`.
+        steps = feeds[padded].shape[1] if padded in feeds else None
+        if feeds[name].min() < 1 or (steps is not None and feeds[name].max() > steps):
+            bound = f"lie in 1..{steps} (the padded length)" if steps else "be >= 1"
+            raise EdgeRNNError(f"{name} must {bound}")
+    if lengths_of:  # edgernn's own graphs; a custom model's inputs mean what its author says
+        check_memory(feeds)
+        check_mask_rows(feeds)
+        check_pool_state(feeds)
+
+
+def check_memory(feeds: dict[str, np.ndarray]) -> None:
+    """The decoder's ``memory`` is recurrent outputs, so within [-1, 1] (tanh-bounded).
+
+    Larger values are no encoder's output, and near float32's range the attention scores
+    overflow to inf - inf: NaN logits.
+    """
+    memory = feeds.get("memory")
+    if memory is not None and memory.dtype.kind == "f" and np.abs(memory).max() > MEMORY_BOUND:
+        raise EdgeRNNError("memory must lie in [-1, 1]: pass the encoder's memory output")
+
+
+def check_mask_rows(feeds: dict[str, np.ndarray]) -> None:
+    """The decoder's ``mask`` must mark at least one source position per row.
+
+    Attention is a softmax over the marked positions; over none it is 0/0, NaN logits.
+    """
+    mask = feeds.get("mask")
+    if mask is not None and mask.dtype == bool and not mask.any(axis=-1).all():
+        row = int(np.flatnonzero(~mask.any(axis=-1))[0])
+        raise EdgeRNNError(
+            f"mask row {row} marks no source position; every row needs at least one True "
+            "(pass the encoder's mask)"
+        )
+
+
+def check_pool_state(feeds: dict[str, np.ndarray]) -> None:
+    """A pooling stream's state: ``pool_steps`` counts steps, and 0 steps pool nothing.
+
+    The step graph divides the running sum by ``pool_steps`` + this chunk's lengths (mean
+    pooling) or keeps ``pool`` only where ``pool_steps`` > 0 (max pooling), so a negative
+    or fractional count gives NaN or a wrong mean, and a nonzero ``pool`` at 0 steps would
+    be added into a new stream's mean.
+    """
+    steps, pool = feeds.get("pool_steps"), feeds.get("pool")
+    if steps is None:
+        return
+    if (steps < 0).any() or (steps != np.round(steps)).any():
+        raise EdgeRNNError(
+            "pool_steps must be whole numbers >= 0 (the steps the pool covers; 0 starts a "
+            "stream), as the step graph's pool_steps_out gives"
+        )
+    if pool is not None and pool.shape[:2] == steps.shape[:2]:
+        fresh = steps[..., 0] == 0  # (1, batch): rows starting a new stream
+        if (pool[fresh] != 0).any():
+            raise EdgeRNNError(
+                "pool must be zeros where pool_steps is 0 (a new stream has pooled nothing); "
+                "start from initial_state() or pass the pool_out that came with pool_steps_out"
+            )
 
 
 def is_count(value: object) -> bool:

@@ -1,10 +1,10 @@
 """Inputs to arrays and outputs to answers, from a bundle manifest; numpy only.
 
-Repeats the few lines of ``edgernn.data`` that inference needs (tokenization, vocabulary
-lookup, feature scaling) because that package imports torch, which a device must not need.
-The rules are the same: ``char`` splits characters, ``word`` and pre-tokenized text split
-on whitespace, unknown tokens become ``<unk>``, features are standardised with the training
-split's mean and std.
+Text becomes tokens by ``edgernn.text``, the same rules training used (torch-free, so a
+device needs no torch): those the manifest records in ``input.text``, or for a version-1
+manifest the legacy ones (``list(text)`` or ``str.split()``). The rest repeats the few lines
+of ``edgernn.data`` inference needs: unknown tokens become ``<unk>``, features are
+standardised with the training split's mean and std.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from edgernn.errors import EdgeRNNError
 from edgernn.runtime.checks import over_limit
+from edgernn.text import MAX_NFC_SHRINK, bundle_rules
 
 UNK = ("unk", "error")  # what an unknown input token becomes: <unk>, or an error
 UNK_ID = 1
@@ -44,13 +45,14 @@ class BundleCodec:
         self.input = manifest["input"]
         self.max_len = max_len or self.input["max_len"]
         self.stoi = {token: i for i, token in enumerate(manifest.get("vocab") or [])}
-        self.separator = "" if self.input.get("tokenization") == "char" else " "
+        self.rules = bundle_rules(self.input)  # None for numeric features
 
     def tokenize(self, text: str | list[str]) -> list[str]:
-        """Split text as the model was trained: characters, words, or given tokens."""
+        """Tokens as the model was trained: a text split by the rules, or given tokens
+        normalized (NFC, lowercase as the rules say) but never split again."""
         if not isinstance(text, str):
-            return list(text)
-        return list(text) if self.input.get("tokenization") == "char" else text.split()
+            return [self.rules.normalize_token(token) for token in text]
+        return self.rules.tokenize(text)
 
     def ids(self, text: str | list[str], index: int = 0, blank_ok: bool = False) -> list[int]:
         """Token ids of input number ``index``; refuses non-text, empty, blank (unless
@@ -60,10 +62,11 @@ class BundleCodec:
         if not _is_text(text):
             got = type(text).__name__
             raise EdgeRNNError(f"input {index} must be a text (str) or a list of str, got {got}")
-        if len(text) > self.max_len and self.input.get("tokenization") == "char":
+        # Refused before normalizing a giant text: NFC shrinks a text at most this much.
+        if len(text) > MAX_NFC_SHRINK * self.max_len and self.rules.tokens == "char":
             raise over_limit(f"the length of input {index}", len(text), "max_len", self.max_len)
         tokens = self.tokenize(text)
-        if not tokens or (not blank_ok and not "".join(tokens).strip()):
+        if not tokens or (not blank_ok and self.rules.is_blank(tokens)):
             raise EdgeRNNError(f"input {index} ({_short(text)}) is empty or blank: no tokens")
         if len(tokens) > self.max_len:
             raise over_limit(f"the length of input {index}", len(tokens), "max_len", self.max_len)
@@ -150,7 +153,7 @@ class BundleCodec:
     def text(self, ids: list[int], vocab_key: str = "target_vocab") -> str:
         """Generated ids -> text, joined as the tokens were split."""
         vocab = self.manifest[vocab_key]
-        return self.separator.join(vocab[i] for i in ids if i not in SKIPPED_IDS)
+        return self.rules.join.join(vocab[i] for i in ids if i not in SKIPPED_IDS)
 
     def answer(self, task: str, output: np.ndarray, item) -> dict:
         """One example's graph output -> the user-facing result of ``Runtime.predict``."""

@@ -48,14 +48,20 @@ from edgernn.runtime.checks import (
     text_input,
 )
 from edgernn.runtime.codec import UNK, BundleCodec
-from edgernn.runtime.search import BOS_ID, beam_search, decoder_step, greedy, sample_next
+from edgernn.runtime.search import (
+    BOS_ID,
+    beam_search,
+    decode_limits,
+    decoder_step,
+    greedy,
+    sample_next,
+)
 from edgernn.runtime.sessions import load_sessions
 
 PRECISIONS = ("auto", "int8", "fp32")  # auto: int8 when the bundle has it
 SPECIAL_COUNT = 4  # ids 0-3 (<pad>, <unk>, <bos>, <eos>) are never generated, as in training
 __all__ = ["Runtime", "RuntimeLimits"]
 
-DECODE_MARGIN = 10  # translate decodes at most 2 * source length + this many tokens
 BATCH = 256  # rows per graph call when predict and translate split a long list of inputs
 NO_STEP_GRAPH = "this bundle has no streaming graph (a bidirectional model needs the whole input)"
 CUSTOM = "custom"  # a user's own model: only run() applies
@@ -244,9 +250,14 @@ class Runtime:
         top_k: int | None = None,
         seed: int = 0,
     ) -> str:
-        """Sample ``length`` tokens continuing ``prefix`` from a language model.
+        """Sample exactly ``length`` tokens continuing ``prefix`` from a language model.
 
-        Temperature 0 (or top_k 1) is greedy and then equals the PyTorch model's output.
+        The rules of ``edgernn.generate.generate_text``: the ``step`` graph reads the prefix's
+        tokens, no ``<bos>`` added (an empty prefix is a newline when the vocabulary has one;
+        no tokens at all: ``<bos>``), then each chosen token with the carried state. Ids 0-3
+        are never chosen (no ``<eos>``, no early stop). Temperature 0 or top_k 1 is argmax:
+        the PyTorch model's tokens. Sampling draws from numpy's ``default_rng(seed)``: the
+        same seed gives the same text here, not in PyTorch (a torch generator) or other apps.
         ``length`` is at most ``limits.max_generate``.
         """
         self._require("generate", "lm", "a language model")
@@ -254,9 +265,11 @@ class Runtime:
         if length > self.limits.max_generate:
             raise over_limit("length", length, "max_generate", self.limits.max_generate)
         rng = np.random.default_rng(seed)
-        # As edgernn.generate: an empty prefix starts at a document boundary when there is one.
+        # As edgernn.generate: an empty prefix starts at a document boundary when there is one,
+        # and a prefix that has no tokens (blank text for word models) starts from <bos>.
         start = prefix or ("\n" if "\n" in self.codec.stoi else "")
-        ids = np.array([self.codec.ids(start, blank_ok=True) if start else [BOS_ID]], np.int64)
+        has_tokens = bool(self.codec.tokenize(start))
+        ids = np.array([self.codec.ids(start, blank_ok=True) if has_tokens else [BOS_ID]], "i8")
         generated, state = [], None
         for _ in range(length):
             logits, state = self.step(ids, state)
@@ -269,11 +282,17 @@ class Runtime:
     def translate(self, sources: list, beam: int = 1, max_len: int | None = None) -> list[str]:
         """Decode each source with greedy (beam 1) or beam search; returns target texts.
 
+        Each source decodes exactly as it would alone (fp32; int8 quantizes activations per
+        batch). The source is its tokens, no ``<bos>``/``<eos>`` added; decoding starts from
+        ``<bos>`` (2) and stops at ``<eos>`` (3, not returned) or after the row's limit of
+        decoder steps (``<eos>`` counts as one). Beam ranks by total log-probability / length,
+        ``<eos>`` counted. Tokens are joined by ``""`` (char) or ``" "`` (word).
+
         Args:
             sources: a list of texts (or token lists); empty or blank ones are refused.
             beam: 1 (greedy) to ``limits.max_beam``.
-            max_len: most target tokens per source, at most ``limits.max_decode``; default
-                twice the longest source in each batch of 256, plus 10.
+            max_len: the limit for every source, 1 to ``limits.max_decode``; default per
+                source ``min(2 * its token count + 10, limits.max_decode)``.
         """
         self._require("translate", "seq2seq", "a seq2seq model")
         sources = as_list(sources)
@@ -281,17 +300,19 @@ class Runtime:
         results = []
         for start in range(0, len(sources), BATCH):
             src, lengths = self.codec.encode(sources[start : start + BATCH], start)
-            limit = max_len or min(2 * int(lengths.max()) + DECODE_MARGIN, self.limits.max_decode)
-            results += [self.codec.text(ids) for ids in self.decode_ids(src, lengths, beam, limit)]
+            results += [
+                self.codec.text(ids) for ids in self.decode_ids(src, lengths, beam, max_len)
+            ]
         return results
 
     def decode_ids(
-        self, src: np.ndarray, src_lengths: np.ndarray, beam: int, max_len: int
+        self, src: np.ndarray, src_lengths: np.ndarray, beam: int = 1, max_len: int | None = None
     ) -> list[list[int]]:
-        """Target ids per source row (EOS excluded), from encoded sources."""
+        """Target ids per source row (EOS excluded), from encoded sources; as ``translate``."""
         self._require("translate", "seq2seq", "a seq2seq model")
         check_decoding(beam, max_len, self.limits)
-        encoded = self.run("encoder", {"src": src, "src_lengths": src_lengths})
+        encoded = self.run("encoder", {"src": src, "src_lengths": src_lengths})  # checks lengths
+        limits = decode_limits(src_lengths.tolist(), max_len, self.limits.max_decode)
         states = self._graphs["decoder"][0]["states"]
         names = [item["input"] for item in states]
         outputs = [item["output"] for item in states]
@@ -299,11 +320,11 @@ class Runtime:
         run = functools.partial(self.run, "decoder")
         if beam == 1:
             step = decoder_step(run, encoded["memory"], encoded["mask"], names, outputs)
-            return greedy(step, state, max_len)
+            return greedy(step, state, limits)
         results = []
         for row in range(src.shape[0]):
             memory, mask = encoded["memory"][row : row + 1], encoded["mask"][row : row + 1]
             row_state = tuple(np.ascontiguousarray(part[:, row : row + 1]) for part in state)
             step = decoder_step(run, memory, mask, names, outputs)
-            results.append(beam_search(step, row_state, beam, max_len))
+            results.append(beam_search(step, row_state, beam, limits[row]))
         return results

@@ -7,14 +7,35 @@ Only numpy is imported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 BOS_ID, EOS_ID = 2, 3  # as edgernn.data.vocab; duplicated because that package imports torch
+DECODE_MARGIN = 10  # the default limit: 2 * source length + this many decoder steps
 
 # tokens (B,), state -> logits (B, V), new state; state is a tuple of (layers, B, H) arrays.
 StepFn = Callable[[np.ndarray, tuple[np.ndarray, ...]], tuple[np.ndarray, tuple[np.ndarray, ...]]]
+
+
+def decode_limits(
+    src_lengths: Sequence[int], max_len: int | None = None, cap: int | None = None
+) -> list[int]:
+    """The most decoder steps per source row: the one definition of the decode limit.
+
+    A step emits one token, ``<eos>`` included, so a row returns at most ``limit`` tokens
+    (``<eos>`` never returned), and exactly ``limit`` only when it was cut off.
+    Each row's limit depends on that row alone, so a batch decodes as its rows would alone.
+
+    Args:
+        src_lengths: valid source tokens per row.
+        max_len: the same limit for every row; default ``2 * src_len + DECODE_MARGIN``.
+        cap: bounds the default (the runtime's ``limits.max_decode``); None: no bound.
+    """
+    if max_len is not None:
+        return [int(max_len)] * len(src_lengths)
+    limits = [2 * int(length) + DECODE_MARGIN for length in src_lengths]
+    return limits if cap is None else [min(limit, cap) for limit in limits]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -22,13 +43,14 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def greedy(step: StepFn, state: tuple[np.ndarray, ...], max_len: int) -> list[list[int]]:
-    """Batched greedy decoding; each row stops at its first EOS (not included).
+def greedy(step: StepFn, state: tuple[np.ndarray, ...], limits: list[int]) -> list[list[int]]:
+    """Batched greedy decoding from BOS; row i stops at its first EOS (not included) or
+    after ``limits[i]`` steps, whichever comes first.
 
     Args:
         step: runs the decoder one token for the whole batch.
         state: initial decoder state.
-        max_len: most tokens per row.
+        limits: most decoder steps per row (``decode_limits``).
 
     Returns:
         One list of token ids per row.
@@ -36,37 +58,46 @@ def greedy(step: StepFn, state: tuple[np.ndarray, ...], max_len: int) -> list[li
     batch = state[0].shape[1]
     tokens = np.full(batch, BOS_ID, dtype=np.int64)
     outputs: list[list[int]] = [[] for _ in range(batch)]
-    done = [False] * batch
-    for _ in range(max_len):
+    done = [limit < 1 for limit in limits]
+    for _ in range(max(limits, default=0)):
         logits, state = step(tokens, state)
         tokens = logits.argmax(axis=-1).astype(np.int64)
-        if record_step(outputs, done, tokens.tolist()):
+        if record_step(outputs, done, tokens.tolist(), limits):
             break
     return outputs
 
 
-def record_step(outputs: list[list[int]], done: list[bool], tokens: list[int]) -> bool:
+def record_step(
+    outputs: list[list[int]], done: list[bool], tokens: list[int], limits: list[int]
+) -> bool:
     """Append one greedy step's tokens to the rows still decoding; True once every row is done.
 
-    Plain Python, shared by the PyTorch greedy search so both stop at the same EOS.
+    A row is done at EOS or once it holds ``limits[row]`` tokens. Plain Python, shared by
+    the PyTorch greedy search so both stop at the same step.
     """
     for row, token in enumerate(tokens):
-        if not done[row]:
-            done[row] = token == EOS_ID
-            if not done[row]:
-                outputs[row].append(token)
+        if done[row]:
+            continue  # finished rows still run through the batched step; their tokens are dropped
+        if token == EOS_ID:
+            done[row] = True
+        else:
+            outputs[row].append(token)
+            done[row] = len(outputs[row]) >= limits[row]
     return all(done)
 
 
 def beam_search(step: StepFn, state: tuple[np.ndarray, ...], beam: int, max_len: int) -> list[int]:
-    """Beam search for one source row, hypotheses ranked by mean token log-probability.
+    """Beam search for one source row from BOS, ranked by mean token log-probability.
+
+    A hypothesis ending in EOS scores its total log-probability / (tokens + 1): EOS counts.
+    One cut off after ``max_len`` steps scores total / tokens. Ties go to the first found.
 
     Args:
         step: runs the decoder one token; called with a batch of live hypotheses, and is
             responsible for repeating the source memory to that batch size.
         state: the row's initial state, each array (layers, 1, H).
         beam: hypotheses kept per step.
-        max_len: most tokens generated.
+        max_len: most decoder steps for this row (``decode_limits``).
 
     Returns:
         The best hypothesis, EOS excluded.
