@@ -53,8 +53,9 @@ TASK_OF = {"sentiment": "classify", "ner": "tag", "charlm": "lm", "forecast": "r
 TASK_OF |= {"translate": "seq2seq"}
 EPOCHS = {"sentiment": 15, "ner": 8, "charlm": 30, "forecast": 3, "translate": 5}
 MODES = ("batch32", "alone", "stream", "chunk")
-VARIANTS = ("fp32", "integer", "weight_only")
+VARIANTS = ("fp32", "integer", "weight_only", "shipped")
 SPLIT = "test"
+SHIPPED_KEYS = ("integer", "weight_only", "sensitivity", "batch_dependent", "batch_max_abs_diff")
 
 
 def teacher(work: Path, name: str, epochs: int | None, hidden: int):
@@ -85,8 +86,9 @@ def variant_bundle(bundle: Path, name: str, protos: dict[str, onnx.ModelProto]) 
     return target
 
 
-def variants(bundle: Path) -> dict[str, Runtime]:
-    # fp32, int8 with every LSTM/MatMul integer, int8 with every one weight-only.
+def variants(bundle: Path, shipped: Path) -> dict[str, Runtime]:
+    # fp32, int8 with every LSTM/MatMul integer, int8 with every one weight-only, and the
+    # int8 graphs export_bundle's defaults choose (per node, on the valid split).
     manifest = read_manifest(bundle)
     fp32 = {
         e["role"]: onnx.load(bundle / e["path"])
@@ -101,6 +103,7 @@ def variants(bundle: Path) -> dict[str, Runtime]:
         "fp32": Runtime(bundle, "fp32", threads=1),
         "integer": Runtime(variant_bundle(bundle, "integer", integer), "int8", threads=1),
         "weight_only": Runtime(variant_bundle(bundle, "wo", weight_only), "int8", threads=1),
+        "shipped": Runtime(shipped, "int8", threads=1),
     }
 
 
@@ -273,10 +276,19 @@ def measure(work: Path, name: str, args) -> dict:
     if not (bundle / "manifest.json").exists():
         config = ExportConfig(evaluate=False, int8_tolerance=None)  # variants are built here
         export_bundle(checkpoint, bundle, config=config)
+    shipped = work / f"{name}-lstm-shipped"
     started = time.perf_counter()
+    export_bundle(checkpoint, shipped, config=ExportConfig(evaluate=False))  # the defaults
     row = {"dataset": name, "task": checkpoint.spec.task, "cell": "lstm"}
     row["hidden"], row["epochs"] = checkpoint.spec.hidden, checkpoint.training.get("epochs")
-    row |= measure_task(checkpoint, variants(bundle), args.limit)
+    row["shipped_export_seconds"] = round(time.perf_counter() - started, 1)
+    row["shipped_quantization"] = {
+        e["role"]: {key: e["quantization"].get(key) for key in SHIPPED_KEYS}
+        for e in read_manifest(shipped)["files"]
+        if "quantization" in e and e["role"] != "step"
+    }
+    started = time.perf_counter()
+    row |= measure_task(checkpoint, variants(bundle, shipped), args.limit)
     if name in args.latency.split(","):
         row["latency_ms"] = latency(bundle, checkpoint, args.rounds)
     row["measure_seconds"] = round(time.perf_counter() - started, 1)
@@ -297,7 +309,7 @@ def metrics_table(rows: list[dict]) -> str:
         if row["task"] == "seq2seq":
             continue
         metric, scores = row["metric"], row["metrics"]
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in scores):
             modes, diffs = scores[variant], row["max_abs_diff"][variant]
             cells = [_fmt(modes[m], metric) if m in modes else "-" for m in MODES]
             worst = max((d for k, d in diffs.items() if k.endswith("_vs_fp32")), default=0.0)
@@ -319,13 +331,39 @@ def seq2seq_table(rows: list[dict]) -> str:
     for row in rows:
         if row["task"] != "seq2seq":
             continue
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in row["metrics"]):
             scores, changed = row["metrics"][variant], row["changed_outputs"][variant]
             lines.append(
                 f"| {row['dataset']} | {variant} | {scores['batch32']:.2f} | {scores['alone']:.2f} "
                 f"| {changed['batch32_vs_alone']:.2f} % | {changed['batch32_vs_fp32']:.2f} % "
                 f"| {changed['alone_vs_fp32']:.2f} % |"
             )
+    return "\n".join(lines)
+
+
+def shipped_table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | export s | integer-kernel nodes | weight-only (valid cost alone, worst mode) "
+        "| batch_max_abs_diff (manifest, valid) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        plans = row.get("shipped_quantization", {})
+        unit = "" if row["higher_is_better"] else " %"
+        integer = sum(len(p["integer"]) for p in plans.values())
+        costs = {n: d for p in plans.values() for n, d in p["sensitivity"].items()}
+        fallback = [
+            f"{node} ({costs[node]:+.3g}{unit})"
+            for p in plans.values()
+            for node in p["weight_only"]
+            if node in costs
+        ]
+        diffs = {role: p["batch_max_abs_diff"] for role, p in plans.items()}
+        shown = ", ".join(f"{r} {d:.3g}" for r, d in diffs.items() if d is not None)
+        lines.append(
+            f"| {row['dataset']} | {row.get('shipped_export_seconds', '-')} | {integer} "
+            f"| {', '.join(fallback) or '-'} | {shown or '-'} |"
+        )
     return "\n".join(lines)
 
 
@@ -361,7 +399,10 @@ Teachers: one-layer LSTM, hidden {hidden}, embed 64, trained a few epochs with
 (dynamo). int8 forms, built from the bundle's fp32 graphs by `quantize_int8`, per tensor:
 `integer` = every LSTM / MatMul on ORT's integer kernel (`DynamicQuantizeLSTM`,
 `DynamicQuantizeLinear` + `MatMulInteger`); `weight_only` = every one of them computing in
-fp32 from int8 weights (`Cast`+`Mul`, same file size). Both run through
+fp32 from int8 weights (`Cast`+`Mul`, same file size); `shipped` = what `export_bundle`'s
+defaults write (`ExportConfig()`: a node whose integer kernel alone costs more than 0.5
+points / 0.5 % on the valid split, in padded batches or at batch 1, is weight-only). All run
+through
 `edgernn.runtime.Runtime` on the {split} split. Modes: `batch32` padded batches of 32,
 length-sorted as in evaluation, `alone` each example in its own call, `stream` the step
 graph one token per call (state carried), `chunk` the step graph with the whole sequence in
@@ -401,6 +442,7 @@ def main() -> None:
         ort=env["versions"].get("onnxruntime"), sha=env["git_sha"], split=SPLIT,
     )  # fmt: skip
     text = f"{header}{metrics_table(rows)}\n\nseq2seq (greedy decoding):\n\n{seq2seq_table(rows)}\n"
+    text += f"\nWhat the default export chose:\n\n{shipped_table(rows)}\n"
     text += f"\nLatency at batch 1 (median ms per call, 1 thread):\n\n{latency_table(rows)}\n"
     out.with_suffix(".md").write_text(text)
     print(text)

@@ -254,25 +254,22 @@ def _stream_vs_chunk(runtime: Runtime, rows: list[np.ndarray]) -> float:
     return worst
 
 
-@pytest.mark.parametrize("weight_only", [False, True])
+@pytest.mark.parametrize("independent", [False, True])
 def test_int8_files_record_whether_batch_mates_change_their_results(
-    tmp_path, classify_csv, monkeypatch, weight_only
+    tmp_path, classify_csv, independent
 ):
     # Integer kernels take one activation scale per call from the whole input tensor, so a
     # row's result depends on its batch mates, its padding and the chunking of a stream;
     # weight-only int8 computes in float and does not. Each int8 entry says which, and how
-    # much it measured on the valid split (padded batches of 32 vs each example alone).
+    # much it measured on the valid split (padded batches of 32 vs each example alone);
+    # int8_batch_independent makes every node weight-only: streaming equals one chunk.
     from edgernn.checkpoint import checkpoint_data
     from edgernn.export.int8 import batch_dependence
 
     checkpoint = make_checkpoint("classify", "lstm")  # unidirectional: model + step graphs
-    if weight_only:
-
-        def fake(graphs, score, metric, per_channel=False):
-            return {"model": {node: 5.0 for node in integer_nodes(graphs["model"])}}
-
-        monkeypatch.setattr(writer, "int8_sensitivity", fake)
-    config = ExportConfig(evaluate=False, exporter="torchscript", int8_tolerance=0.5)
+    config = ExportConfig(
+        evaluate=False, exporter="torchscript", int8_batch_independent=independent
+    )
     directory = export_bundle(checkpoint, tmp_path / "bundle", str(classify_csv), config)
     files = _entries(directory)
     plan, step = files["model.int8.onnx"]["quantization"], files["step.int8.onnx"]["quantization"]
@@ -281,12 +278,13 @@ def test_int8_files_record_whether_batch_mates_change_their_results(
     int8 = {"model": session(onnx.load(directory / "model.int8.onnx"))}
     measured = batch_dependence(int8, examples)
     assert plan["batch_max_abs_diff"] == step["batch_max_abs_diff"] == pytest.approx(measured)
-    assert plan["batch_dependent"] == step["batch_dependent"] == (not weight_only)
+    assert plan["batch_dependent"] == step["batch_dependent"] == (not independent)
+    assert (plan["integer"] == []) == independent
     fp32 = {"model": session(onnx.load(directory / "model.onnx"))}
     assert batch_dependence(fp32, examples) < 1e-5
     runtime = Runtime(directory, "int8")
     chunking = _stream_vs_chunk(runtime, [x.numpy() for x, _ in examples])
-    if weight_only:  # exactly what fp32 guarantees: batch mates and chunking change nothing
+    if independent:  # exactly what fp32 guarantees: batch mates and chunking change nothing
         assert plan["batch_max_abs_diff"] < 1e-5 and chunking < 1e-5
     else:  # measured 0.002-0.03 on tiny and trained models (benchmarks/int8_batching.py)
         assert 0 < plan["batch_max_abs_diff"] < 0.1 and 0 < chunking < 0.1

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from tqdm import tqdm
 
-from edgernn.bench.config import BenchConfig, Candidate
+from edgernn.bench.config import BEAM, GENERATE_TOKENS, BenchConfig, Candidate
 from edgernn.bench.realtime import (
     chunk_notes,
     covers_chunk,
@@ -54,7 +54,7 @@ def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
     task = _common_task(candidates)
     grid = len(config.batch_sizes) * len(config.seq_lens) * len(config.threads)
     rows, notes, baselines = [], _as_given_notes(candidates), {}
-    notes += chunk_notes(list(candidates), config)
+    notes += chunk_notes(list(candidates), config) + _job_notes(candidates)
     total = grid * len(candidates)
     bar = tqdm(total=total, unit="point", file=sys.stderr, disable=not config.progress)
     with bar:
@@ -82,6 +82,18 @@ def _as_given_notes(candidates: Sequence[Candidate]) -> list[str]:
             how = f"only the {' and '.join(varied)} axes --axes names vary" if varied else "no grid"
             notes.append(f"{candidate.name}: timed at the --example's shapes ({how})")
     return notes
+
+
+def _job_notes(candidates: Sequence[Candidate]) -> list[str]:
+    if not any(candidate.job for candidate in candidates):
+        return []
+    return [
+        "End-to-end rows (translate, generate) time the app's whole job, one input per call on "
+        f"one thread: a translation greedy and beam {BEAM} (encoder once, decoder once per "
+        f"token), a generation of {GENERATE_TOKENS} tokens at temperature 0; first token: "
+        "encoder + first decoder step, or the prefix + the first token. Their inputs are in "
+        "report.json (input_source). Rows of one graph call are a fraction of that job."
+    ]
 
 
 def _real_time_factors(candidate: Candidate, latency: list, config: BenchConfig) -> list:

@@ -17,10 +17,17 @@ AXES_HELP = (
     "(as given), e.g. input=batch,- and state=-,batch,- for a streaming model's chunk and "
     "state; batch axes follow --batch-sizes, time axes --seq-lens. Repeat for each input."
 )
+END_TO_END_HELP = (
+    "seq2seq and lm: also time the app's whole job per input, on one thread: Runtime.translate "
+    "(greedy, beam 4) or Runtime.generate (32 tokens, temperature 0) for bundles, the model's "
+    "own search for checkpoints, on test-split inputs with --data. The summary and its ratios "
+    "then compare these rows, not one call of one graph."
+)
 CHUNK_HELP = (
     "The span one call covers, in ms (e.g. 32 for 512 samples at 16 kHz): adds the real-time "
     "factor (latency / span) to rows of ONNX files timed at their --example's shapes and of "
-    "bundles' step graphs (timed at one --seq-lens value, the chunk length)."
+    "bundles' step graphs (timed at one --seq-lens value, the chunk length), and to their "
+    "streaming entry (batch 1, state carried; one step per call when --seq-lens has several)."
 )
 
 
@@ -78,6 +85,12 @@ def _positive_ints(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--axes", multiple=True, metavar="NAME=ROLE,...", help=AXES_HELP)
 @click.option("--chunk-ms", type=float, metavar="MS", help=CHUNK_HELP)
 @click.option(
+    "--end-to-end/--no-end-to-end",
+    default=BenchConfig.end_to_end,
+    show_default=True,
+    help=END_TO_END_HELP,
+)
+@click.option(
     "--min-iters",
     type=click.IntRange(min=1),
     default=TimingConfig.min_iters,
@@ -129,11 +142,14 @@ def bench_command(models, data, device, example, axes, min_iters, min_time, max_
         progress=not options.pop("quiet"),
         **options,
     )
-    candidates = candidates_from_paths(list(models), device, example, parse_axes(axes))
+    candidates = candidates_from_paths(
+        list(models), device, example, parse_axes(axes), config.end_to_end
+    )
     report = bench(candidates, config)
     paths = write_report(report, output)
     for line in console_lines(report):
         click.echo(line)
     click.echo(f"report: {paths['md']}, {paths['html']}")
     if as_json:
-        echo_json({"report": str(paths["json"])} | {k: str(paths[k]) for k in ("md", "html")})
+        files = {"report": str(paths["json"])} | {k: str(paths[k]) for k in ("md", "html")}
+        echo_json(files | {"ratios": report["ratios"]})  # the summary's headline, as report.json

@@ -95,29 +95,33 @@ def compress(
     if config.prune is not None and run.needs_data("pruning"):
         pruned = prune(model, config.prune, encoded).cpu()
         model, _ = run.keep_if_close(model, pruned, "pruned", "prune")
-    plan, int8_skipped = _int8_stage(run, model, config.quantize)
+    plan, int8_refused = _int8_stage(run, model, config.quantize)
     if encoded is None:
         run.notes.append("accuracy was not measured: no data")
-    checkpoint = run.final_checkpoint(model, plan, int8_skipped, config)
+    checkpoint = run.final_checkpoint(model, plan, int8_refused, config)
     return Compressed(checkpoint, run.rows, run.notes)
 
 
 def _int8_stage(
     run: _Run, model: nn.Module, config: QuantizeConfig | None
 ) -> tuple[QuantPlan | None, str | None]:
-    """The kept int8 plan and None, or None and why there is none.
+    """The kept int8 plan (or None), and why the bundle must ship no int8 (or None).
 
-    The one int8 decision: the record keeps the reason, and the ONNX export of the
-    checkpoint follows it (``edgernn.compress.precision``), so the bundle notes why its
-    graphs are fp32 only.
+    The one int8 decision: int8 is refused when the user turned it off or the accuracy
+    guard measured it too lossy; the ONNX export of the checkpoint follows the record
+    (``edgernn.compress.precision``), so the bundle notes why its graphs are fp32 only.
+    When PyTorch merely has nothing to quantize (no int8 vanilla RNN layer, packed weights
+    that would not shrink a tiny model) nothing was refused: the ONNX export, whose int8
+    covers every cell, measures its nodes itself.
     """
     if config is None:
         return None, NO_QUANTIZE
     plan = plan_quantization(model, config, run.data)
     if not plan.int8:
         reasons = "; ".join(f"{name}: {why}" for name, why in plan.fp32.items())
-        run.notes.append(f"int8 skipped: no layer qualifies ({reasons})")
-        return None, run.notes[-1]
+        run.notes.append(f"PyTorch int8 skipped: no layer qualifies ({reasons})")
+        too_lossy = any(name in plan.sensitivity for name in plan.fp32)
+        return None, run.notes[-1] if too_lossy else None
     int8 = apply_plan(model, plan)
     kept, why = run.keep_if_close(model, int8, "int8", "quantize", source=model)
     return (plan, None) if kept is int8 else (None, f"int8 not kept: {why}")
@@ -212,7 +216,7 @@ class _Run:
         return evaluate(model, self.data.splits[split], self.data.meta)
 
     def final_checkpoint(
-        self, model: nn.Module, plan, int8_skipped: str | None, config: CompressConfig
+        self, model: nn.Module, plan, int8_refused: str | None, config: CompressConfig
     ) -> Checkpoint:
         record = {
             "teacher": {
@@ -222,7 +226,7 @@ class _Run:
             },
             "stages": [row.stage for row in self.rows if row.stage and row.kept],
             "quantization": plan.to_dict() if plan is not None else None,
-            "int8_skipped": int8_skipped,  # why quantization is None: the bundle's note
+            "int8_refused": int8_refused,  # why the bundle ships no int8: its note
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
         }

@@ -26,6 +26,11 @@ class ExportConfig:
     # (same file size). Measured whenever the data loads, also without evaluate; None: every
     # such node runs its integer kernel.
     int8_tolerance: float | None = 0.5
+    # True: every LSTM/MatMul computes in float from int8 weights (weight-only, same size), so
+    # an int8 result does not depend on batch mates, padding or how a stream is chunked, as
+    # in fp32. Costs the integer kernels' speed: 1.2-2x on whole sequences at batch 1, none
+    # for one-token streaming steps (benchmarks/results/int8_batching.md).
+    int8_batch_independent: bool = False
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:

@@ -164,7 +164,7 @@ def _int8_plans(
         examples = encoded.splits[SENSITIVITY_SPLIT] if encoded is not None else None
     task, meta = checkpoint.spec.task, checkpoint.meta
     metric, higher = primary_metric(task)
-    if examples:
+    if examples and not config.int8_batch_independent:  # else every node is weight-only
         scored = {item.role: item for item in fp32 if item.role not in SCORED_AS}
 
         def score(graphs: dict[str, onnx.ModelProto]) -> float:
@@ -196,6 +196,9 @@ def _int8_plans(
                 why = f"its integer kernel alone costs {drop:.3g} {unit} {metric} (worst of "
                 why += "padded batches and batch 1)"
                 weight_only[node] = f"{why} (max {config.int8_tolerance:g})"
+        if config.int8_batch_independent:
+            for node in integer_nodes(item.proto):
+                weight_only[node] = "int8_batch_independent: results may not depend on the batch"
         plans[item.role] = {
             "integer": sorted(set(integer_nodes(item.proto)) - set(weight_only)),
             "weight_only": weight_only,

@@ -36,6 +36,8 @@ def summary_entry(row: dict, point: dict | None) -> dict | None:
 
 def timed_as(row: dict, task: str | None, entry: dict | None = None) -> str:
     """What one timed sample of ``row`` is, in words (for tables and plot labels)."""
+    if not row.get("latency"):
+        return "not timed"  # a compress stage's model, or a row that could not run here
     if is_job(row):
         entry = entry or (row["latency"][0] if row.get("latency") else {})
         how = f" ({entry['job']})" if entry.get("job") else ""
