@@ -107,3 +107,14 @@ def test_int8_tolerance_decides_which_nodes_leave_integer_kernels(classify_csv, 
     assert measured["sensitivity"] and costly == set(measured["weight_only"])  # an LSTM model
     unguarded = plan("--int8-tolerance", "inf")
     assert unguarded["measured_on"] is None and unguarded["weight_only"] == {}
+
+
+def test_batch_independent_int8_runs_no_integer_kernel(tmp_path):
+    path = save_checkpoint(make_checkpoint("classify", "lstm"), tmp_path / "m.pt")
+    out = tmp_path / "bundle"
+    args = ("--batch-independent", "--no-eval", "--exporter", "torchscript", "--json")
+    _last_json(_run("export", path, "-o", out, *args))
+    manifest = json.loads((out / "manifest.json").read_text())
+    int8 = [f for f in manifest["files"] if f["precision"] == "int8"]
+    assert int8 and not any(f["quantization"]["batch_dependent"] for f in int8)
+    assert not any("com.microsoft" in f["ops"] for f in int8)

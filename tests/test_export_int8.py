@@ -286,7 +286,7 @@ def test_int8_files_record_whether_batch_mates_change_their_results(
     chunking = _stream_vs_chunk(runtime, [x.numpy() for x, _ in examples])
     if independent:  # exactly what fp32 guarantees: batch mates and chunking change nothing
         assert plan["batch_max_abs_diff"] < 1e-5 and chunking < 1e-5
-    else:  # measured 0.002-0.03 on tiny and trained models (benchmarks/int8_batching.py)
+    else:  # tiny models: 0.002-0.03; trained teachers 0.2-0.3 (benchmarks/int8_batching.py)
         assert 0 < plan["batch_max_abs_diff"] < 0.1 and 0 < chunking < 0.1
 
 
@@ -294,7 +294,7 @@ def test_a_node_that_costs_only_at_batch_1_runs_weight_only(tmp_path, monkeypatc
     # The sensitivity pass scores each integer node in padded batches *and* with each
     # example alone: a kernel whose per-call input scale hurts only small calls (streaming,
     # one request at a time) is caught too. Simulated: an integer LSTM that is off at batch
-    # 1 only (real ones move logits by 0.01-0.1 between modes, benchmarks/int8_batching.py).
+    # 1 only (real ones move trained logits by up to 0.3, benchmarks/int8_batching.py).
     rng = np.random.default_rng(0)
     lengths = rng.integers(2, 9, size=60)
     x = rng.normal(size=(60, 8, 3)).astype(np.float32)

@@ -25,6 +25,12 @@ from edgernn.export.config import EXPORTERS, ExportConfig
     "compress student whose int8 was turned off or not kept].",
 )
 @click.option("--per-channel", is_flag=True, help="int8 scales per output channel.")
+@click.option(
+    "--batch-independent",
+    is_flag=True,
+    help="int8 weights only, computed in float: results never depend on batch mates, "
+    "padding or chunking (same size, fp32 speed; see README 'int8, batching and streaming').",
+)
 @click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
 @click.option(
     "--exporter",
@@ -49,6 +55,7 @@ def export_command(
     data,
     int8,
     per_channel,
+    batch_independent,
     no_eval,
     exporter,
     int8_tolerance,
@@ -76,6 +83,7 @@ def export_command(
     config = ExportConfig(
         int8=int8 is not False,  # None (not given) follows the checkpoint, below
         per_channel=per_channel,
+        int8_batch_independent=batch_independent,
         evaluate=not no_eval,
         exporter=exporter,
         # inf: nothing to guard, so nothing is measured

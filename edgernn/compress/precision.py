@@ -3,8 +3,8 @@
 ``compress`` decides once, in the PyTorch int8 stage, and records it in the checkpoint's
 compression record (``int8_refused``: why int8 must not ship, or None). The ONNX export of
 that checkpoint follows the record, so the bundle never ships int8 graphs of a model whose
-int8 was turned off or rejected by the accuracy guard: ``finish_bundle``, a recipe's bundle stage and
-``edgernn export`` all ask ``ships_int8``. Torch-free, so the command line can ask it too.
+int8 was turned off or rejected by the accuracy guard: ``finish_bundle``, a recipe's bundle
+stage and ``edgernn export`` all ask ``ships_int8``. Torch-free, so the command line can ask it too.
 """
 
 from __future__ import annotations

@@ -20,6 +20,20 @@ and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. What is a
   (``DequantizeLinear``) is *not* folded by default, so it dequantizes on every call: 6-20%
   slower than fp32 for GRU, 0-10% for RNN (it matches fp32 only when the app sets the
   session option ``session.disable_quant_qdq=1``). Both give the same file size.
+- Integer kernels make results depend on the call: ``DynamicQuantizeLSTM`` quantizes its
+  whole input tensor (every row and step, padding included) with one uint8 scale, and
+  ``DynamicQuantizeLinear`` does the same before ``MatMulInteger``, so batch mates, padding
+  and how a stream is chunked move an example's int8 logits. Measured on trained LSTM
+  teachers (``benchmarks/int8_batching.py``): 0.21-0.27 batch of 32 vs alone, 0.25-0.34
+  one token per call vs one chunk; between those modes the test metric moved 0.1 point
+  (sentiment), 0.05 % (char LM), 0.2 % of seq2seq outputs, but 0.19 F1 (NER) and 1.2 % MSE
+  (forecast with an integer LSTM on raw features). fp32 and weight-only int8 are exactly
+  batch-independent. So ``export_bundle`` scores each integer node in padded batches *and*
+  at batch 1 (the worse decides; it makes the forecast LSTM weight-only), records per int8
+  file whether it is batch-dependent and how much it measured (``batch_dependence``), and
+  ``ExportConfig(int8_batch_independent=True)`` makes every node weight-only. The integer
+  kernels' gain is on whole sequences (batch 1: 1.2x at hidden 64, 1.6-2x at hidden 128);
+  a one-token streaming step is no faster than weight-only.
 - Integer kernels get 7-bit weights (``reduce_range``). On x86 CPUs without VNNI (AVX2
   only) ORT multiplies uint8 activations by int8 weights with ``vpmaddubsw``, which adds
   pairs of products in int16 and saturates: with full-range weights (up to 127) a pair
