@@ -55,9 +55,9 @@ def metric_vs_latency(report: dict) -> str | None:
             named.append((row["name"], entry["p50_ms"], row["metric"]))
     if has_jobs(report):
         job = timed_as(reference_row(report), report.get("task"))
-        label = f"p50 latency per input, ms ({job.removesuffix(', per input')}), log scale"
+        label = f"p50 latency per input, ms: {job.removesuffix(', per input')} (log scale)"
     else:
-        label = f"p50 latency, ms (batch {point['batch']}, length {point['seq_len']}), log scale"
+        label = f"p50 latency, ms: batch {point['batch']}, length {point['seq_len']} (log scale)"
     return _metric_scatter(report, named, label, "Metric vs latency")
 
 
