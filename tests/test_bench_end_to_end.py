@@ -8,6 +8,8 @@ quotes those jobs, so one decoder step can never be the headline again.
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 from export_cases import bundle, make_checkpoint
@@ -15,6 +17,8 @@ from export_cases import bundle, make_checkpoint
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.bench.jobs import measure_jobs
 from edgernn.checkpoint import save_checkpoint
+from edgernn.recipe.parse import load_recipe
+from edgernn.recipe.run import run_recipe
 from edgernn.report import plots
 from edgernn.report.compare import report_ratios, summary_entry
 from edgernn.report.markdown import grid_rows, summary_rows
@@ -155,6 +159,24 @@ def test_an_lm_report_has_its_generation_and_a_streaming_step(tmp_path):
     streaming = [e for e in rows["step.onnx ort fp32"]["latency"] if e.get("stream")]
     assert [(e["batch"], e["seq_len"]) for e in streaming] == [(1, 8)]
     assert streaming[0]["real_time_factor"] == pytest.approx(streaming[0]["p50_ms"] / 10.0)
+
+
+@pytest.mark.slow
+def test_a_translate_recipe_reports_its_whole_translations(seq2seq_tsv, tmp_path):
+    pipelines = Path(__file__).parent.parent / "pipelines"
+    recipe = load_recipe(pipelines / "translate_bahdanau.toml").smoke(seq2seq_tsv)
+    summary = run_recipe(recipe, tmp_path / "out", progress=False)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert schema_problems(report) == []
+    roles = {row["name"]: row["role"] for row in report["models"]}
+    assert roles["teacher.pt torch fp32 translate"] == "teacher"  # not a student of itself
+    shipped = "int8" if any(name.endswith(".int8.onnx ort int8") for name in roles) else "fp32"
+    assert roles[f"Runtime.translate {shipped}"] == "final"
+    assert report["ratios"]["reference"] == "teacher.pt torch fp32 translate"
+    assert report["ratios"]["model"] == f"Runtime.translate {shipped}"
+    # run --json prints the same end-to-end ratio the report's summary shows.
+    assert summary["ratios"]["p50_ms"] == pytest.approx(report["ratios"]["p50_ms"])
+    assert summary["ratios"]["timed_as"] == "whole translation (greedy), per input"
 
 
 def test_reports_before_job_rows_stay_valid_and_new_fields_are_checked():

@@ -14,9 +14,27 @@ from edgernn.compress.config import TOLERANCE_TEXT, CompressOptions
 from edgernn.config import CELLS
 from edgernn.distill.config import DEFAULT_AUGMENT, REGRESSION_MODES, SEQ2SEQ_MODES
 from edgernn.prune.config import MODES as PRUNE_MODES
+from edgernn.search.config import DEFAULT_TRIALS, OBJECTIVES
 
 # Defaults are CompressOptions' (read from the stage configs); flag names are its field names.
 AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGMENT.items())
+
+
+class Duration(click.ParamType):
+    """A ``--time-budget``: 90s, 30m, 1.5h, or bare seconds."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        from edgernn.errors import EdgeRNNError
+        from edgernn.search.config import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except EdgeRNNError as error:
+            self.fail(str(error).removeprefix("--time-budget "), param, ctx)
 
 
 @main.command("compress")
@@ -114,13 +132,56 @@ AUGMENT_DEFAULT = ", ".join(f"{value:g} {task}" for task, value in DEFAULT_AUGME
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
 )
 @own_model_options
+@click.option(
+    "--search",
+    is_flag=True,
+    help="Search the student (cell, layers, direction, widths, pruning, int8) for the "
+    "smallest artifact within --budget on the valid split; flags given above pin theirs.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(OBJECTIVES),
+    default="size",
+    show_default=True,
+    help="--search minimises the shipped artifact's bytes (latency: not supported yet).",
+)
+@click.option(
+    "--budget",
+    type=Number(min=0),
+    help=f"--search: most valid-metric loss vs the teacher [default: {TOLERANCE_TEXT}].",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help=f"--search: finished trials the study should hold [default: {DEFAULT_TRIALS}, or "
+    "none with --time-budget only].",
+)
+@click.option(
+    "--time-budget",
+    type=Duration(),
+    help="--search: stop starting trials after this: 90s, 30m, 2h.",
+)
+@click.option(
+    "--storage", help="--search: Optuna RDB URL of the study [default: sqlite:///OUTPUT/search.db]."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="--search: local worker processes on the study's storage.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
 def compress_command(model, data, device, no_export, quiet, as_json, output, **options):
-    """Distill, prune and quantize a trained model; write student.pt and a report."""
+    """Distill, prune and quantize a trained model; write student.pt and a report.
+
+    With --search, the student is the smallest of an Optuna study within --budget.
+    """
+    search = _search_config(options)
 
     from edgernn.compress.bundle import bundle_summary, publish_bundle
     from edgernn.compress.config import BundleReportConfig
@@ -143,9 +204,14 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     echo_adoption(resolved, own)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
     with folder_lock(output), teacher_file(resolved, model) as reference:
-        result = compress(resolved.checkpoint, config, data, device)
+        if search is None:
+            result, section = compress(resolved.checkpoint, config, data, device), None
+        else:
+            result, section = _search(reference, output, search, flags, data, device, quiet)
         report = BundleReportConfig(progress=not quiet)
         names = publish_bundle(result, output, reference, data, report, export=not no_export)
+        if section is not None:
+            section = _write_search(result, output, section)
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
         dropped = "" if row.kept else "  (not kept)"
@@ -160,7 +226,99 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
         click.echo(f"note: {fp32_only}")
     click.echo(f"bundle: {output}")
     if as_json:
-        echo_json(bundle_summary(result, output, names))
+        search_summary = {} if section is None else {"search": section["chosen"]}
+        echo_json(bundle_summary(result, output, names) | search_summary)
+
+
+SEARCH_FLAGS = ("objective", "budget", "trials", "time_budget", "storage", "workers")
+# A compress flag given with --search pins its dimension (edgernn.search.config.DIMENSIONS).
+_PINS = {
+    "student_hidden": "hidden",
+    "student_embed": "embed",
+    "student_layers": "layers",
+    "student_cell": "cell",
+    "prune": "prune",
+}
+
+
+def _search_config(options: dict):
+    """The ``SearchConfig`` of the --search flags (popped from ``options``), or None."""
+    from click.core import ParameterSource
+
+    from edgernn.errors import EdgeRNNError
+    from edgernn.search.config import SearchConfig
+
+    ctx = click.get_current_context()
+    given = [
+        name
+        for name in SEARCH_FLAGS
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+    ]
+    values = {name: options.pop(name) for name in SEARCH_FLAGS}
+    if not options.pop("search"):
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise EdgeRNNError(f"{flag} only applies with --search; add --search or drop it")
+        return None
+    # Trials keep every stage and judge the final model by --budget instead of --tolerance.
+    clashes = {
+        "--no-distill": (options["no_distill"], "the search is over students"),
+        "--tolerance": (options["tolerance"] is not None, "the budget is --budget"),
+    }
+    for name, (given_with_search, why) in clashes.items():
+        if given_with_search:
+            raise EdgeRNNError(f"{name} does not go with --search ({why}); drop {name}")
+    pinned = {
+        dimension: options[flag]
+        for flag, dimension in _PINS.items()
+        if ctx.get_parameter_source(flag) is not ParameterSource.DEFAULT
+    }
+    if options["student_unidirectional"]:
+        pinned["bidirectional"] = False
+    if options["no_prune"]:
+        pinned["prune"] = 0.0
+    if options["no_quantize"]:
+        pinned["int8"] = False
+    trials = values["trials"]
+    if trials is None and values["time_budget"] is None:
+        trials = DEFAULT_TRIALS
+    return SearchConfig(
+        trials=trials,
+        time_budget_s=values["time_budget"],
+        objective=values["objective"],
+        budget=values["budget"],
+        storage=values["storage"],
+        workers=values["workers"],
+        pinned=pinned,
+    )
+
+
+def _search(reference, output, search, flags, data, device, quiet):
+    from edgernn.search.run import search_compress
+    from edgernn.search.summary import trial_line
+
+    def echo(trial) -> None:
+        if not quiet:
+            click.echo(trial_line(trial))
+
+    outcome = search_compress(str(reference), output, search, flags, data, device, echo)
+    return outcome.result, outcome.section
+
+
+def _write_search(result, output: str, section: dict) -> dict:
+    from edgernn.search.summary import write_search_section
+
+    student = [row for row in result.rows if row.kept][-1].size_bytes  # --no-export: student.pt
+    section = write_search_section(Path(output) / "report.json", section, student)
+    chosen = section["chosen"]
+    if chosen is not None:
+        click.echo(
+            f"search: trial {chosen['number']}: {chosen['measured_bytes'] / 1024:.1f} KiB "
+            f"shipped ({chosen['precision']}), test {section['metric']} "
+            f"{chosen['test_metric']:.4f} ({chosen['test_drop']:.3g} {section['budget_unit']} "
+            f"vs the teacher; budget {section['budget']:g})"
+        )
+    return section
 
 
 # What your own model kept as it is may be given: everything else trains or scores.

@@ -78,9 +78,15 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
     # Keep the compress stage rows (metric, params, size per stage) between the measured
     # teacher and the measured ONNX graphs (bench scored those through the runtime).
     teacher, *graphs = measured["models"]
+    # seq2seq and lm: the teacher's own search, end to end (edgernn.bench.jobs), stays the
+    # teacher's row beside it; the summary ratios divide the bundle's jobs by it.
+    teacher_jobs = [row for row in graphs if row["role"] == "teacher"]
+    graphs = [row for row in graphs if row["role"] != "teacher"]
     source = adopted_source(result)
     if source:  # timed through the adopted checkpoint, a temporary file: name the user's
         teacher |= {"file": source, "name": f"{Path(source).name} (adopted) torch fp32"}
+        for row in teacher_jobs:
+            row |= {"file": source, "name": f"{teacher['name']} {row['job']}"}
     # The final rows are the graphs the runtime loads by default: int8 when the bundle has
     # it, else fp32; the other precision's graphs are students on the way there.
     shipped = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
@@ -89,9 +95,11 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
         # The bundle's own files by name: the report stays true when the folder moves (and
         # the bundle is built in a staging folder before it is published).
         row["file"] = Path(row["file"]).name
+        if row.get("job"):
+            row["file"] = ""  # the whole bundle through the runtime: no one file of it
     stages = [row.to_dict() for row in report_rows(result, teacher_file)]
     student_rows = [_unmeasured(row) for row in stages if row["role"] != "teacher"]
-    measured["models"] = [teacher, *student_rows, *graphs]
+    measured["models"] = [teacher, *teacher_jobs, *student_rows, *graphs]
     fp32_only = fp32_only_note(result.checkpoint.compression)
     notes = [*result.notes, *([fp32_only] if fp32_only else [])]
     measured["notes"] = notes + measured.get("notes", [])

@@ -1,0 +1,134 @@
+"""The searched dimensions: what one trial's student, pruning and int8 are, from the teacher.
+
+Each dimension is suggested from the Optuna trial unless a fixed compress flag pinned it.
+Widths are searched on a log scale between 1/16 of the teacher's and the teacher's (a small
+student is the point, and equal steps in log width are roughly equal steps in size).
+Direction is a choice only for a bidirectional teacher that is not a language model: a
+unidirectional teacher (every lm, every streaming model) keeps unidirectional students, as
+a bidirectional one could neither stream nor predict the next token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from edgernn.compress.config import DEFAULT_PRUNE_AMOUNT, CompressOptions
+from edgernn.config import CELLS, ModelSpec
+from edgernn.distill.config import StudentConfig
+from edgernn.distill.student import student_spec
+from edgernn.errors import EdgeRNNError
+
+MAX_PRUNE = 0.75  # of the student's hidden units; beyond that, a narrower student is cheaper
+PRUNE_STEP = 0.05
+SMALLEST_FRACTION = 16  # widths down to 1/16 of the teacher's
+
+
+def suggest_choices(trial, teacher: ModelSpec, pinned: dict) -> dict:
+    """The trial's value of every dimension (pinned ones as pinned), recorded as its params.
+
+    Example::
+
+        choices = suggest_choices(trial, teacher.spec, {"cell": "gru"})
+    """
+
+    def pick(name, suggest):
+        return pinned[name] if name in pinned else suggest()
+
+    choices = {
+        "cell": pick("cell", lambda: trial.suggest_categorical("cell", CELLS)),
+        "layers": pick("layers", lambda: trial.suggest_int("layers", 1, teacher.layers)),
+        "bidirectional": pick("bidirectional", lambda: _direction(trial, teacher)),
+        "hidden": pick("hidden", lambda: _width(trial, "hidden", teacher.hidden)),
+        "embed": pick("embed", lambda: _embed(trial, teacher)),
+        # Rounded: the float steps of suggest_float print as 0.7000000000000001.
+        "prune": pick(
+            "prune",
+            lambda: round(trial.suggest_float("prune", 0.0, MAX_PRUNE, step=PRUNE_STEP), 4),
+        ),
+        "int8": pick("int8", lambda: trial.suggest_categorical("int8", (True, False))),
+    }
+    return choices
+
+
+def default_params(teacher: ModelSpec, pinned: dict) -> dict | None:
+    """Plain compress's student (1/4 of the teacher's parameters, its shape, a quarter of its
+    units pruned, int8) as the params of a first trial, so the search starts from the
+    answer compress gives without it; None when that student cannot be built.
+    """
+    config = StudentConfig(
+        hidden=pinned.get("hidden"),
+        embed=pinned.get("embed"),
+        layers=pinned.get("layers"),
+        cell=pinned.get("cell"),
+        bidirectional=pinned.get("bidirectional"),
+    )
+    try:
+        student = student_spec(teacher, config)
+    except EdgeRNNError:
+        return None
+    params = {
+        "cell": student.cell,
+        "layers": student.layers,
+        "prune": DEFAULT_PRUNE_AMOUNT,
+        "int8": True,
+    }
+    if _direction_searched(teacher):
+        params["bidirectional"] = student.bidirectional
+    for name, width, teacher_width in (
+        ("hidden", student.hidden, teacher.hidden),
+        ("embed", student.embed, teacher.embed if teacher.vocab_size > 0 else None),
+    ):
+        bounds = _width_bounds(teacher_width) if teacher_width else None
+        if bounds is not None:
+            params[name] = min(max(width, bounds[0]), bounds[1])
+    return {name: value for name, value in params.items() if name not in pinned}
+
+
+def _direction_searched(teacher: ModelSpec) -> bool:
+    return teacher.bidirectional and teacher.task != "lm"
+
+
+def _direction(trial, teacher: ModelSpec) -> bool:
+    if not _direction_searched(teacher):
+        return teacher.bidirectional
+    return trial.suggest_categorical("bidirectional", (True, False))
+
+
+def _width_bounds(teacher_width: int) -> tuple[int, int] | None:
+    """The searched range of a width, or None when it is too narrow to search."""
+    low = max(1, teacher_width // SMALLEST_FRACTION)
+    return None if low == teacher_width else (low, teacher_width)
+
+
+def _width(trial, name: str, teacher_width: int) -> int:
+    bounds = _width_bounds(teacher_width)
+    if bounds is None:
+        return teacher_width
+    return trial.suggest_int(name, *bounds, log=True)
+
+
+def _embed(trial, teacher: ModelSpec) -> int | None:
+    # Numeric inputs have no embedding: nothing to search.
+    return _width(trial, "embed", teacher.embed) if teacher.vocab_size > 0 else None
+
+
+def trial_options(base: CompressOptions, choices: dict) -> CompressOptions:
+    """``base`` (the user's other flags) with the trial's student, pruning and int8.
+
+    Every stage is kept whatever it costs (``tolerance=inf``): the search judges the final
+    model against the budget itself, so a trial measures exactly the model its params name.
+    """
+    prune = choices["prune"]
+    return replace(
+        base,
+        student_hidden=choices["hidden"],
+        student_embed=choices["embed"],
+        student_layers=choices["layers"],
+        student_cell=choices["cell"],
+        student_unidirectional=not choices["bidirectional"],
+        prune=prune if prune > 0 else base.prune,
+        no_prune=prune == 0,
+        no_quantize=not choices["int8"],
+        no_distill=False,
+        tolerance=float("inf"),
+    )

@@ -1,0 +1,176 @@
+"""One trial: compress the teacher with the trial's choices, measure it, judge it by the budget.
+
+What every trial of a process shares (the teacher, its encoded data, its valid score) is
+loaded once per process (``TrialContext.load``). Per-epoch reports to the pruner come from
+the distillation's own validation pass (``report_distill_epochs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import optuna
+import torch
+
+import edgernn.train
+from edgernn.checkpoint import Checkpoint, checkpoint_data, load_checkpoint
+from edgernn.compress.config import CompressOptions
+from edgernn.compress.precision import ships_int8
+from edgernn.compress.stages import Compressed, compress
+from edgernn.data import TaskData
+from edgernn.distill import student_spec
+from edgernn.errors import EdgeRNNError
+from edgernn.evaluate import evaluate
+from edgernn.metrics import drop_unit, metric_drop
+from edgernn.quantize import load_int8
+from edgernn.search.space import suggest_choices, trial_options
+from edgernn.tasks import primary_metric
+
+FP32_BYTES, INT8_BYTES = 4, 1
+CONSTRAINT_PER_TRIAL = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna 5 and later
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every worker needs to run trials: picklable, so a spawned process gets it."""
+
+    teacher_file: str
+    data: str | None
+    options: CompressOptions  # the user's flags; each trial overrides the searched ones
+    budget: float  # metric_drop units
+    pinned: dict
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """The teacher and data of a search, loaded once per process."""
+
+    teacher: Checkpoint
+    data: TaskData
+    metric: str
+    teacher_valid: float
+
+    @staticmethod
+    @functools.cache
+    def load(teacher_file: str, data: str | None) -> TrialContext:
+        teacher = load_checkpoint(teacher_file)
+        encoded, note = checkpoint_data(teacher, data)
+        if encoded is None:
+            raise EdgeRNNError(f"--search needs data to measure trials ({note}); pass --data")
+        metric = primary_metric(teacher.spec.task)[0]
+        valid = evaluate(teacher.build(), encoded.splits["valid"], encoded.meta)[metric]
+        return TrialContext(teacher, encoded, metric, valid)
+
+    def valid_drop(self, score: float) -> float:
+        return metric_drop(self.teacher_valid, score, self.metric)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A compressed model as the search judges it."""
+
+    result: Compressed
+    valid_metric: float
+    valid_drop: float
+    size_bytes: int  # estimated artifact bytes (estimated_size)
+    precision: str  # int8 | fp32: what the bundle of this result ships
+
+
+def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
+    """Optuna's objective: the trial's estimated artifact bytes, its valid drop a constraint.
+
+    Every measurement goes into the trial's user attributes (``summary`` reads them); the
+    constraint (drop - budget, feasible when <= 0) steers TPE towards trials within budget.
+    """
+    context = TrialContext.load(settings.teacher_file, settings.data)
+    # Which process ran it: workers sharing one storage show up in the report.
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    choices = suggest_choices(trial, context.teacher.spec, settings.pinned)
+    trial.set_user_attr("choices", choices)  # rounded, pinned ones included
+    options = trial_options(settings.options, choices)
+    try:
+        student = student_spec(context.teacher.spec, options.config().student)
+        with report_distill_epochs(trial, context, student, settings.budget):
+            measured = measure(context, options, settings.data, settings.device)
+    except EdgeRNNError as error:  # an impossible student (bigger than the teacher, ...)
+        trial.set_user_attr("error", str(error))
+        raise
+    trial.set_user_attr("valid_metric", measured.valid_metric)
+    trial.set_user_attr("valid_drop", measured.valid_drop)
+    trial.set_user_attr("precision", measured.precision)
+    excess = measured.valid_drop - settings.budget
+    excess = excess if math.isfinite(excess) else math.inf  # a NaN score is never feasible
+    trial.set_user_attr("constraint", excess)  # what summary reads, whatever the Optuna
+    if CONSTRAINT_PER_TRIAL:
+        trial.set_constraint("budget", excess)
+    return float(measured.size_bytes)
+
+
+def measure(context: TrialContext, options: CompressOptions, data, device) -> Measured:
+    """Compress with ``options`` and score the model the bundle would ship on valid."""
+    result = compress(context.teacher, options.config(progress=False), data, device)
+    # The int8 model when its plan was kept, else the final fp32 one: what ships.
+    shipped = load_int8(result.checkpoint)
+    score = evaluate(shipped, context.data.splits["valid"], context.data.meta)[context.metric]
+    int8 = ships_int8(result.checkpoint.compression)
+    return Measured(
+        result=result,
+        valid_metric=score,
+        valid_drop=context.valid_drop(score),
+        size_bytes=estimated_size(result.checkpoint.state_dict, int8),
+        precision="int8" if int8 else "fp32",
+    )
+
+
+def estimated_size(state: dict[str, torch.Tensor], int8: bool) -> int:
+    """Bytes of the shipped graph's weights, from parameter counts and precision.
+
+    int8 graphs store every weight matrix (embeddings, recurrent and output weights) at one
+    byte; biases, norms and scales stay fp32. Graph structure and per-tensor scales are
+    left out: an estimate to rank trials by; the chosen one's bundle is measured exactly.
+    """
+    total = 0
+    for tensor in state.values():
+        wide = int8 and tensor.dim() >= 2
+        total += tensor.numel() * (INT8_BYTES if wide else FP32_BYTES)
+    return total
+
+
+@contextlib.contextmanager
+def report_distill_epochs(trial, context: TrialContext, student, budget: float) -> Iterator[None]:
+    """Report the student's valid drop after each distillation epoch; prune when told to.
+
+    ``edgernn.train.fit`` scores the valid split after every epoch through the module name
+    ``edgernn.train.evaluate`` and has no epoch callback, so this wraps that name for the
+    block (one trial at a time per process: workers are processes, not threads). Only the
+    distilled student's epochs are reported (pruning's fine-tuning fits a narrower model);
+    the value is the drop vs the teacher, so lower is better, like the study's objective.
+    """
+    original = edgernn.train.evaluate
+    epoch = 0
+
+    def evaluate_and_report(model, examples, meta, *args, **kwargs):
+        nonlocal epoch
+        scores = original(model, examples, meta, *args, **kwargs)
+        if getattr(model, "spec", None) == student:
+            epoch += 1
+            drop = context.valid_drop(scores[context.metric])
+            trial.report(drop if math.isfinite(drop) else math.inf, epoch)
+            if trial.should_prune():
+                unit = drop_unit(context.metric)
+                trial.set_user_attr("pruned_at", f"epoch {epoch}: {drop:.3g} {unit} worse")
+                raise optuna.TrialPruned(f"epoch {epoch}: valid drop {drop:.3g} {unit}")
+        return scores
+
+    edgernn.train.evaluate = evaluate_and_report
+    try:
+        yield
+    finally:
+        edgernn.train.evaluate = original
