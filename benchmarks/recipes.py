@@ -4,6 +4,9 @@ Runs ``edgernn run pipelines/NAME.toml -o runs/recipes/NAME --quiet --json`` for
 (a finished run is resumed, i.e. skipped: delete runs/recipes to measure again) and reads the
 teacher and final rows of each bundle's ``report.json``: test metric, size, p50 latency at
 batch 1 (teacher PyTorch fp32 vs final int8 ONNX, measured side by side by the bundle stage).
+seq2seq and lm recipes also get the whole job an app runs (``edgernn.bench`` end-to-end rows:
+a greedy and a beam-4 translation, a 32-token generation, per input), teacher in PyTorch vs
+the bundle through the runtime. ``--recipes a,b`` re-measures some and keeps the other rows.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipes.py --out benchmarks/results/recipes
 """
@@ -49,7 +52,27 @@ def run(recipe: Path, work: Path) -> dict:
             str(point["seq_len"]): [point["p50_ms"], _graphs_p50(int8, point["seq_len"])]
             for point in _batch1(teacher)
         },
+        "end_to_end": _end_to_end(rows),
         "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def _end_to_end(rows: list[dict]) -> dict:
+    """Job -> [teacher p50, final p50, teacher tokens/s, final tokens/s] (seq2seq, lm)."""
+    teacher = next((r for r in rows if r.get("job") and r["role"] == "teacher"), None)
+    final = next((r for r in rows if r.get("job") and r["role"] == "final"), None)
+    if not (teacher and final):  # not a seq2seq or lm recipe
+        return {}
+    theirs = {point["job"]: point for point in teacher["latency"]}
+    return {
+        point["job"]: [
+            theirs[point["job"]]["p50_ms"],
+            point["p50_ms"],
+            theirs[point["job"]]["tokens_per_s"],
+            point["tokens_per_s"],
+        ]
+        for point in final["latency"]
+        if point["job"] in theirs
     }
 
 
@@ -77,6 +100,20 @@ def markdown(rows: list[dict], env: dict) -> str:
         "p50 ms teacher → final (first L) | (second L) |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    jobs = [
+        "",
+        "The whole job an app runs, per input (teacher PyTorch fp32 with its own search, final "
+        "= the bundle's int8 graphs through `edgernn.runtime`):",
+        "",
+        "| recipe | job | p50 ms teacher → final | tokens/s teacher → final |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        for job, (t, f, t_rate, f_rate) in r.get("end_to_end", {}).items():
+            jobs.append(
+                f"| {r['recipe']} | {job} | {t:.3f} → {f:.3f} ({t / f:.1f}×) | "
+                f"{t_rate:.0f} → {f_rate:.0f} |"
+            )
     for r in rows:
         lat = [f"L={n}: {t:.3f} → {f:.3f} ({t / f:.1f}×)" for n, (t, f) in r["p50_ms"].items()]
         lat += ["–"] * (2 - len(lat))
@@ -85,21 +122,27 @@ def markdown(rows: list[dict], env: dict) -> str:
             f"{r['final_metric']:.4g} | {r['teacher_kib']:.1f} → {r['final_kib']:.1f} "
             f"({r['teacher_kib'] / r['final_kib']:.1f}×) | {lat[0]} | {lat[1]} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + (jobs if len(jobs) > 5 else [])) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/recipes"))
     parser.add_argument("--work", default=str(ROOT / "runs/recipes"))
+    parser.add_argument("--recipes", help="comma-separated names; default: every recipe")
     args = parser.parse_args()
     recipes = sorted((ROOT / "pipelines").glob("*.toml"))
-    rows = []
+    if args.recipes:
+        recipes = [r for r in recipes if r.stem in args.recipes.split(",")]
+    results = Path(f"{args.out}.json")
+    kept = json.loads(results.read_text())["rows"] if args.recipes and results.exists() else []
+    rows = {row["recipe"]: row for row in kept}
     for recipe in recipes:
-        rows.append(run(recipe, Path(args.work)))
-        print(json.dumps(rows[-1]), flush=True)
+        rows[recipe.stem] = run(recipe, Path(args.work))
+        print(json.dumps(rows[recipe.stem]), flush=True)
+    rows = [rows[name] for name in sorted(rows)]
     env = environment("cpu")
-    Path(f"{args.out}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
+    results.write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
     Path(f"{args.out}.md").write_text(markdown(rows, env))
 
 

@@ -175,6 +175,10 @@ def test_search_bundle_measures_the_shipped_graphs(teacher, tmp_path):
     graph = "model.int8.onnx" if chosen["precision"] == "int8" else "model.onnx"
     assert chosen["measured_file"] == "bundle graphs"
     assert chosen["measured_bytes"] == (out / graph).stat().st_size
+    # The budget on test is judged on the shipped graph's own score.
+    final = next(row for row in report["models"] if row["role"] == "final")
+    assert chosen["bundle_test_metric"] == final["metric"]
+    assert chosen["within_budget_on_test"] == (chosen["bundle_test_drop"] <= 1.0)
     assert len(report["search"]["trials"]) == 2
 
 

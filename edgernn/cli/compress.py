@@ -312,11 +312,15 @@ def _write_search(result, output: str, section: dict) -> dict:
     section = write_search_section(Path(output) / "report.json", section, student)
     chosen = section["chosen"]
     if chosen is not None:
+        # The shipped graphs' own score when the bundle has them, else PyTorch's.
+        test = chosen.get("bundle_test_metric", chosen["test_metric"])
+        drop = chosen.get("bundle_test_drop", chosen["test_drop"])
+        verdict = "within" if chosen["within_budget_on_test"] else "MISSES"
         click.echo(
             f"search: trial {chosen['number']}: {chosen['measured_bytes'] / 1024:.1f} KiB "
-            f"shipped ({chosen['precision']}), test {section['metric']} "
-            f"{chosen['test_metric']:.4f} ({chosen['test_drop']:.3g} {section['budget_unit']} "
-            f"vs the teacher; budget {section['budget']:g})"
+            f"shipped ({chosen['precision']}), test {section['metric']} {test:.4f}: loses "
+            f"{drop:.3g} {section['budget_unit']} to the teacher, {verdict} the budget "
+            f"{section['budget']:g}"
         )
     return section
 

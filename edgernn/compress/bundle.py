@@ -7,6 +7,7 @@ two commands write the same bundle and report the same numbers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from edgernn.bundle.staging import staged_folder
@@ -55,7 +56,8 @@ def bundle_summary(result: Compressed, folder: str | Path, names: list[str]) -> 
     """What ``compress --json`` and ``run --json`` end with: where, what, and how much smaller.
 
     ``ratios`` divide the final (last kept) model by the teacher; ``size_bytes`` is the
-    ratio's name (the report field it divides), ``size`` the same number under its older name.
+    ratio's name (the report field it divides), ``size`` the same number under its older name;
+    the latency ones come from the bundle's report.
 
     Returns:
         ``{"bundle", "report", "files", "metrics", "teacher_metrics", "ratios"}``.
@@ -74,5 +76,20 @@ def bundle_summary(result: Compressed, folder: str | Path, names: list[str]) -> 
             "nonzero_params": final.nonzero_params / teacher.nonzero_params,
             "size_bytes": size,
             "size": size,
-        },
+        }
+        | _latency_ratios(folder),
     }
+
+
+def _latency_ratios(folder: Path) -> dict:
+    """The bundle report's latency ratios (``edgernn.report.compare.report_ratios``).
+
+    seq2seq and lm: the bundle's whole translation or generation per input against the
+    teacher's, never one graph call; ``timed_as`` says which. Empty when nothing was timed.
+    """
+    report = folder / "report.json"
+    if not report.is_file():
+        return {}
+    ratios = json.loads(report.read_text()).get("ratios") or {}
+    keys = ("p50_ms", "tokens_per_s", "first_token_ms", "timed_as")
+    return {key: ratios[key] for key in keys if ratios.get(key) is not None}

@@ -158,25 +158,7 @@ class _Run:
         # Every stage skipped: the bundle's own student.pt holds the same record.
         result = self.result or _load_result(self.outdir)
         names = sorted(self._hashes("bundle"))
-        summary = bundle_summary(result, self.outdir, names)
-        summary["ratios"] |= _latency_ratios(self.outdir)
-        return summary | {"stages": dict(self.outcome)}
-
-
-def _latency_ratios(folder: Path) -> dict:
-    """The bundle report's latency ratios (``edgernn.report.compare.report_ratios``).
-
-    seq2seq and lm: the bundle's whole translation or generation per input against the
-    teacher's, never one graph call; ``timed_as`` says which. Empty when nothing was timed.
-    """
-    import json
-
-    report = folder / "report.json"
-    if not report.is_file():
-        return {}
-    ratios = json.loads(report.read_text()).get("ratios") or {}
-    keys = ("p50_ms", "tokens_per_s", "first_token_ms", "timed_as")
-    return {key: ratios[key] for key in keys if ratios.get(key) is not None}
+        return bundle_summary(result, self.outdir, names) | {"stages": dict(self.outcome)}
 
 
 def _load_result(folder: Path):
