@@ -189,7 +189,8 @@ def test_a_bundle_is_verified_before_it_is_benched(tmp_path):
     found = candidates_from_paths([str(directory)])
     assert {(c.format, c.role, c.task, c.precision) for c in found} == {
         # benched on its own a bundle is a peer: "final" only for what compress/run made
-        ("onnx", "peer", "classify", precision) for precision in ("fp32", "int8")
+        ("onnx", "peer", "classify", precision)
+        for precision in ("fp32", "int8")
     }
     graph = directory / "model.onnx"
     graph.write_bytes(graph.read_bytes() + b"\0")
