@@ -68,7 +68,10 @@ def test_an_interrupted_run_resumes_without_redoing_finished_stages(
     assert summary["stages"] == {"teacher": "skipped", "compress": "ran", "bundle": "ran"}
     assert (teacher.stat().st_mtime_ns, teacher.read_bytes()) == before
     assert summary["metrics"] == reference["metrics"]
-    assert summary["ratios"] == reference["ratios"]
+    # Sizes are the same model's; measured latency ratios differ from run to run.
+    sizes = ("params", "nonzero_params", "size_bytes", "size")
+    assert {k: summary["ratios"][k] for k in sizes} == {k: reference["ratios"][k] for k in sizes}
+    assert summary["ratios"]["timed_as"] == reference["ratios"]["timed_as"]
     # An artifact that no longer has its recorded hash re-runs the stage that wrote it.
     (out / "report.md").write_text("damaged")
     summary = run_recipe(recipe, out, progress=False)
