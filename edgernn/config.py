@@ -73,6 +73,9 @@ class ModelSpec:
     layers: int = 1
     bidirectional: bool = False  # not allowed for lm (it would see the future)
     embed: int = 64  # token embedding width; unused for numeric inputs
+    # Low-rank source embedding: a vocab x rank table times a rank x embed projection
+    # (edgernn.models.embedding); 0 is the plain vocab x embed table.
+    embed_rank: int = 0
     vocab_size: int = 0  # source vocabulary size; 0 means numeric inputs
     input_size: int = 0  # numeric features per step; 0 means token inputs
     num_outputs: int = 1  # classes, tags, LM vocabulary, regression targets or target vocabulary
@@ -93,6 +96,7 @@ class ModelSpec:
             raise EdgeRNNError("a model takes either tokens (vocab_size) or numbers (input_size)")
         if self.vocab_size > 0:
             _check_positive(embed=self.embed)
+        _check_rank(self)
         if not 0.0 <= self.dropout < 1.0:
             raise EdgeRNNError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.task == "lm" and self.bidirectional:
@@ -118,7 +122,10 @@ class ModelSpec:
         return 2 if self.bidirectional else 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # A field added after version 1 is written only when it is used, so a model that does
+        # not use it still loads in the edgernn versions that came before the field.
+        values = asdict(self)
+        return {k: v for k, v in values.items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
@@ -129,15 +136,36 @@ class ModelSpec:
         return cls(**values)
 
 
+_LATER_FIELDS = {"embed_rank": 0}  # name -> the default that older files mean
+_SIZES = ("hidden", "layers", "embed", "embed_rank", "vocab_size", "input_size", "num_outputs")
 _SPEC_TYPES = {
     **dict.fromkeys(("task", "cell", "pooling"), (str,)),
-    **dict.fromkeys(
-        ("hidden", "layers", "embed", "vocab_size", "input_size", "num_outputs", "max_len"), (int,)
-    ),
+    **dict.fromkeys((*_SIZES, "max_len"), (int,)),
     "bidirectional": (bool,),
     "attention": (str, type(None)),
     "dropout": (float, int),
 }
+
+
+def _check_rank(spec: ModelSpec) -> None:
+    if spec.embed_rank == 0:
+        return
+    if spec.vocab_size == 0:
+        raise EdgeRNNError("embed_rank applies to token inputs; numeric inputs have no embedding")
+    if not 1 <= spec.embed_rank <= spec.embed:
+        raise EdgeRNNError(
+            f"embed_rank must be in [1, embed={spec.embed}] (0: a full table), "
+            f"got {spec.embed_rank}"
+        )
+
+
+def embedding_params(spec: ModelSpec) -> int:
+    """Parameters of the source embedding: vocab x embed, or vocab x rank + rank x embed."""
+    if spec.vocab_size == 0:
+        return 0
+    if spec.embed_rank == 0:
+        return spec.vocab_size * spec.embed
+    return spec.embed_rank * (spec.vocab_size + spec.embed)
 
 
 def _rnn_params(cell: str, input_size: int, hidden: int, layers: int, directions: int) -> int:
@@ -160,7 +188,7 @@ def parameter_count(spec: ModelSpec) -> int:
     """
     h, out, memory = spec.hidden, spec.num_outputs, spec.hidden * spec.directions
     width = spec.embed if spec.vocab_size > 0 else spec.input_size
-    total = spec.vocab_size * spec.embed if spec.vocab_size > 0 else 0
+    total = embedding_params(spec)
     total += _rnn_params(spec.cell, width, h, spec.layers, spec.directions)
     if spec.task != "seq2seq":
         return total + memory * out + out

@@ -73,8 +73,9 @@ def fit(
     loss_fn, parameters = _objective(model, task.loss, objective, device)
     batches_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = config.epochs * batches_per_epoch
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * batches_per_epoch, pct_start=0.1
+        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=_warmup(total_steps)
     )
     order = torch.Generator().manual_seed(config.seed)
     best_score, best_state, stale = None, None, 0
@@ -102,6 +103,12 @@ def fit(
             break
     model.load_state_dict(best_state)
     return model.eval()
+
+
+def _warmup(total_steps: int) -> float:
+    # OneCycleLR divides by pct_start * total_steps - 1: a warm-up of exactly one step (10
+    # steps in all) would raise ZeroDivisionError, so that one case warms up for two.
+    return 0.2 if total_steps == 10 else 0.1
 
 
 def _objective(

@@ -181,7 +181,7 @@ def test_missing_model_is_one_clear_line(tmp_path):
 def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypatch):
     seen = {}
 
-    def spy(teacher_model, data, student, config, device="cpu"):
+    def spy(teacher_model, data, student, config, device="cpu", vocab=None):
         seen["config"] = config
         raise EdgeRNNError("stop after the settings were read")
 

@@ -50,6 +50,31 @@ class Duration(click.ParamType):
 @click.option("--student-cell", type=click.Choice(CELLS), help="[default: the teacher's]")
 @click.option("--student-unidirectional", is_flag=True, help="One-way student of a bi teacher.")
 @click.option(
+    "--vocab-size",
+    type=click.IntRange(min=5),
+    help="The student keeps this many of the most frequent training tokens (reserved ones "
+    "included); the rest read as <unk> [default: the teacher's vocabulary].",
+)
+@click.option(
+    "--vocab-coverage",
+    type=Number(0, 1, min_open=True),
+    help="The student keeps as few tokens as cover this share of the training tokens, e.g. 0.98.",
+)
+@click.option(
+    "--embed-rank",
+    type=click.IntRange(min=1),
+    help="Low-rank student embedding: a vocab x RANK table times a RANK x embed projection, "
+    "started from the teacher's table by SVD [default: a full table].",
+)
+@click.option(
+    "--embed-bits",
+    type=click.Choice(["8", "4"]),
+    default="8",
+    show_default=True,
+    help="Bits per weight of embedding tables in the int8 ONNX graph; 4 needs ONNX Runtime's "
+    "com.microsoft GatherBlockQuantized (the manifest names the version).",
+)
+@click.option(
     "--temperature",
     type=Number(min=0, min_open=True),
     default=CompressOptions.temperature,
@@ -194,6 +219,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     inputs = [("MODEL", model), ("--data", data_path(data)), *own_model_inputs(options)]
     check_output_not_input(output, inputs, folder=True)
     own, axes = pop_own_flags(options)
+    options["embed_bits"] = int(options["embed_bits"])
     flags = CompressOptions(**{f.name: options.pop(f.name) for f in fields(CompressOptions)})
     config = flags.config(progress=not quiet)
     require_device(device)

@@ -18,6 +18,7 @@ from edgernn.metrics.drop import POINTS, RELATIVE
 from edgernn.prune.config import PruneConfig
 from edgernn.quantize.config import QuantizeConfig
 
+EMBED_BITS = (8, 4)
 DEFAULT_PRUNE_AMOUNT = 0.25  # of the student's hidden units, structured
 # What a lossy stage may cost against the teacher on the valid split, by metric direction
 # (higher is better?): 1 point for accuracy-like metrics, 2 % relative for perplexity and MSE.
@@ -40,10 +41,15 @@ class CompressConfig:
     # reported but not kept (see stages._Run.keep_if_close). None: DEFAULT_TOLERANCE; inf
     # keeps all.
     tolerance: float | None = None
+    # Bits per weight of embedding tables in the bundle's int8 graphs: 8, or 4-bit blocks
+    # (edgernn.export.int4), where the table of a large vocabulary keeps most of the bytes.
+    embed_bits: int = 8
 
     def __post_init__(self) -> None:
         if self.tolerance is not None and not self.tolerance >= 0:
             raise EdgeRNNError(f"tolerance must be >= 0, got {self.tolerance}")
+        if self.embed_bits not in EMBED_BITS:
+            raise EdgeRNNError(f"embed bits must be 8 or 4, got {self.embed_bits}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ class CompressOptions:
     student_layers: int | None = StudentConfig.layers  # None: the teacher's
     student_cell: str | None = StudentConfig.cell  # None: the teacher's
     student_unidirectional: bool = False  # a one-way student of a bidirectional teacher
+    vocab_size: int | None = StudentConfig.vocab_size  # None: the teacher's vocabulary
+    vocab_coverage: float | None = StudentConfig.vocab_coverage
+    embed_rank: int | None = StudentConfig.embed_rank  # None: as the teacher's table
+    embed_bits: int = 8  # bits per embedding-table weight in the int8 ONNX graphs (8 or 4)
     temperature: float = DistillConfig.temperature
     alpha: float = DistillConfig.alpha
     seq_kd: str = DistillConfig.seq_kd  # word|sequence|both (seq2seq)
@@ -91,7 +101,16 @@ class CompressOptions:
             layers=self.student_layers,
             cell=self.student_cell,
             bidirectional=False if self.student_unidirectional else None,
+            vocab_size=self.vocab_size,
+            vocab_coverage=self.vocab_coverage,
+            embed_rank=self.embed_rank,
         )
+        embedding = (self.vocab_size, self.vocab_coverage, self.embed_rank)
+        if self.no_distill and embedding != (None, None, None):
+            raise EdgeRNNError(
+                "a pruned vocabulary or low-rank embedding is a student's, and --no-distill "
+                "trains none: drop --vocab-size/--vocab-coverage/--embed-rank or --no-distill"
+            )
         distill_fields = {f.name for f in fields(DistillConfig)} & {f.name for f in fields(self)}
         distill = DistillConfig(
             train=TrainConfig(epochs=self.epochs, seed=self.seed, progress=progress),
@@ -104,6 +123,7 @@ class CompressOptions:
             prune=prune,
             quantize=None if self.no_quantize else QuantizeConfig(threshold=self.sensitivity),
             tolerance=self.tolerance,
+            embed_bits=self.embed_bits,
         )
 
 

@@ -18,10 +18,12 @@ from edgernn.lazy import lazy_exports
 _EXPORTS = {
     "DistillConfig": "edgernn.distill.config",
     "StudentConfig": "edgernn.distill.config",
+    "StudentVocab": "edgernn.distill.vocab",
     "count_params": "edgernn.distill.student",
     "distill": "edgernn.distill.stage",
     "sequence_kd_data": "edgernn.distill.stage",
     "student_spec": "edgernn.distill.student",
+    "student_vocab": "edgernn.distill.vocab",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -10,6 +10,7 @@ from edgernn.errors import EdgeRNNError
 SEQ2SEQ_MODES = ("word", "sequence", "both")
 DEFAULT_AUGMENT = {"regress": 0.3}  # DistillConfig.augment when it is None; 0 elsewhere
 REGRESSION_MODES = ("mse", "bounded")
+RESERVED_TOKENS = 4  # <pad>, <unk>, <bos>, <eos> (edgernn.data.vocab, which imports torch)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class StudentConfig:
     bidirectional: bool | None = None  # None: as the teacher; False: one-way student
     dropout: float | None = None  # None: the teacher's
     max_param_ratio: float = 0.25  # budget for automatic sizing: student / teacher parameters
+    # The source embedding (edgernn.distill.vocab, edgernn.models.embedding); None: as the
+    # teacher's. The student keeps the vocab_size most frequent training tokens, or as few as
+    # cover vocab_coverage of them; embed_rank factorizes its table (V x r + r x E).
+    vocab_size: int | None = None
+    vocab_coverage: float | None = None
+    embed_rank: int | None = None
 
     def __post_init__(self) -> None:
         if self.cell is not None and self.cell not in CELLS:
@@ -40,6 +47,20 @@ class StudentConfig:
             raise EdgeRNNError(f"student dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.max_param_ratio <= 1.0:
             raise EdgeRNNError(f"max_param_ratio must be in (0, 1], got {self.max_param_ratio}")
+        self._check_vocabulary()
+
+    def _check_vocabulary(self) -> None:
+        if self.vocab_size is not None and self.vocab_coverage is not None:
+            raise EdgeRNNError("give --vocab-size or --vocab-coverage, not both")
+        if self.vocab_size is not None and self.vocab_size <= RESERVED_TOKENS:
+            raise EdgeRNNError(
+                f"vocab size must exceed the {RESERVED_TOKENS} reserved tokens, "
+                f"got {self.vocab_size}"
+            )
+        if self.vocab_coverage is not None and not 0.0 < self.vocab_coverage <= 1.0:
+            raise EdgeRNNError(f"vocab coverage must be in (0, 1], got {self.vocab_coverage}")
+        if self.embed_rank is not None and self.embed_rank < 1:
+            raise EdgeRNNError(f"embed rank must be at least 1, got {self.embed_rank}")
 
 
 @dataclass(frozen=True)

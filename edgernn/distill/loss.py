@@ -18,6 +18,7 @@ from edgernn.data import Batch
 from edgernn.data.batching import IGNORE_INDEX
 from edgernn.data.vocab import SPECIALS
 from edgernn.distill.config import DistillConfig
+from edgernn.distill.vocab import StudentVocab
 from edgernn.models.encoder import length_mask
 from edgernn.tasks import TASKS
 
@@ -113,10 +114,17 @@ class DistillObjective(nn.Module):
     student's feature width to the teacher's.
     """
 
-    def __init__(self, teacher: nn.Module, student: ModelSpec, config: DistillConfig):
+    def __init__(
+        self,
+        teacher: nn.Module,
+        student: ModelSpec,
+        config: DistillConfig,
+        vocab: StudentVocab | None = None,
+    ):
         super().__init__()
         self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
         self.config = config
+        self.vocab = vocab  # batches come in the teacher's ids; the student reads its own
         self.task = TASKS[student.task]
         self.project: nn.Module | None = None
         if config.hidden_match > 0:
@@ -127,7 +135,7 @@ class DistillObjective(nn.Module):
         teacher = self._teacher[0]
         with torch.no_grad():
             teacher_out, teacher_features = self._run(teacher, batch)
-        student_out, student_features = self._run(model, batch)
+        student_out, student_features = self._run(model, self._student(batch))
         config = self.config
         if model.spec.task == "regress":
             bounded = config.regression_kd == "bounded"
@@ -146,11 +154,15 @@ class DistillObjective(nn.Module):
         return loss
 
     def _function_matching(self, model: nn.Module, batch: Batch, augment: float) -> Tensor:
-        perturbed = perturb(batch, augment, model.spec.vocab_size)
+        teacher = self._teacher[0]
+        perturbed = perturb(batch, augment, teacher.spec.vocab_size)
         with torch.no_grad():
-            teacher_out = self.task.forward(self._teacher[0], perturbed)
-        student_out = self.task.forward(model, perturbed)
+            teacher_out = self.task.forward(teacher, perturbed)
+        student_out = self.task.forward(model, self._student(perturbed))
         return matching_loss(student_out, teacher_out, perturbed.targets, self.config.temperature)
+
+    def _student(self, batch: Batch) -> Batch:
+        return batch if self.vocab is None else self.vocab.batch(batch)
 
     def _run(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor | None]:
         # The features the output layer reads enter the model's dropout layer: the pooled

@@ -18,12 +18,16 @@ def count_params(spec: ModelSpec) -> int:
         return sum(p.numel() for p in build_model(spec).parameters())
 
 
-def student_spec(teacher: ModelSpec, config: StudentConfig) -> ModelSpec:
+def student_spec(
+    teacher: ModelSpec, config: StudentConfig, vocab_size: int | None = None
+) -> ModelSpec:
     """The student's ``ModelSpec``: the teacher's task, sizes and vocabulary, a smaller network.
 
     Args:
         teacher: the teacher's spec.
         config: the student's choices; unset width fits ``config.max_param_ratio``.
+        vocab_size: the student's pruned source vocabulary (``edgernn.distill.vocab``);
+            None: the teacher's.
 
     Returns:
         A spec with at most as many parameters as the teacher.
@@ -40,7 +44,11 @@ def student_spec(teacher: ModelSpec, config: StudentConfig) -> ModelSpec:
         layers=config.layers or teacher.layers,
         bidirectional=bidirectional,
         dropout=teacher.dropout if config.dropout is None else config.dropout,
+        vocab_size=vocab_size or teacher.vocab_size,
+        embed_rank=teacher.embed_rank if config.embed_rank is None else config.embed_rank,
     )
+    if base.embed_rank and teacher.vocab_size == 0:
+        raise EdgeRNNError("--embed-rank applies to token inputs; this model reads numbers")
     budget = config.max_param_ratio * count_params(teacher)
     hidden = config.hidden or _widest(base, config.embed, budget)
     spec = replace(base, hidden=hidden, embed=config.embed or _scaled_embed(teacher, hidden))

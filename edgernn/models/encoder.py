@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from edgernn.config import ModelSpec
-from edgernn.data.vocab import PAD_ID
+from edgernn.models.embedding import make_embedding
 
 # What nn.LSTM takes and returns as state: (h, c); nn.GRU and nn.RNN use h alone.
 # Each tensor is (layers * directions, batch, hidden), layer-major as PyTorch lays it out.
@@ -94,10 +94,10 @@ class RecurrentEncoder(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.embedding: nn.Embedding | None = None
+        self.embedding: nn.Module | None = None
         input_size = spec.input_size
         if spec.vocab_size > 0:
-            self.embedding = nn.Embedding(spec.vocab_size, spec.embed, padding_idx=PAD_ID)
+            self.embedding = make_embedding(spec)
             input_size = spec.embed
         self.rnn = make_rnn(spec, input_size, spec.bidirectional)
 

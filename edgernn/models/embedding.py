@@ -1,0 +1,60 @@
+"""Token embeddings: the plain table, or a low-rank one for large vocabularies.
+
+A real text model keeps most of its bytes in the V x E table. ``LowRankEmbedding`` stores
+V x r + r x E instead (r << E): a table of r-wide rows and a projection to the recurrent
+input width, both plain ONNX ops (Gather, MatMul) that int8 export quantizes like any other.
+``low_rank_init`` starts it from a trained table by SVD, exact at full rank.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from edgernn.config import ModelSpec
+from edgernn.data.vocab import PAD_ID
+
+
+class LowRankEmbedding(nn.Module):
+    """``proj(table(ids))``: a (V, rank) table and a (rank -> embed) projection without bias.
+
+    The ``<pad>`` row of the table is zero, so a padded step embeds to zero as in
+    ``nn.Embedding(padding_idx=0)``.
+    """
+
+    def __init__(self, vocab_size: int, rank: int, embed: int):
+        super().__init__()
+        self.table = nn.Embedding(vocab_size, rank, padding_idx=PAD_ID)
+        self.proj = nn.Linear(rank, embed, bias=False)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.proj(self.table(ids))
+
+
+def make_embedding(spec: ModelSpec) -> nn.Module:
+    """The source embedding ``spec`` describes (``spec.vocab_size > 0``)."""
+    if spec.embed_rank:
+        return LowRankEmbedding(spec.vocab_size, spec.embed_rank, spec.embed)
+    return nn.Embedding(spec.vocab_size, spec.embed, padding_idx=PAD_ID)
+
+
+@torch.no_grad()
+def low_rank_init(embedding: LowRankEmbedding, table: Tensor) -> None:
+    """Set ``embedding`` to the best rank-r approximation of ``table`` (Eckart-Young, by SVD).
+
+    ``table`` (V, E) has the embedding's rows. When E is the embedding's width, ``table`` is
+    reproduced up to rounding at full rank (r = E); for another width the table gets the
+    leading r directions (U_r S_r) and the projection keeps its random start.
+
+    Example::
+
+        low_rank_init(student.encoder.embedding, teacher.encoder.embedding.weight[kept])
+    """
+    rank = embedding.table.embedding_dim
+    u, s, vh = torch.linalg.svd(table.double(), full_matrices=False)
+    rows = u[:, :rank] * s[:rank]
+    if rows.size(1) < rank:  # fewer directions than the rank: the rest start at zero
+        rows = torch.nn.functional.pad(rows, (0, rank - rows.size(1)))
+    embedding.table.weight.copy_(rows.float())
+    if table.size(1) == embedding.proj.out_features and vh.size(0) >= rank:
+        embedding.proj.weight.copy_(vh[:rank].T.float())
