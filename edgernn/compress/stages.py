@@ -18,6 +18,7 @@ from edgernn.compress.precision import NO_QUANTIZE
 from edgernn.config import ModelSpec
 from edgernn.data import TaskData
 from edgernn.distill import distill, student_spec
+from edgernn.distill.vocab import StudentVocab, student_vocab
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import drop_unit, metric_drop
@@ -90,10 +91,13 @@ def compress(
     run = _Run(checkpoint, encoded, [*_adoption_notes(checkpoint), data_note], config.tolerance)
     model = run.measure(checkpoint.build(), "teacher", "teacher", None)
     if config.student is not None and run.needs_data("distillation"):
-        student = distill(model, encoded, config.student, config.distill, device).cpu()
+        vocab = student_vocab(encoded, config.student)
+        student = distill(model, encoded, config.student, config.distill, device, vocab).cpu()
+        if vocab is not None:  # from here on every model reads the student's vocabulary
+            run.use_student_vocab(vocab)
         model = run.measure(student, "student", "student", "distill")
     if config.prune is not None and run.needs_data("pruning"):
-        pruned = prune(model, config.prune, encoded).cpu()
+        pruned = prune(model, config.prune, run.data).cpu()
         model, _ = run.keep_if_close(model, pruned, "pruned", "prune")
     plan, int8_refused = _int8_stage(run, model, config.quantize)
     if encoded is None:
@@ -155,6 +159,16 @@ class _Run:
         self.metric, self.higher = primary_metric(teacher.spec.task)
         self.tolerance = DEFAULT_TOLERANCE[self.higher] if tolerance is None else tolerance
         self.reference: float | None = None  # the teacher's valid score, once needed
+        self.vocabulary: dict | None = None  # the student's pruned vocabulary, if any
+
+    def use_student_vocab(self, vocab: StudentVocab) -> None:
+        """Score from now on in the student's pruned vocabulary (the teacher's reference
+        score is taken first, in its own)."""
+        self.valid_drop(self.teacher.build())
+        self.notes.append(vocab.note(len(self.data.meta.vocab)))
+        self.data = vocab.encode(self.data)
+        self.vocabulary = {"teacher": len(vocab.remap), "student": len(vocab)}
+        self.vocabulary["coverage"] = vocab.coverage
 
     def needs_data(self, stage: str) -> bool:
         if self.data is None:
@@ -225,8 +239,10 @@ class _Run:
                 "adopted_from": self.teacher.compression.get("adopted_from"),
             },
             "stages": [row.stage for row in self.rows if row.stage and row.kept],
+            "vocabulary": self.vocabulary,
             "quantization": plan.to_dict() if plan is not None else None,
             "int8_refused": int8_refused,  # why the bundle ships no int8: its note
+            "embed_bits": config.embed_bits,  # of the int8 graphs' embedding tables
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
         }
@@ -236,7 +252,10 @@ class _Run:
             training = self.teacher.training
         else:
             training = asdict(config.distill.for_task(model.spec.task))
-        return Checkpoint(model.spec, self.teacher.meta, state, metrics, training, record)
+        meta = self.teacher.meta
+        if self.vocabulary is not None:
+            meta = replace(meta, vocab=self.data.meta.vocab)  # the student's pruned one
+        return Checkpoint(model.spec, meta, state, metrics, training, record)
 
 
 def adopted_source(result: Compressed) -> str | None:
