@@ -81,3 +81,9 @@ def test_user_errors_before_training(classify_csv):
         train(str(classify_csv), "classify", QUICK, max_len=2, **TINY)
     with pytest.raises(EdgeRNNError, match="unknown task"):
         train(str(classify_csv), "translate", QUICK)
+
+
+@pytest.mark.parametrize("epochs", [1, 10])  # 10 steps: a warm-up of exactly one step
+def test_any_number_of_steps_trains(classify_csv, epochs):
+    config = TrainConfig(epochs=epochs, batch_size=1000, progress=False)  # one batch an epoch
+    assert train(str(classify_csv), "classify", config, **TINY).metrics["valid"]

@@ -1,0 +1,137 @@
+"""Compressing the embedding: pruned student vocabularies and low-rank tables."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgernn.checkpoint import load_checkpoint, save_checkpoint
+from edgernn.cli import main
+from edgernn.config import ModelSpec, TrainConfig, parameter_count
+from edgernn.data import TaskData, encode, fit_meta, load_raw
+from edgernn.data.vocab import UNK_ID
+from edgernn.distill import StudentConfig, student_spec, student_vocab
+from edgernn.errors import EdgeRNNError
+from edgernn.models import build_model
+from edgernn.models.embedding import LowRankEmbedding, low_rank_init
+from edgernn.runtime import Runtime
+from edgernn.train import train
+
+QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
+
+
+def test_a_low_rank_spec_counts_and_stores_its_parameters():
+    spec = ModelSpec(task="classify", vocab_size=500, embed=16, embed_rank=4, hidden=8)
+    model = build_model(spec)
+    assert isinstance(model.encoder.embedding, LowRankEmbedding)
+    assert parameter_count(spec) == sum(p.numel() for p in model.parameters())
+    assert spec.to_dict()["embed_rank"] == 4
+    # A model without it writes no such field, so older edgernn versions still read it.
+    assert "embed_rank" not in ModelSpec(task="classify", vocab_size=50).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"vocab_size": 50, "embed": 8, "embed_rank": 9}, "embed_rank must be in [1, embed=8]"),
+        ({"input_size": 3, "embed_rank": 2}, "numeric inputs have no embedding"),
+    ],
+)
+def test_an_impossible_rank_is_refused(values, fragment):
+    with pytest.raises(EdgeRNNError, match=fragment.replace("[", r"\[")):
+        ModelSpec(task="classify", **values)
+
+
+def test_svd_start_is_exact_at_full_rank_and_optimal_below():
+    table = torch.randn(40, 8)
+    full = LowRankEmbedding(40, 8, 8)
+    low_rank_init(full, table)
+    ids = torch.arange(40)
+    assert torch.allclose(full(ids), table, atol=1e-5)
+    low = LowRankEmbedding(40, 3, 8)
+    low_rank_init(low, table)
+    # Eckart-Young: the best rank-3 approximation leaves exactly the other singular values.
+    tail = torch.linalg.svdvals(table)[3:].square().sum()
+    assert torch.allclose((low(ids) - table).square().sum(), tail, rtol=1e-4)
+
+
+def _data(task_file, task="classify") -> TaskData:
+    raw = load_raw(str(task_file), task)
+    return encode(raw, fit_meta(raw), 512)
+
+
+def test_the_student_keeps_the_most_frequent_tokens(classify_csv):
+    data = _data(classify_csv)
+    vocab = student_vocab(data, StudentConfig(vocab_size=7))
+    ids = torch.cat([x for x, _ in data.splits["train"]])
+    counts = torch.bincount(ids, minlength=len(data.meta.vocab))
+    kept = vocab.kept.tolist()
+    assert kept[:4] == [0, 1, 2, 3]
+    dropped = sorted(set(range(4, len(counts))) - set(kept))
+    assert min(counts[kept[4:]]) >= max(counts[dropped])
+    assert vocab.ids(torch.tensor(dropped)).eq(UNK_ID).all()
+    assert vocab.ids(torch.tensor(kept)).tolist() == list(range(7))
+    assert vocab.coverage == pytest.approx(float(counts[kept[4:]].sum() / counts[4:].sum()))
+
+
+def test_a_coverage_target_keeps_as_few_tokens_as_reach_it(classify_csv):
+    data = _data(classify_csv)
+    vocab = student_vocab(data, StudentConfig(vocab_coverage=0.6))
+    smaller = student_vocab(data, StudentConfig(vocab_size=len(vocab) - 1))
+    assert vocab.coverage >= 0.6 > smaller.coverage
+    assert student_vocab(data, StudentConfig(vocab_size=10_000)) is None  # already that small
+
+
+def test_vocabulary_pruning_is_refused_where_it_cannot_apply(lm_txt):
+    with pytest.raises(EdgeRNNError, match="not to a lm model"):
+        student_vocab(_data(lm_txt, "lm"), StudentConfig(vocab_size=8))
+    with pytest.raises(EdgeRNNError, match="not both"):
+        StudentConfig(vocab_size=8, vocab_coverage=0.9)
+
+
+def test_a_student_spec_takes_the_pruned_vocabulary_and_rank():
+    teacher = ModelSpec(task="classify", vocab_size=300, embed=16, hidden=16, num_outputs=2)
+    spec = student_spec(teacher, StudentConfig(hidden=8, embed=16, embed_rank=4), 40)
+    assert (spec.vocab_size, spec.embed_rank, spec.embed) == (40, 4, 16)
+
+
+@pytest.fixture
+def compressed(classify_csv, tmp_path):
+    teacher = train(str(classify_csv), "classify", QUICK, hidden=16, embed=16)
+    path = save_checkpoint(teacher, tmp_path / "teacher.pt")
+    flags = ["--student-hidden", "8", "--vocab-size", "7", "--embed-rank", "4"]
+    flags += ["--epochs", "1", "--quiet", "--tolerance", "inf", "--json"]
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(main, ["compress", str(path), *flags, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return teacher, out, json.loads(result.output.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_bundle_reads_the_students_vocabulary(compressed):
+    teacher, out, summary = compressed
+    student = load_checkpoint(out / "student.pt")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vocab"] == student.meta.vocab and len(student.meta.vocab) == 7
+    assert (student.spec.vocab_size, student.spec.embed_rank) == (7, 4)
+    assert student.compression["vocabulary"]["teacher"] == len(teacher.meta.vocab)
+    notes = student.compression["notes"]
+    assert any("vocabulary: the student keeps 7" in note for note in notes)
+    assert summary["ratios"]["params"] < 1
+
+    # A dropped word is an unknown word: the runtime maps both to <unk> alike.
+    dropped = [w for w in teacher.meta.vocab[4:] if w not in student.meta.vocab]
+    runtime = Runtime(out)
+    a, b = runtime.predict([f"good {dropped[0]} film", "good zzzunseen film"])
+    assert a["probabilities"] == b["probabilities"]
+
+    # The graph is the low-rank student: ONNX fp32 equals PyTorch on the same ids.
+    model = student.build()
+    ids = torch.tensor([[4, 5, UNK_ID, 6]])
+    expected = model(ids, torch.tensor([4])).detach().numpy()
+    session = ort.InferenceSession(str(out / "model.onnx"))
+    got = session.run(None, {"inputs": ids.numpy(), "lengths": np.array([4])})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
