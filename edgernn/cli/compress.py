@@ -264,6 +264,9 @@ _PINS = {
     "student_layers": "layers",
     "student_cell": "cell",
     "prune": "prune",
+    "vocab_coverage": "vocab",
+    "embed_rank": "rank",
+    "embed_bits": "embed_bits",
 }
 
 
@@ -305,6 +308,10 @@ def _search_config(options: dict):
         pinned["prune"] = 0.0
     if options["no_quantize"]:
         pinned["int8"] = False
+    if options["vocab_size"] is not None:  # a fixed size instead of a searched coverage
+        pinned["vocab"] = None
+    if "embed_bits" in pinned:
+        pinned["embed_bits"] = int(pinned["embed_bits"])
     trials = values["trials"]
     if trials is None and values["time_budget"] is None:
         trials = DEFAULT_TRIALS

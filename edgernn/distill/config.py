@@ -31,7 +31,7 @@ class StudentConfig:
     max_param_ratio: float = 0.25  # budget for automatic sizing: student / teacher parameters
     # The source embedding (edgernn.distill.vocab, edgernn.models.embedding); None: as the
     # teacher's. The student keeps the vocab_size most frequent training tokens, or as few as
-    # cover vocab_coverage of them; embed_rank factorizes its table (V x r + r x E).
+    # cover vocab_coverage of them; embed_rank factorizes its table (V x r + r x E; 0: a full one).
     vocab_size: int | None = None
     vocab_coverage: float | None = None
     embed_rank: int | None = None
@@ -59,8 +59,8 @@ class StudentConfig:
             )
         if self.vocab_coverage is not None and not 0.0 < self.vocab_coverage <= 1.0:
             raise EdgeRNNError(f"vocab coverage must be in (0, 1], got {self.vocab_coverage}")
-        if self.embed_rank is not None and self.embed_rank < 1:
-            raise EdgeRNNError(f"embed rank must be at least 1, got {self.embed_rank}")
+        if self.embed_rank is not None and self.embed_rank < 0:
+            raise EdgeRNNError(f"embed rank must be >= 0 (0: a full table), got {self.embed_rank}")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ DEFAULT_TRIALS = 20  # enough for TPE to leave its 10 random start-up trials beh
 STORAGE_FILE = "search.db"  # OUTDIR/search.db unless --storage names another study database
 # The dimensions a fixed compress flag pins (``--student-hidden 32`` searches everything else).
 DIMENSIONS = ("cell", "layers", "bidirectional", "hidden", "embed", "prune", "int8")
+DIMENSIONS += ("vocab", "rank", "embed_bits")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 

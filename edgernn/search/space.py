@@ -3,6 +3,8 @@
 Each dimension is suggested from the Optuna trial unless a fixed compress flag pinned it.
 Widths are searched on a log scale between 1/16 of the teacher's and the teacher's (a small
 student is the point, and equal steps in log width are roughly equal steps in size).
+Token models also search the student's vocabulary (as a share of the training tokens it
+covers), the embedding's rank and the bits of its table in the int8 graph.
 Direction is a choice only for a bidirectional teacher that is not a language model: a
 unidirectional teacher (every lm, every streaming model) keeps unidirectional students, as
 a bidirectional one could neither stream nor predict the next token.
@@ -12,12 +14,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgernn.compress.config import DEFAULT_PRUNE_AMOUNT, CompressOptions
+from edgernn.compress.config import DEFAULT_PRUNE_AMOUNT, EMBED_BITS, CompressOptions
 from edgernn.config import CELLS, ModelSpec
 from edgernn.distill.config import StudentConfig
 from edgernn.distill.student import student_spec
+from edgernn.distill.vocab import TASKS as VOCAB_TASKS
 from edgernn.errors import EdgeRNNError
 
+# Token models: the share of training tokens the student's vocabulary covers (1: all of the
+# teacher's), the embedding rank as a share of its width (0: a full table), and table bits.
+VOCAB_COVERAGES = (1.0, 0.995, 0.99, 0.98, 0.95)
+RANK_SHARES = (0.0, 0.125, 0.25, 0.5)
+INT8_BITS = 8
 MAX_PRUNE = 0.75  # of the student's hidden units; beyond that, a narrower student is cheaper
 PRUNE_STEP = 0.05
 SMALLEST_FRACTION = 16  # widths down to 1/16 of the teacher's
@@ -47,7 +55,30 @@ def suggest_choices(trial, teacher: ModelSpec, pinned: dict) -> dict:
         ),
         "int8": pick("int8", lambda: trial.suggest_categorical("int8", (True, False))),
     }
-    return choices
+    return choices | _embedding_choices(trial, teacher, choices["embed"], pick)
+
+
+def _embedding_choices(trial, teacher: ModelSpec, embed: int | None, pick) -> dict:
+    """Vocabulary coverage, embedding rank and table bits: token models only."""
+    if teacher.vocab_size == 0:
+        return {"vocab": None, "rank": 0, "embed_bits": INT8_BITS}
+    vocab = None
+    if teacher.task in VOCAB_TASKS:
+        coverage = pick("vocab", lambda: trial.suggest_categorical("vocab", VOCAB_COVERAGES))
+        vocab = None if coverage == 1.0 else coverage
+    return {
+        "vocab": vocab,
+        "rank": pick("rank", lambda: _rank(trial, embed)),  # --embed-rank pins the rank
+        "embed_bits": pick(
+            "embed_bits", lambda: trial.suggest_categorical("embed_bits", EMBED_BITS)
+        ),
+    }
+
+
+def _rank(trial, embed: int) -> int:
+    # Searched as a share of the trial's width: Optuna's choices must not change per trial.
+    share = trial.suggest_categorical("rank", RANK_SHARES)
+    return max(1, round(share * embed)) if share else 0
 
 
 def default_params(teacher: ModelSpec, pinned: dict) -> dict | None:
@@ -72,6 +103,10 @@ def default_params(teacher: ModelSpec, pinned: dict) -> dict | None:
         "prune": DEFAULT_PRUNE_AMOUNT,
         "int8": True,
     }
+    if teacher.vocab_size > 0:  # the teacher's whole vocabulary, a full table, 8 bits
+        params |= {"vocab": 1.0, "rank": 0.0, "embed_bits": INT8_BITS}
+        if teacher.task not in VOCAB_TASKS:
+            del params["vocab"]
     if _direction_searched(teacher):
         params["bidirectional"] = student.bidirectional
     for name, width, teacher_width in (
@@ -131,4 +166,7 @@ def trial_options(base: CompressOptions, choices: dict) -> CompressOptions:
         no_quantize=not choices["int8"],
         no_distill=False,
         tolerance=float("inf"),
+        vocab_coverage=choices["vocab"],  # None keeps base.vocab_size, pinned by --vocab-size
+        embed_rank=choices["rank"],
+        embed_bits=choices["embed_bits"],
     )

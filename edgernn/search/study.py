@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 from optuna.pruners import BasePruner, SuccessiveHalvingPruner
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
@@ -34,6 +35,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # starts marks it failed, and RetryFailedTrialCallback queues its params again once.
 HEARTBEAT_S, GRACE_S = 20, 60
 SQLITE_WAIT_S = 60  # workers sharing one SQLite file wait this long for its write lock
+STORAGE_ATTEMPTS = 3
 
 
 def storage_url(storage: str | None, outdir: str | Path) -> str:
@@ -94,15 +96,30 @@ class BudgetPruner(BasePruner):
 def open_storage(url: str) -> RDBStorage:
     engine = {"connect_args": {"timeout": SQLITE_WAIT_S}} if url.startswith("sqlite") else {}
     try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine, **_heartbeat())
+        return _rdb_storage(url, engine)
     except Exception as error:  # SQLAlchemy: a bad URL, a missing driver, no server
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EdgeRNNError(
             f"cannot open the search storage {url!r} ({first}); pass an Optuna RDB URL such as "
             "sqlite:///search.db"
         ) from None
+
+
+def _rdb_storage(url: str, engine: dict) -> RDBStorage:
+    # Processes started together race to create a new database's tables, and the loser's
+    # CREATE or version row fails although the schema is then there: open it again.
+    for attempt in range(STORAGE_ATTEMPTS - 1):
+        try:
+            return _storage_once(url, engine)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            time.sleep(1.0 + attempt)
+    return _storage_once(url, engine)
+
+
+def _storage_once(url: str, engine: dict) -> RDBStorage:
+    with warnings.catch_warnings():  # heartbeats are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(url, engine_kwargs=engine, **_heartbeat())
 
 
 def _heartbeat() -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import socket
@@ -24,7 +25,7 @@ from edgernn.compress.config import CompressOptions
 from edgernn.compress.precision import ships_int8
 from edgernn.compress.stages import Compressed, compress
 from edgernn.data import TaskData
-from edgernn.distill import student_spec
+from edgernn.distill import student_spec, student_vocab
 from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import drop_unit, metric_drop
@@ -33,6 +34,7 @@ from edgernn.search.space import suggest_choices, trial_options
 from edgernn.tasks import primary_metric
 
 FP32_BYTES, INT8_BYTES = 4, 1
+EMBEDDING_TABLES = ("embedding.weight", "embedding.table.weight")  # what a Gather reads
 CONSTRAINT_PER_TRIAL = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna 5 and later
 
 
@@ -96,7 +98,9 @@ def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
     trial.set_user_attr("choices", choices)  # rounded, pinned ones included
     options = trial_options(settings.options, choices)
     try:
-        student = student_spec(context.teacher.spec, options.config().student)
+        config = options.config().student
+        vocab = student_vocab(context.data, config)
+        student = student_spec(context.teacher.spec, config, len(vocab) if vocab else None)
         with report_distill_epochs(trial, context, student, settings.budget):
             measured = measure(context, options, settings.data, settings.device)
     except EdgeRNNError as error:  # an impossible student (bigger than the teacher, ...)
@@ -115,32 +119,41 @@ def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
 
 def measure(context: TrialContext, options: CompressOptions, data, device) -> Measured:
     """Compress with ``options`` and score the model the bundle would ship on valid."""
-    result = compress(context.teacher, options.config(progress=False), data, device)
+    config = options.config(progress=False)
+    result = compress(context.teacher, config, data, device)
     # The int8 model when its plan was kept, else the final fp32 one: what ships.
     shipped = load_int8(result.checkpoint)
-    score = evaluate(shipped, context.data.splits["valid"], context.data.meta)[context.metric]
+    valid = context.data
+    if result.checkpoint.meta.vocab != valid.meta.vocab:  # the student's pruned vocabulary
+        valid = student_vocab(valid, config.student).encode(valid)
+    score = evaluate(shipped, valid.splits["valid"], valid.meta)[context.metric]
     int8 = ships_int8(result.checkpoint.compression)
+    bits = config.embed_bits if int8 else 32
     return Measured(
         result=result,
         valid_metric=score,
         valid_drop=context.valid_drop(score),
-        size_bytes=estimated_size(result.checkpoint.state_dict, int8),
+        size_bytes=estimated_size(result.checkpoint.state_dict, int8, bits)
+        + len(json.dumps(result.checkpoint.meta.vocab or [])),  # the manifest's vocabulary
         precision="int8" if int8 else "fp32",
     )
 
 
-def estimated_size(state: dict[str, torch.Tensor], int8: bool) -> int:
+def estimated_size(state: dict[str, torch.Tensor], int8: bool, embed_bits: int = 8) -> int:
     """Bytes of the shipped graph's weights, from parameter counts and precision.
 
     int8 graphs store every weight matrix (embeddings, recurrent and output weights) at one
-    byte; biases, norms and scales stay fp32. Graph structure and per-tensor scales are
-    left out: an estimate to rank trials by; the chosen one's bundle is measured exactly.
+    byte, embedding tables at ``embed_bits``; biases, norms and scales stay fp32. Graph
+    structure and per-tensor scales are left out: an estimate to rank trials by; the chosen
+    one's bundle is measured exactly.
     """
-    total = 0
-    for tensor in state.values():
+    total = 0.0
+    for name, tensor in state.items():
         wide = int8 and tensor.dim() >= 2
-        total += tensor.numel() * (INT8_BYTES if wide else FP32_BYTES)
-    return total
+        table = wide and name.endswith(EMBEDDING_TABLES)
+        per_weight = embed_bits / 8 if table else INT8_BYTES if wide else FP32_BYTES
+        total += tensor.numel() * per_weight
+    return round(total)
 
 
 @contextlib.contextmanager
