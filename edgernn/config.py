@@ -76,6 +76,9 @@ class ModelSpec:
     # Low-rank source embedding: a vocab x rank table times a rank x embed projection
     # (edgernn.models.embedding); 0 is the plain vocab x embed table.
     embed_rank: int = 0
+    # Hashed source embedding: two tables of about embed_buckets rows in all, each token the
+    # sum of one row of each (edgernn.models.embedding); 0 is one row per token.
+    embed_buckets: int = 0
     vocab_size: int = 0  # source vocabulary size; 0 means numeric inputs
     input_size: int = 0  # numeric features per step; 0 means token inputs
     num_outputs: int = 1  # classes, tags, LM vocabulary, regression targets or target vocabulary
@@ -96,7 +99,7 @@ class ModelSpec:
             raise EdgeRNNError("a model takes either tokens (vocab_size) or numbers (input_size)")
         if self.vocab_size > 0:
             _check_positive(embed=self.embed)
-        _check_rank(self)
+        _check_embedding(self)
         if not 0.0 <= self.dropout < 1.0:
             raise EdgeRNNError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.task == "lm" and self.bidirectional:
@@ -136,8 +139,9 @@ class ModelSpec:
         return cls(**values)
 
 
-_LATER_FIELDS = {"embed_rank": 0}  # name -> the default that older files mean
-_SIZES = ("hidden", "layers", "embed", "embed_rank", "vocab_size", "input_size", "num_outputs")
+_LATER_FIELDS = {"embed_rank": 0, "embed_buckets": 0}  # name -> the default that older files mean
+_SIZES = ("hidden", "layers", "embed", "vocab_size", "input_size", "num_outputs")
+_SIZES += ("embed_rank", "embed_buckets")
 _SPEC_TYPES = {
     **dict.fromkeys(("task", "cell", "pooling"), (str,)),
     **dict.fromkeys((*_SIZES, "max_len"), (int,)),
@@ -147,11 +151,19 @@ _SPEC_TYPES = {
 }
 
 
-def _check_rank(spec: ModelSpec) -> None:
-    if spec.embed_rank == 0:
+def _check_embedding(spec: ModelSpec) -> None:
+    if spec.embed_rank == 0 and spec.embed_buckets == 0:
         return
     if spec.vocab_size == 0:
-        raise EdgeRNNError("embed_rank applies to token inputs; numeric inputs have no embedding")
+        raise EdgeRNNError(
+            "embed_rank and embed_buckets apply to token inputs; numeric inputs have no embedding"
+        )
+    if spec.embed_rank and spec.embed_buckets:
+        raise EdgeRNNError("an embedding is low-rank or hashed, not both: drop one")
+    if spec.embed_buckets:
+        if spec.embed_buckets < 3:
+            raise EdgeRNNError(f"embed_buckets must be at least 3, got {spec.embed_buckets}")
+        return
     if not 1 <= spec.embed_rank <= spec.embed:
         raise EdgeRNNError(
             f"embed_rank must be in [1, embed={spec.embed}] (0: a full table), "
@@ -159,10 +171,20 @@ def _check_rank(spec: ModelSpec) -> None:
         )
 
 
+def hashed_rows(buckets: int) -> tuple[int, int]:
+    """Rows of a hashed embedding's two tables (``edgernn.models.embedding.HashedEmbedding``):
+    consecutive sizes, which are coprime, for ``buckets`` in all (an even count loses one)."""
+    first = (buckets + 1) // 2
+    return first, first - 1
+
+
 def embedding_params(spec: ModelSpec) -> int:
-    """Parameters of the source embedding: vocab x embed, or vocab x rank + rank x embed."""
+    """Parameters of the source embedding: vocab x embed, vocab x rank + rank x embed, or
+    buckets x embed."""
     if spec.vocab_size == 0:
         return 0
+    if spec.embed_buckets:
+        return sum(hashed_rows(spec.embed_buckets)) * spec.embed
     if spec.embed_rank == 0:
         return spec.vocab_size * spec.embed
     return spec.embed_rank * (spec.vocab_size + spec.embed)

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -16,7 +17,7 @@ from edgernn.data.vocab import UNK_ID
 from edgernn.distill import StudentConfig, student_spec, student_vocab
 from edgernn.errors import EdgeRNNError
 from edgernn.models import build_model
-from edgernn.models.embedding import LowRankEmbedding, low_rank_init
+from edgernn.models.embedding import HashedEmbedding, LowRankEmbedding, low_rank_init
 from edgernn.runtime import Runtime
 from edgernn.train import train
 
@@ -56,6 +57,21 @@ def test_svd_start_is_exact_at_full_rank_and_optimal_below():
     # Eckart-Young: the best rank-3 approximation leaves exactly the other singular values.
     tail = torch.linalg.svdvals(table)[3:].square().sum()
     assert torch.allclose((low(ids) - table).square().sum(), tail, rtol=1e-4)
+
+
+def test_a_hashed_embedding_gives_every_token_its_own_pair_of_rows():
+    spec = ModelSpec(task="classify", vocab_size=3000, embed=4, embed_buckets=111, hidden=8)
+    model = build_model(spec)
+    embedding = model.encoder.embedding
+    assert isinstance(embedding, HashedEmbedding)
+    assert parameter_count(spec) == sum(p.numel() for p in model.parameters()) < 3000 * 4
+    m, n = embedding.first.num_embeddings, embedding.second.num_embeddings
+    assert (m, n) == (56, 55)  # consecutive sizes: coprime, so m * n = 3080 distinct pairs
+    ids = torch.arange(spec.vocab_size)
+    assert len(set(zip((ids % m).tolist(), (ids % n).tolist(), strict=True))) == 3000
+    vectors = embedding(ids)
+    assert vectors[0].abs().sum() == 0  # <pad>
+    assert len(torch.unique(vectors[1:], dim=0)) == 2999
 
 
 def _data(task_file, task="classify") -> TaskData:
@@ -98,16 +114,27 @@ def test_a_student_spec_takes_the_pruned_vocabulary_and_rank():
     assert (spec.vocab_size, spec.embed_rank, spec.embed) == (40, 4, 16)
 
 
-@pytest.fixture
-def compressed(classify_csv, tmp_path):
-    teacher = train(str(classify_csv), "classify", QUICK, hidden=16, embed=16)
+def _compress(data, tmp_path, *embedding):
+    teacher = train(str(data), "classify", QUICK, hidden=16, embed=16)
     path = save_checkpoint(teacher, tmp_path / "teacher.pt")
-    flags = ["--student-hidden", "8", "--vocab-size", "7", "--embed-rank", "4"]
+    flags = ["--student-hidden", "8", *embedding]
     flags += ["--epochs", "1", "--quiet", "--tolerance", "inf", "--json"]
     out = tmp_path / "bundle"
     result = CliRunner().invoke(main, ["compress", str(path), *flags, "-o", str(out)])
     assert result.exit_code == 0, result.output
     return teacher, out, json.loads(result.output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def compressed(classify_csv, tmp_path):
+    return _compress(classify_csv, tmp_path, "--vocab-size", "7", "--embed-rank", "4")
+
+
+def _onnx_equals_pytorch(bundle, checkpoint, ids):
+    expected = checkpoint.build()(ids, torch.tensor([ids.size(1)])).detach().numpy()
+    session = ort.InferenceSession(str(bundle / "model.onnx"))
+    got = session.run(None, {"inputs": ids.numpy(), "lengths": np.array([ids.size(1)])})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -129,9 +156,20 @@ def test_the_bundle_reads_the_students_vocabulary(compressed):
     assert a["probabilities"] == b["probabilities"]
 
     # The graph is the low-rank student: ONNX fp32 equals PyTorch on the same ids.
-    model = student.build()
-    ids = torch.tensor([[4, 5, UNK_ID, 6]])
-    expected = model(ids, torch.tensor([4])).detach().numpy()
-    session = ort.InferenceSession(str(out / "model.onnx"))
-    got = session.run(None, {"inputs": ids.numpy(), "lengths": np.array([4])})[0]
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    _onnx_equals_pytorch(out, student, torch.tensor([[4, 5, UNK_ID, 6]]))
+
+
+@pytest.mark.slow
+def test_a_hashed_student_exports_and_runs_in_int8(classify_csv, tmp_path):
+    flags = ("--embed-buckets", "9", "--embed-bits", "4", "--student-embed", "16")
+    _, out, _ = _compress(classify_csv, tmp_path, *flags)
+    student = load_checkpoint(out / "student.pt")
+    assert student.spec.embed_buckets == 9 and student.compression["embed_bits"] == 4
+    _onnx_equals_pytorch(out, student, torch.tensor([[4, 5, 9, 6]]))
+    assert "Mod" in {node.op_type for node in onnx.load(out / "model.onnx").graph.node}
+    manifest = json.loads((out / "manifest.json").read_text())
+    int8 = next(entry for entry in manifest["files"] if entry["path"] == "model.int8.onnx")
+    tables = int8["quantization"]["embedding_tables"]
+    assert [table["bits"] for table in tables.values()] == [4, 4]  # both hash tables
+    assert "GatherBlockQuantized" in int8["ops"]["com.microsoft"]
+    assert Runtime(out).predict(["good film"])[0]["label"] in ("pos", "neg")

@@ -67,6 +67,12 @@ class Duration(click.ParamType):
     "started from the teacher's table by SVD [default: a full table].",
 )
 @click.option(
+    "--embed-buckets",
+    type=click.IntRange(min=3),
+    help="Hashed student embedding: two tables of about N rows in all, whatever the vocabulary "
+    "(token i: row i mod m of one plus row i mod m-1 of the other).",
+)
+@click.option(
     "--embed-bits",
     type=click.Choice(["8", "4"]),
     default="8",
@@ -310,6 +316,8 @@ def _search_config(options: dict):
         pinned["int8"] = False
     if options["vocab_size"] is not None:  # a fixed size instead of a searched coverage
         pinned["vocab"] = None
+    if options["embed_buckets"] is not None:  # a hashed table has no rank
+        pinned["rank"] = 0
     if "embed_bits" in pinned:
         pinned["embed_bits"] = int(pinned["embed_bits"])
     trials = values["trials"]

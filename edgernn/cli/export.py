@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -31,6 +32,13 @@ from edgernn.export.config import EXPORTERS, ExportConfig
     help="int8 weights only, computed in float: results never depend on batch mates, "
     "padding or chunking (same size, fp32 speed; see README 'int8, batching and streaming').",
 )
+@click.option(
+    "--embed-bits",
+    type=click.Choice(["8", "4"]),
+    help="Bits per embedding-table weight in the int8 graphs: 4 stores 4-bit rows for "
+    "embedding tables (64% of int8's bytes), needs ONNX Runtime >= 1.20 with the "
+    "com.microsoft domain [default: what compress recorded in the checkpoint, else 8].",
+)
 @click.option("--no-eval", is_flag=True, help="Do not score the graphs on the test split.")
 @click.option(
     "--exporter",
@@ -56,6 +64,7 @@ def export_command(
     int8,
     per_channel,
     batch_independent,
+    embed_bits,
     no_eval,
     exporter,
     int8_tolerance,
@@ -84,6 +93,7 @@ def export_command(
         int8=int8 is not False,  # None (not given) follows the checkpoint, below
         per_channel=per_channel,
         int8_batch_independent=batch_independent,
+        embed_bits=int(embed_bits or ExportConfig.embed_bits),
         evaluate=not no_eval,
         exporter=exporter,
         # inf: nothing to guard, so nothing is measured
@@ -95,6 +105,10 @@ def export_command(
     echo_adoption(resolved, flags)
     if int8 is None and resolved.checkpoint is not None:
         config = _follow_compress_int8(resolved.checkpoint, config)
+    if embed_bits is None and resolved.checkpoint is not None:
+        from edgernn.compress.precision import embed_bits as recorded_bits
+
+        config = replace(config, embed_bits=recorded_bits(resolved.checkpoint.compression))
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
         if resolved.checkpoint is None:
@@ -124,8 +138,6 @@ def export_command(
 def _follow_compress_int8(checkpoint, config: ExportConfig) -> ExportConfig:
     # A student whose int8 compress turned off or rejected gets no int8 graphs by default:
     # the ONNX int8 follows the one decision compress recorded (edgernn.compress.precision).
-    from dataclasses import replace
-
     from edgernn.compress.precision import fp32_only_note
 
     note = fp32_only_note(checkpoint.compression)

@@ -69,6 +69,7 @@ class CompressOptions:
     vocab_size: int | None = StudentConfig.vocab_size  # None: the teacher's vocabulary
     vocab_coverage: float | None = StudentConfig.vocab_coverage
     embed_rank: int | None = StudentConfig.embed_rank  # None: as the teacher's table
+    embed_buckets: int | None = StudentConfig.embed_buckets  # None: as the teacher's table
     embed_bits: int = 8  # bits per embedding-table weight in the int8 ONNX graphs (8 or 4)
     temperature: float = DistillConfig.temperature
     alpha: float = DistillConfig.alpha
@@ -104,12 +105,13 @@ class CompressOptions:
             vocab_size=self.vocab_size,
             vocab_coverage=self.vocab_coverage,
             embed_rank=self.embed_rank,
+            embed_buckets=self.embed_buckets,
         )
-        embedding = (self.vocab_size, self.vocab_coverage, self.embed_rank)
-        if self.no_distill and embedding != (None, None, None):
+        embedding = (self.vocab_size, self.vocab_coverage, self.embed_rank, self.embed_buckets)
+        if self.no_distill and any(value is not None for value in embedding):
             raise EdgeRNNError(
-                "a pruned vocabulary or low-rank embedding is a student's, and --no-distill "
-                "trains none: drop --vocab-size/--vocab-coverage/--embed-rank or --no-distill"
+                "a pruned vocabulary or a low-rank or hashed embedding is a student's, and "
+                "--no-distill trains none: drop --no-distill or the embedding flags"
             )
         distill_fields = {f.name for f in fields(DistillConfig)} & {f.name for f in fields(self)}
         distill = DistillConfig(

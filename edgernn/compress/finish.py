@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
 from edgernn.compress.config import BundleReportConfig
-from edgernn.compress.precision import fp32_only_note, ships_int8
+from edgernn.compress.precision import embed_bits, fp32_only_note, ships_int8
 from edgernn.compress.stages import (
     Compressed,
     adopted_source,
@@ -22,6 +22,7 @@ from edgernn.compress.stages import (
     save_student,
 )
 from edgernn.export import ExportConfig, export_bundle
+from edgernn.report.onnx_parts import onnx_size_by_part
 from edgernn.report.schema import write_report
 
 
@@ -52,7 +53,8 @@ def finish_bundle(
     outdir = Path(outdir)
     student = save_student(result, outdir)
     # The PyTorch int8 decision is the ONNX one: no int8 graphs of an int8 compress dropped.
-    export = ExportConfig(int8=ships_int8(result.checkpoint.compression))
+    record = result.checkpoint.compression
+    export = ExportConfig(int8=ships_int8(record), embed_bits=embed_bits(record))
     export_bundle(result.checkpoint, outdir, data=data, config=export)
     # The graphs go by file name alone: the folder may be a staging folder, published later.
     candidates = [
@@ -92,12 +94,15 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
     shipped = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
     for row in graphs:
         row["role"] = "final" if row.get("precision") == shipped else "student"
+        if not row.get("job"):  # one graph file; a job row is the whole bundle
+            row["size_parts"] = onnx_size_by_part(row["file"])
         # The bundle's own files by name: the report stays true when the folder moves (and
         # the bundle is built in a staging folder before it is published).
         row["file"] = Path(row["file"]).name
         if row.get("job"):
             row["file"] = ""  # the whole bundle through the runtime: no one file of it
     stages = [row.to_dict() for row in report_rows(result, teacher_file)]
+    teacher["size_parts"] = stages[0]["size_parts"]  # the same model, measured by compress
     student_rows = [_unmeasured(row) for row in stages if row["role"] != "teacher"]
     measured["models"] = [teacher, *teacher_jobs, *student_rows, *graphs]
     fp32_only = fp32_only_note(result.checkpoint.compression)

@@ -32,3 +32,9 @@ def fp32_only_note(compression: dict) -> str | None:
     if not decided_against(compression):
         return None
     return f"fp32 graphs only: {compression['int8_refused']}"
+
+
+def embed_bits(compression: dict) -> int:
+    """Bits of the int8 graphs' embedding tables compress was asked for (``--embed-bits``);
+    8 for a plain trained checkpoint."""
+    return int(compression.get("embed_bits", 8))

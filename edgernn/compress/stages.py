@@ -23,7 +23,7 @@ from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import drop_unit, metric_drop
 from edgernn.models import build_model
-from edgernn.models.size import parameter_counts, serialized_size
+from edgernn.models.size import parameter_counts, serialized_size, size_by_part
 from edgernn.prune import prune
 from edgernn.prune.stage import check_prunable
 from edgernn.quantize import QuantizeConfig, QuantPlan, apply_plan, plan_quantization
@@ -188,6 +188,7 @@ class _Run:
                 params=params,
                 nonzero_params=nonzero,
                 size_bytes=serialized_size(model),
+                size_parts=size_by_part(model),
                 metric=scores.get(self.metric),
                 metrics=scores,
             )

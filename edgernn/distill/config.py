@@ -35,6 +35,7 @@ class StudentConfig:
     vocab_size: int | None = None
     vocab_coverage: float | None = None
     embed_rank: int | None = None
+    embed_buckets: int | None = None  # a hashed table of about this many rows; 0: not hashed
 
     def __post_init__(self) -> None:
         if self.cell is not None and self.cell not in CELLS:
@@ -59,6 +60,8 @@ class StudentConfig:
             )
         if self.vocab_coverage is not None and not 0.0 < self.vocab_coverage <= 1.0:
             raise EdgeRNNError(f"vocab coverage must be in (0, 1], got {self.vocab_coverage}")
+        if self.embed_buckets is not None and self.embed_buckets < 0:
+            raise EdgeRNNError(f"embed buckets must be >= 0 (0: none), got {self.embed_buckets}")
         if self.embed_rank is not None and self.embed_rank < 0:
             raise EdgeRNNError(f"embed rank must be >= 0 (0: a full table), got {self.embed_rank}")
 

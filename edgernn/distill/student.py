@@ -45,10 +45,8 @@ def student_spec(
         bidirectional=bidirectional,
         dropout=teacher.dropout if config.dropout is None else config.dropout,
         vocab_size=vocab_size or teacher.vocab_size,
-        embed_rank=teacher.embed_rank if config.embed_rank is None else config.embed_rank,
+        **_embedding(teacher, config),
     )
-    if base.embed_rank and teacher.vocab_size == 0:
-        raise EdgeRNNError("--embed-rank applies to token inputs; this model reads numbers")
     budget = config.max_param_ratio * count_params(teacher)
     hidden = config.hidden or _widest(base, config.embed, budget)
     spec = replace(base, hidden=hidden, embed=config.embed or _scaled_embed(teacher, hidden))
@@ -59,6 +57,18 @@ def student_spec(
             f"teacher ({full:,}, hidden {teacher.hidden}); choose a smaller student"
         )
     return spec
+
+
+def _embedding(teacher: ModelSpec, config: StudentConfig) -> dict:
+    """The student's table: the teacher's kind unless a rank or buckets are asked for."""
+    rank, buckets = config.embed_rank, config.embed_buckets
+    if (rank or buckets) and teacher.vocab_size == 0:
+        raise EdgeRNNError(
+            "--embed-rank/--embed-buckets apply to token inputs; this model reads numbers"
+        )
+    if rank is None and buckets is None:
+        return {"embed_rank": teacher.embed_rank, "embed_buckets": teacher.embed_buckets}
+    return {"embed_rank": rank or 0, "embed_buckets": buckets or 0}
 
 
 def _scaled_embed(teacher: ModelSpec, hidden: int) -> int:

@@ -8,6 +8,7 @@ from edgernn.errors import EdgeRNNError
 
 EXPORTERS = ("dynamo", "torchscript")
 TOLERANCE = 1e-4  # fp32 max abs difference on logits / outputs / states
+EMBED_BITS = (8, 4)  # embedding-table bits in int8 graphs (edgernn/export/int4.py)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class ExportConfig:
     # in fp32. Costs the integer kernels' speed: 1.2-2x on whole sequences at batch 1, none
     # for one-token streaming steps (benchmarks/results/int8_batching.md).
     int8_batch_independent: bool = False
+    # Bits per weight of embedding tables in the int8 graphs: 4 stores rows as 4-bit blocks
+    # (com.microsoft GatherBlockQuantized, ONNX Runtime >= 1.20; edgernn/export/int4.py), 64%
+    # of int8's bytes; a table shared with another node or too narrow stays int8.
+    embed_bits: int = 8
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
@@ -39,3 +44,7 @@ class ExportConfig:
             raise EdgeRNNError(f"parity tolerance must be positive, got {self.tolerance}")
         if self.int8_tolerance is not None and not self.int8_tolerance >= 0:
             raise EdgeRNNError(f"int8 tolerance must be >= 0 or None, got {self.int8_tolerance}")
+        if self.embed_bits not in EMBED_BITS:
+            raise EdgeRNNError(
+                f"embed_bits must be 8 (int8 tables) or 4 (4-bit tables), got {self.embed_bits!r}"
+            )

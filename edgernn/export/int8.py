@@ -45,6 +45,8 @@ and embedding ``Gather`` into an int8 table plus ``DequantizeLinear``. What is a
   hold weights computed from constants instead of stored ones; ``edgernn.export.fold``
   stores them first, since ORT quantizes only stored weights. A graph whose recurrent
   weights are not constants cannot be made int8: one ``EdgeRNNError`` says so.
+- ``embed_bits=4`` stores embedding tables as 4-bit blocks (``edgernn.export.int4``): their
+  Gathers are kept out of ORT's quantizer, then rewritten to ``GatherBlockQuantized``.
 - The torch exporter's ``ExportedProgram`` signature (graph metadata) is dropped: it
   describes the fp32 program, not the int8 graph, and on a tiny model it is 3% of the file.
 """
@@ -70,6 +72,7 @@ from edgernn.export.fold import (
     one_line,
     unshare_lstm_weights,
 )
+from edgernn.export.int4 import four_bit_tables, table_plan
 
 INTEGER_OPS = ("LSTM", "MatMul")  # ORT runs these on int8 weights *and* activations
 WEIGHT_ONLY_OPS = ("GRU", "RNN")  # no integer kernel in ORT: always weight-only
@@ -81,6 +84,7 @@ def quantize_int8(
     per_channel: bool = False,
     recurrent_form: str = "cast",
     weight_only: Collection[str] = (),
+    embed_bits: int = 8,
 ) -> onnx.ModelProto:
     """Dynamic int8 version of an exported fp32 graph (inputs and outputs unchanged).
 
@@ -92,14 +96,17 @@ def quantize_int8(
         weight_only: names of LSTM / MatMul nodes (``integer_nodes``) that compute in fp32
             from int8 weights instead of running ORT's integer kernel (GRU/RNN nodes may be
             named too; they always do).
+        embed_bits: 4: embedding tables as 4-bit blocks where ``embedding_tables`` allows
+            (``edgernn.export.int4``); 8: int8 like every other weight.
 
     Returns:
-        The int8 model; weights are int8 everywhere, activations stay float between nodes.
+        The int8 model; weights are int8 everywhere (4-bit tables where asked),
+        activations stay float between nodes.
 
     Raises:
-        EdgeRNNError: ``weight_only`` names an unknown node, or the graph cannot be made
-            int8 (a recurrent weight the graph computes from its inputs, a quantizer
-            failure); the fp32 graph is still good.
+        EdgeRNNError: ``weight_only`` names an unknown node, ``embed_bits`` is not 4 or 8,
+            or the graph cannot be made int8 (a recurrent weight the graph computes from
+            its inputs, a quantizer failure); the fp32 graph is still good.
 
     Example::
 
@@ -111,8 +118,12 @@ def quantize_int8(
     unknown = set(weight_only) - set(_candidates(source)) - always
     if unknown:
         raise EdgeRNNError(f"weight_only names no LSTM/MatMul/GRU/RNN node: {sorted(unknown)}")
-    quantized = _ort_dynamic(source, per_channel, exclude=list(weight_only))
+    # 4-bit tables skip ORT's quantizer: re-quantizing its int8 table would add its error.
+    plan = table_plan(source, embed_bits)
+    tables = [name for name, entry in plan.items() if entry["bits"] == 4]
+    quantized = _ort_dynamic(source, per_channel, exclude=[*weight_only, *tables])
     _int8_weights(quantized, per_channel, recurrent_form, set(weight_only))
+    four_bit_tables(quantized, only=tables)
     _strip(quantized)
     _audit(model, quantized, set(weight_only))
     return quantized
@@ -140,6 +151,16 @@ def integer_nodes(model: onnx.ModelProto) -> dict[str, str]:
     names are those ``quantize_int8(weight_only=...)`` accepts.
     """
     return _candidates(_prepare(model))
+
+
+def embedding_tables(model: onnx.ModelProto, embed_bits: int = 8) -> dict[str, dict]:
+    """Embedding Gather name -> its bits in ``quantize_int8(model, embed_bits=...)``'s graph.
+
+    ``{"bits": 4, "block_size": 32}``, or ``{"bits": 8}`` with a ``"why"`` where 4 bits were
+    asked for and the table cannot take them (``edgernn.export.int4.table_plan``); the
+    manifest records it per int8 file.
+    """
+    return table_plan(_prepare(model), embed_bits)
 
 
 def batch_dependence(
@@ -233,12 +254,13 @@ def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
 def _prepare(model: onnx.ModelProto) -> onnx.ModelProto:
     # A copy with computed weights stored (fold.py), Gemm as MatMul + Add, one W/R per LSTM
     # and every integer candidate named (ORT selects and excludes nodes by name); the names
-    # stay stable across a step graph and its model graph.
+    # stay stable across a step graph and its model graph. Gathers too: 4-bit tables are
+    # kept out of ORT's quantizer by name.
     model = _gemm_to_matmul(fold_weights(model))
     unshare_lstm_weights(model)
     weights = _initializers(model)
     for node in model.graph.node:
-        if not node.name and _integer(node, weights):
+        if not node.name and (_integer(node, weights) or node.op_type == "Gather"):
             node.name = f"{node.op_type}_{node.output[0]}"
     return model
 

@@ -89,7 +89,7 @@ def export_own(
     notes = []
     if config.int8:
         try:
-            int8 = quantize_int8(proto, config.per_channel)
+            int8 = quantize_int8(proto, config.per_channel, embed_bits=config.embed_bits)
         except EdgeRNNError as error:  # a graph int8 cannot handle still ships in fp32
             notes.append(f"int8 skipped, the fp32 graph is kept: {error}")
         else:

@@ -29,7 +29,13 @@ OPSET_SINCE = {17: "1.12", 18: "1.14", 19: "1.15", 20: "1.17", 21: "1.18"}
 # in 1.6 (issue #5747). The int8 MatMuls are standard ops (DynamicQuantizeLinear, opset 11;
 # MatMulInteger, opset 10), covered by the opset. DynamicQuantizeMatMul is not listed: no graph
 # uses it, and no release that introduced its CPU kernel was found; it would get the fallback.
-CONTRIB_SINCE = {("com.microsoft", "DynamicQuantizeLSTM"): "1.6"}
+# GatherBlockQuantized (4-bit embedding tables, edgernn.export.int4): CPU kernel in
+# microsoft/onnxruntime#21630, first released in 1.20; checked on the wheels: 1.19.2 has no
+# such op, 1.20.1 runs edgernn's uint4 tables exactly (their IR version 10 needs 1.18).
+CONTRIB_SINCE = {
+    ("com.microsoft", "DynamicQuantizeLSTM"): "1.6",
+    ("com.microsoft", "GatherBlockQuantized"): "1.20",
+}
 
 
 def graph_requirements(proto: onnx.ModelProto) -> dict:

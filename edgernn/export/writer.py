@@ -21,7 +21,13 @@ from edgernn.data.vocab import SPECIALS
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import ExportConfig
 from edgernn.export.graphs import build_graphs
-from edgernn.export.int8 import WEIGHT_ONLY_OPS, batch_dependence, integer_nodes, quantize_int8
+from edgernn.export.int8 import (
+    WEIGHT_ONLY_OPS,
+    batch_dependence,
+    embedding_tables,
+    integer_nodes,
+    quantize_int8,
+)
 from edgernn.export.parity import STREAM_TOLERANCE, check_parity, session
 from edgernn.export.requirements import bundle_min_onnxruntime, graph_requirements
 from edgernn.export.scoring import int8_sensitivity, runtime_metrics, score_bundle
@@ -131,7 +137,11 @@ def _int8_files(
     files = []
     for item in fp32:
         weight_only = plans[item.role]["weight_only"]
-        proto = quantize_int8(item.proto, config.per_channel, weight_only=weight_only)
+        proto = quantize_int8(
+            item.proto, config.per_channel, weight_only=weight_only, embed_bits=config.embed_bits
+        )
+        # Per embedding Gather: 4 or 8 bits, and why a table asked for 4 stays int8.
+        plans[item.role]["embedding_tables"] = embedding_tables(item.proto, config.embed_bits)
         files.append(replace(item, precision="int8", proto=proto, quantization=plans[item.role]))
     # int8 is allowed to differ; the number is recorded, the metric decides if it is good.
     sessions = {f.role: session(f.proto) for f in files}

@@ -1,9 +1,11 @@
-"""Token embeddings: the plain table, or a low-rank one for large vocabularies.
+"""Token embeddings: the plain table, or a low-rank or hashed one for large vocabularies.
 
 A real text model keeps most of its bytes in the V x E table. ``LowRankEmbedding`` stores
 V x r + r x E instead (r << E): a table of r-wide rows and a projection to the recurrent
 input width, both plain ONNX ops (Gather, MatMul) that int8 export quantizes like any other.
 ``low_rank_init`` starts it from a trained table by SVD, exact at full rank.
+``HashedEmbedding`` stores a fixed number of rows whatever the vocabulary (Mul, Add, Mod and
+Gather in ONNX); it starts at random.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from edgernn.config import ModelSpec
+from edgernn.config import ModelSpec, hashed_rows
 from edgernn.data.vocab import PAD_ID
 
 
@@ -31,10 +33,36 @@ class LowRankEmbedding(nn.Module):
         return self.proj(self.table(ids))
 
 
+class HashedEmbedding(nn.Module):
+    """A fixed number of rows whatever the vocabulary: token ``i`` is the sum of row
+    ``i mod m`` of one table and row ``i mod (m - 1)`` of another (complementary partitions,
+    Shi et al. 2020, with remainders as the hashes).
+
+    Consecutive sizes are coprime, so by the Chinese remainder theorem every id below
+    ``m * (m - 1)`` gets its own pair of rows: no two tokens share their whole embedding
+    while the vocabulary is below that, and about 2 * sqrt(V) rows suffice for any V.
+    Each table is its own Gather in ONNX (Mod feeds it), so int8 and 4-bit export quantize
+    them like any table; ``<pad>`` embeds to zero.
+    """
+
+    def __init__(self, buckets: int, embed: int):
+        super().__init__()
+        rows = hashed_rows(buckets)
+        self.first = nn.Embedding(rows[0], embed)
+        self.second = nn.Embedding(rows[1], embed)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        first = self.first(torch.remainder(ids, self.first.num_embeddings))
+        second = self.second(torch.remainder(ids, self.second.num_embeddings))
+        return (first + second) * (ids != PAD_ID).unsqueeze(-1)
+
+
 def make_embedding(spec: ModelSpec) -> nn.Module:
     """The source embedding ``spec`` describes (``spec.vocab_size > 0``)."""
     if spec.embed_rank:
         return LowRankEmbedding(spec.vocab_size, spec.embed_rank, spec.embed)
+    if spec.embed_buckets:
+        return HashedEmbedding(spec.embed_buckets, spec.embed)
     return nn.Embedding(spec.vocab_size, spec.embed, padding_idx=PAD_ID)
 
 

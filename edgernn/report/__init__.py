@@ -3,6 +3,8 @@
 One report for every command: ``compress`` fills stage rows (``rows``), ``bench`` measured
 rows; both are written by ``schema.write_report`` as report.json, report.md and report.html.
 Seq2seq and LM reports compare end-to-end job rows (``compare``), not one graph call.
+Each row may record where its bytes are (``size_parts``: ``edgernn.models.size.size_by_part``
+for PyTorch, ``onnx_parts.onnx_size_by_part`` for ONNX graphs).
 """
 
 from edgernn.report.compare import report_ratios

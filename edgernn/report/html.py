@@ -5,7 +5,15 @@ from __future__ import annotations
 from html import escape
 
 from edgernn.report import plots
-from edgernn.report.markdown import grid_rows, headline, summary_rows, title
+from edgernn.report.markdown import (
+    SIZE_PARTS_NOTE,
+    SIZE_PARTS_TITLE,
+    grid_rows,
+    headline,
+    size_parts_rows,
+    summary_rows,
+    title,
+)
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1160px;
@@ -98,12 +106,16 @@ def render_html(report: dict) -> str:
     skipped = {row["name"] for row in report["models"] if row.get("skipped")}
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.get("notes") or [])
     intro = "".join(f"<p>{escape(line.replace('**', ''))}</p>" for line in headline(report))
+    by_part = size_parts_rows(report)
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(heading)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(heading)}</h1>{intro}",
         f"<h2>Summary</h2>{_table(summary_rows(report), skipped)}",
+        f"<h2>{SIZE_PARTS_TITLE}</h2><p>{escape(SIZE_PARTS_NOTE)}</p>{_table(by_part)}"
+        if by_part
+        else "",
         f"<h2>Plots</h2>{_plots(report)}",
         f"<h2>Latency grid (with iteration counts)</h2>{_table(grid_rows(report))}"
         if report.get("reference") is not None

@@ -11,6 +11,12 @@ from edgernn.report.compare import (
     timed_as,
 )
 
+SIZE_PARTS_TITLE = "Where the bytes are"
+SIZE_PARTS_NOTE = (
+    "Stored weight bytes by part (head: output layers, attention, bridges); the share is the "
+    "embedding's of their sum. A file also holds its format's framing and, for ONNX, the graph."
+)
+
 
 def fmt(value: float | int | None, digits: int = 3) -> str:
     """A number with ``digits`` significant digits, ``-`` for missing."""
@@ -70,6 +76,26 @@ def summary_rows(report: dict) -> list[dict]:
             shown["p50 x"] = fmt(ratio(p50, first_p50)) if comparable(report, row) else "-"
         shown[f"{metric} delta"] = fmt(delta, 3)
         rows.append(shown)
+    return rows
+
+
+def size_parts_rows(report: dict) -> list[dict]:
+    """One dict of display strings per model that recorded ``size_parts``: its stored bytes
+    in the embedding, the recurrent layers and the head, and the embedding's share of them.
+
+    In real text models the embedding table holds most bytes; this shows how each stage
+    changes that. Reports written before ``size_parts`` existed give no rows.
+    """
+    rows = []
+    for row in report["models"]:
+        parts = row.get("size_parts")
+        if not parts:
+            continue
+        total = sum(parts.values())
+        share = f"{100 * parts['embedding'] / total:.1f} %" if total else "-"
+        shown = {"model": row["name"]}
+        shown |= {f"{part} bytes": fmt(size) for part, size in parts.items()}  # rows.PARTS
+        rows.append(shown | {"embedding share": share})
     return rows
 
 
@@ -218,7 +244,8 @@ def _summary_latency(report: dict, point: dict, ratios: str) -> str:
 
 
 def render_markdown(report: dict) -> str:
-    """The report as Markdown: summary table, latency grid table (when timed), notes.
+    """The report as Markdown: summary table, where the bytes are, latency grid table (when
+    timed), notes.
 
     Every report goes through here: ``bench``, the compress bundle and ``compress
     --no-export`` (which times nothing, so it has no grid).
@@ -230,6 +257,9 @@ def render_markdown(report: dict) -> str:
     lines = [f"# {title(report)}", ""]
     lines += [" ".join(headline(report)), "", "## Summary", ""]
     lines += table(summary_rows(report))
+    parts = size_parts_rows(report)
+    if parts:
+        lines += ["", f"## {SIZE_PARTS_TITLE}", "", SIZE_PARTS_NOTE, ""] + table(parts)
     if report.get("reference") is not None:
         lines += ["", "## Latency grid", ""] + table(grid_rows(report))
     notes = report.get("notes") or []

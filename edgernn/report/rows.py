@@ -13,6 +13,9 @@ from edgernn.metrics import HIGHER_IS_BETTER
 from edgernn.report.environment import environment
 from edgernn.report.schema import SCHEMA
 
+# The keys of ``ModelRow.size_parts``, always all three (head: everything else).
+PARTS = ("embedding", "recurrent", "head")
+
 
 @dataclass
 class ModelRow:
@@ -33,6 +36,9 @@ class ModelRow:
     peak_rss_mb: float | None = None
     peak_rss_baseline_mb: float | None = None
     latency: list = field(default_factory=list)
+    # Stored bytes by part (PARTS): edgernn.models.size.size_by_part, or
+    # edgernn.report.onnx_parts.onnx_size_by_part; None in records made before either.
+    size_parts: dict | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

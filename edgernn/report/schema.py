@@ -46,6 +46,7 @@ OPTIONAL_MODEL_FIELDS = {
     "job": (str, type(None)),  # translate | generate: the app's whole job per input
     "metrics": (dict, type(None)),
     "load_ms": (float, type(None)),
+    "size_parts": (dict, type(None)),  # stored bytes: embedding, recurrent, head
 }
 _NUMBER = (float, int)
 OPTIONAL_LATENCY_FIELDS = {
