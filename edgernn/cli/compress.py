@@ -10,7 +10,7 @@ import click
 from edgernn.cli.base import DEVICE, SEED, Number, echo_json, main, require_device
 from edgernn.cli.export import check_own_model_flags, echo_adoption
 from edgernn.cli.own import OWN_MODEL_FLAGS, own_model_inputs, own_model_options, pop_own_flags
-from edgernn.compress.config import TOLERANCE_TEXT, CompressOptions
+from edgernn.compress.config import EMBED_BITS, TOLERANCE_TEXT, CompressOptions
 from edgernn.config import CELLS
 from edgernn.distill.config import DEFAULT_AUGMENT, REGRESSION_MODES, SEQ2SEQ_MODES
 from edgernn.prune.config import MODES as PRUNE_MODES
@@ -74,8 +74,8 @@ class Duration(click.ParamType):
 )
 @click.option(
     "--embed-bits",
-    type=click.Choice(["8", "4"]),
-    default="8",
+    type=click.Choice(EMBED_BITS),
+    default=CompressOptions.embed_bits,
     show_default=True,
     help="Bits per weight of embedding tables in the int8 ONNX graph; 4 needs ONNX Runtime's "
     "com.microsoft GatherBlockQuantized (the manifest names the version).",
@@ -225,7 +225,6 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     inputs = [("MODEL", model), ("--data", data_path(data)), *own_model_inputs(options)]
     check_output_not_input(output, inputs, folder=True)
     own, axes = pop_own_flags(options)
-    options["embed_bits"] = int(options["embed_bits"])
     flags = CompressOptions(**{f.name: options.pop(f.name) for f in fields(CompressOptions)})
     config = flags.config(progress=not quiet)
     require_device(device)
@@ -318,8 +317,6 @@ def _search_config(options: dict):
         pinned["vocab"] = None
     if options["embed_buckets"] is not None:  # a hashed table has no rank
         pinned["rank"] = 0
-    if "embed_bits" in pinned:
-        pinned["embed_bits"] = int(pinned["embed_bits"])
     trials = values["trials"]
     if trials is None and values["time_budget"] is None:
         trials = DEFAULT_TRIALS

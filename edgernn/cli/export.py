@@ -10,7 +10,7 @@ import click
 from edgernn.cli.base import SEED, Number, echo_json, echo_metrics, main
 from edgernn.cli.own import own_model_inputs, own_model_options, pop_own_flags
 from edgernn.errors import EdgeRNNError
-from edgernn.export.config import EXPORTERS, ExportConfig
+from edgernn.export.config import EMBED_BITS, EXPORTERS, ExportConfig
 
 
 @main.command("export")
@@ -34,7 +34,7 @@ from edgernn.export.config import EXPORTERS, ExportConfig
 )
 @click.option(
     "--embed-bits",
-    type=click.Choice(["8", "4"]),
+    type=click.Choice(EMBED_BITS),
     help="Bits per embedding-table weight in the int8 graphs: 4 stores 4-bit rows for "
     "embedding tables (64% of int8's bytes), needs ONNX Runtime >= 1.20 with the "
     "com.microsoft domain [default: what compress recorded in the checkpoint, else 8].",
@@ -93,7 +93,7 @@ def export_command(
         int8=int8 is not False,  # None (not given) follows the checkpoint, below
         per_channel=per_channel,
         int8_batch_independent=batch_independent,
-        embed_bits=int(embed_bits or ExportConfig.embed_bits),
+        embed_bits=embed_bits or ExportConfig.embed_bits,
         evaluate=not no_eval,
         exporter=exporter,
         # inf: nothing to guard, so nothing is measured

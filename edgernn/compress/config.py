@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 from edgernn.config import TrainConfig
 from edgernn.distill.config import DistillConfig, StudentConfig
 from edgernn.errors import EdgeRNNError
+from edgernn.export.config import EMBED_BITS
 from edgernn.metrics.drop import POINTS, RELATIVE
 from edgernn.prune.config import PruneConfig
 from edgernn.quantize.config import QuantizeConfig
 
-EMBED_BITS = (8, 4)
 DEFAULT_PRUNE_AMOUNT = 0.25  # of the student's hidden units, structured
 # What a lossy stage may cost against the teacher on the valid split, by metric direction
 # (higher is better?): 1 point for accuracy-like metrics, 2 % relative for perplexity and MSE.

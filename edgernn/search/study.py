@@ -36,6 +36,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 HEARTBEAT_S, GRACE_S = 20, 60
 SQLITE_WAIT_S = 60  # workers sharing one SQLite file wait this long for its write lock
 STORAGE_ATTEMPTS = 3
+QUEUE_WAIT_S = 30  # how long workers 1.. wait for worker 0 to take the queued trial
 
 
 def storage_url(storage: str | None, outdir: str | Path) -> str:
@@ -194,14 +195,37 @@ def optimize(
     callbacks = [] if trials is None else [optuna.study.MaxTrialsCallback(trials, FINISHED)]
     if echo is not None:
         callbacks.append(lambda study, trial: echo(trial))
-    study.optimize(
-        lambda trial: run_trial(trial, settings),
-        n_trials=remaining,
-        timeout=timeout,
-        catch=(EdgeRNNError,),
-        callbacks=callbacks,
-        gc_after_trial=True,
-    )
+    if worker > 0:
+        _wait_for_queued_trials(study)
+    while True:
+        try:
+            study.optimize(
+                lambda trial: run_trial(trial, settings),
+                n_trials=remaining,
+                timeout=None if deadline is None else max(0.0, deadline - time.time()),
+                catch=(EdgeRNNError,),
+                callbacks=callbacks,
+                gc_after_trial=True,
+            )
+            return
+        except ValueError as error:
+            # Two processes may pop the same queued trial from an RDB storage (Optuna issue
+            # 4621, SQLite has no SELECT FOR UPDATE); the one that ends second cannot record
+            # it. Its result is the other's: carry on with the trials still to run.
+            if "Cannot tell a" not in str(error):
+                raise
+            if remaining is not None:
+                remaining -= 1
+                if remaining <= 0:
+                    return
+
+
+def _wait_for_queued_trials(study: optuna.Study) -> None:
+    """Let worker 0 take the queued default trial before this worker asks for one."""
+    waited = 0.0
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) and waited < QUEUE_WAIT_S:
+        time.sleep(0.2)
+        waited += 0.2
 
 
 def run_workers(settings, url, name, trials, deadline, seed, workers: int, echo=None) -> None:
