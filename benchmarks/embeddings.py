@@ -32,22 +32,19 @@ from realtext_data import write_dataset  # noqa: E402
 from edgernn.report.environment import environment  # noqa: E402
 
 TEACHER = ["--cell", "lstm", "--bidirectional", "--hidden", "128", "--embed", "64"]
+TEACHER += ["--epochs", "8"]  # valid accuracy peaks by epoch 6 (92.7 %)
 STUDENT = ["--student-hidden", "32", "--epochs", "15"]
-# name -> compress flags. "defaults" is plain compress (1/4 of the parameters, the
-# teacher's vocabulary and table); the others add one embedding option at a time.
+WIDE = [*STUDENT, "--student-embed", "64", "--embed-rank", "16"]  # the teacher's width, rank 16
+# name -> compress flags. "defaults" is plain compress (1/4 of the parameters, the teacher's
+# vocabulary and table); the others add one embedding option at a time.
 VARIANTS = {
     "defaults": ["--epochs", "15"],
     "hidden 32": STUDENT,
-    "vocab 98%": [*STUDENT, "--vocab-coverage", "0.98"],
-    "vocab 98% + rank 16": [*STUDENT, "--vocab-coverage", "0.98", "--embed-rank", "16"],
-    "vocab 98% + rank 16 + 4-bit": [
-        *STUDENT, "--vocab-coverage", "0.98", "--embed-rank", "16", "--embed-bits", "4",
-    ],
-    "vocab 95% + rank 16 + 4-bit": [
-        *STUDENT, "--vocab-coverage", "0.95", "--embed-rank", "16", "--embed-bits", "4",
-    ],
+    "vocab 10k": [*STUDENT, "--vocab-size", "10000"],
+    "vocab 10k + rank 16 + 4-bit": [*WIDE, "--vocab-size", "10000", "--embed-bits", "4"],
+    "vocab 5k + rank 16 + 4-bit": [*WIDE, "--vocab-size", "5000", "--embed-bits", "4"],
     "hashed 4k + 4-bit": [*STUDENT, "--embed-buckets", "4000", "--embed-bits", "4"],
-}  # fmt: skip
+}
 
 
 def edgernn(*args: str) -> dict:
