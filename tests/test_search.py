@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from edgernn.checkpoint import save_checkpoint
 from edgernn.cli import main
-from edgernn.config import TrainConfig
+from edgernn.compress.config import CompressOptions
+from edgernn.config import ModelSpec, TrainConfig
 from edgernn.errors import EdgeRNNError
 from edgernn.report.schema import schema_problems
 from edgernn.search.config import SearchConfig, parse_duration
@@ -275,3 +276,39 @@ def test_pinned_dimensions_are_not_searched_and_the_default_respects_them():
     default = default_params(teacher, pinned)
     assert "hidden" not in default and default["cell"] == "lstm" and default["prune"] == 0.25
     assert 2 <= default["embed"] <= 16
+
+
+def test_token_models_search_the_embedding_and_numeric_ones_do_not():
+    from edgernn.search.space import RANK_SHARES, VOCAB_COVERAGES, suggest_choices, trial_options
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        choices = suggest_choices(trial, _spec(task="classify"), {})
+        assert trial.params["vocab"] in VOCAB_COVERAGES and trial.params["rank"] in RANK_SHARES
+        assert 0 <= choices["rank"] <= choices["embed"] and choices["embed_bits"] in (4, 8)
+        options = trial_options(CompressOptions(), choices)
+        assert (options.embed_rank, options.embed_bits) == (choices["rank"], choices["embed_bits"])
+        assert options.vocab_coverage == (
+            None if trial.params["vocab"] == 1.0 else choices["vocab"]
+        )
+        options.config()  # every combination is a valid compress setting
+        seen.add(choices["rank"] > 0)
+    assert seen == {True, False}
+    lm = study.ask()
+    assert suggest_choices(lm, _spec(task="lm"), {})["vocab"] is None  # its vocab is its output
+    assert "vocab" not in lm.params
+    numeric = study.ask()
+    spec = ModelSpec(task="regress", input_size=3, hidden=32)
+    assert suggest_choices(numeric, spec, {})["rank"] == 0
+    assert not {"vocab", "rank", "embed_bits"} & set(numeric.params)
+
+
+def test_an_embedding_flag_pins_its_dimension():
+    from edgernn.search.space import suggest_choices
+
+    trial = optuna.create_study().ask()
+    choices = suggest_choices(trial, _spec(task="classify"), {"rank": 4, "embed_bits": 4})
+    assert (choices["rank"], choices["embed_bits"]) == (4, 4)
+    assert not {"rank", "embed_bits"} & set(trial.params)
