@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from edgernn.bundle.manifest import manifest_text
 from edgernn.checkpoint import load_checkpoint, save_checkpoint
 from edgernn.cli import main
 from edgernn.config import ModelSpec, TrainConfig, parameter_count
@@ -173,3 +174,12 @@ def test_a_hashed_student_exports_and_runs_in_int8(classify_csv, tmp_path):
     assert [table["bits"] for table in tables.values()] == [4, 4]  # both hash tables
     assert "GatherBlockQuantized" in int8["ops"]["com.microsoft"]
     assert Runtime(out).predict(["good film"])[0]["label"] in ("pos", "neg")
+
+
+def test_a_manifest_writes_its_vocabulary_on_one_line():
+    vocab = ["<pad>", "<unk>", "<bos>", "<eos>", 'say "hi"', "line\nbreak", "@x", "é"]
+    manifest = {"vocab": vocab, "labels": ["a", "b"], "files": [{"path": "model.onnx"}]}
+    text = manifest_text(manifest)
+    assert json.loads(text) == manifest
+    assert json.dumps(vocab, ensure_ascii=False) in text.splitlines()[-2]  # one line
+    assert len(text) < len(json.dumps(manifest, indent=2, ensure_ascii=False))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 from edgernn.atomic import write_atomic
@@ -37,6 +38,7 @@ FORMAT = "edgernn.bundle"
 # the tokenization rules (a version-1 reader would split such text wrongly, without a word).
 VERSION = 2
 MANIFEST = "manifest.json"
+ONE_LINE = ("vocab", "target_vocab", "labels")  # lists written on one line (manifest_text)
 MAX_MANIFEST_BYTES = 64 * 2**20  # real manifests are tens of KiB; never parse a giant file
 MAX_FILE_BYTES = 2 * 2**30  # protobuf cannot load a larger ONNX file anyway
 # While edgernn.bundle.staging swaps a bundle in, the old one waits complete in FOLDER/.previous-*.
@@ -50,9 +52,21 @@ def sha256_bytes(data: bytes) -> str:
 def write_manifest(directory: Path, manifest: dict) -> Path:
     """Write ``manifest.json`` atomically; call it after every file it names is in place."""
     path = directory / MANIFEST
-    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, manifest_text(manifest).encode("utf-8"))
     return path
+
+
+def manifest_text(manifest: dict) -> str:
+    """Indented JSON, except token and label lists, one line each.
+
+    One entry a line, a 20k-word vocabulary spends more bytes on indentation than on its
+    words, and the app ships and loads this file.
+    """
+    marks = {key: f"@{uuid.uuid4().hex}" for key in ONE_LINE if isinstance(manifest.get(key), list)}
+    text = json.dumps(manifest | marks, indent=2, sort_keys=True, ensure_ascii=False)
+    for key, mark in marks.items():  # a fresh random mark cannot be one of the tokens
+        text = text.replace(json.dumps(mark), json.dumps(manifest[key], ensure_ascii=False), 1)
+    return text + "\n"
 
 
 def complete_bundle(directory: str | os.PathLike) -> Path:
