@@ -9,7 +9,8 @@ from edgernn.bench.config import Candidate
 
 
 def static_stats(candidate: Candidate) -> dict:
-    """``size_bytes``, ``params`` and ``nonzero_params`` of one candidate.
+    """``size_bytes``, ``params``, ``nonzero_params`` and ``size_parts`` (weight bytes by
+    part: embedding, recurrent, head) of one candidate.
 
     PyTorch sizes are the serialized ``state_dict`` at the candidate's precision (what a
     device stores; the checkpoint file also holds vocabularies); ONNX sizes are the file.
@@ -31,20 +32,28 @@ def _bundle_stats(bundle: str, precision: str) -> dict:
         for entry in read_manifest(Path(bundle))["files"]
         if entry["precision"] == precision
     ]
-    return {key: sum(graph[key] for graph in graphs) for key in graphs[0]}
+    from edgernn.report.rows import PARTS
+
+    parts = {part: sum(g["size_parts"][part] for g in graphs) for part in PARTS}
+    counts = {
+        key: sum(g[key] for g in graphs) for key in ("size_bytes", "params", "nonzero_params")
+    }
+    return counts | {"size_parts": parts}
 
 
 def _torch_stats(path: str, precision: str) -> dict:
     from edgernn.bench.precision import variant
     from edgernn.checkpoint import load_checkpoint
-    from edgernn.models.size import parameter_counts, serialized_size
+    from edgernn.models.size import parameter_counts, serialized_size, size_by_part
 
     model = load_checkpoint(path).build()
     params, nonzero = parameter_counts(model)
+    shipped = variant(model, precision)
     return {
-        "size_bytes": serialized_size(variant(model, precision)),
+        "size_bytes": serialized_size(shipped),
         "params": params,
         "nonzero_params": nonzero,
+        "size_parts": size_by_part(shipped),
     }
 
 
@@ -53,12 +62,15 @@ def _onnx_stats(path: str) -> dict:
     import onnx
     from onnx.numpy_helper import to_array
 
+    from edgernn.report.onnx_parts import onnx_size_by_part
+
     model = onnx.load(path)
     arrays = [to_array(init) for init in model.graph.initializer]
     return {
         "size_bytes": Path(path).stat().st_size,
         "params": int(sum(a.size for a in arrays)),
         "nonzero_params": int(sum(np.count_nonzero(a) for a in arrays)),
+        "size_parts": onnx_size_by_part(model),
     }
 
 

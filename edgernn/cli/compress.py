@@ -229,10 +229,13 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     config = flags.config(progress=not quiet)
     require_device(device)
     resolved = resolve_model(model, own)
-    if resolved.checkpoint is None:
+    if resolved.checkpoint is None and (data is None or own.task is None):
         return _compress_own(resolved, own, output, axes, quiet, as_json)
-    check_own_model_flags(resolved.model, model, None, axes)
-    echo_adoption(resolved, own)
+    if resolved.checkpoint is None:
+        resolved, config = _black_box(resolved, own, axes, config, search)
+    else:
+        check_own_model_flags(resolved.model, model, None, axes)
+        echo_adoption(resolved, own)
     # Locked for the whole run; the bundle is built aside and swapped in only when complete.
     with folder_lock(output), teacher_file(resolved, model) as reference:
         if search is None:
@@ -368,6 +371,24 @@ OWN_MODEL_OPTIONS = {"model", "output", "quiet", "as_json", *OWN_MODEL_FLAGS}
 OWN_MODEL_OPTIONS |= {"no_distill", "no_prune", "no_quantize"}
 
 
+def _black_box(resolved, own, axes: dict, config, search):
+    """``resolved``'s own model as a black-box teacher, and ``config`` as one allows."""
+    from edgernn.errors import EdgeRNNError
+    from edgernn.own.blackbox import black_box_config
+    from edgernn.own.resolve import black_box
+
+    if search is not None:
+        raise EdgeRNNError(
+            f"{resolved.not_adopted}; --search does not take a black-box teacher yet: drop "
+            "--search and size the student with --student-hidden/--student-cell"
+        )
+    config, notes = black_box_config(config, own.task)
+    resolved = black_box(resolved, own, axes)
+    resolved.checkpoint.compression["black_box"]["notes"] = notes  # into the report's notes
+    click.echo(f"note: {resolved.not_adopted}; it is used as a black-box teacher on --data")
+    return resolved, config
+
+
 def _compress_own(resolved, own, output: str, axes: dict, quiet: bool, as_json: bool) -> None:
     """Your own model, not adopted: dynamic int8 and the export, then a report."""
     from click.core import ParameterSource
@@ -389,8 +410,8 @@ def _compress_own(resolved, own, output: str, axes: dict, quiet: bool, as_json: 
     if given:
         raise EdgeRNNError(
             f"{resolved.not_adopted}; kept as it is, compress runs only dynamic int8 and the "
-            f"export on it (distilling from it as a black box is not built yet): drop "
-            f"{', '.join(given)}"
+            f"export on it: drop {', '.join(given)}, or give --data and --task to distill a "
+            "student from it as a black-box teacher"
         )
     model = resolved.model
     echo_adoption(resolved, own)

@@ -17,12 +17,12 @@ from edgernn.compress.precision import embed_bits, fp32_only_note, ships_int8
 from edgernn.compress.stages import (
     Compressed,
     adopted_source,
+    black_box_teacher,
     report_paths,
     report_rows,
     save_student,
 )
 from edgernn.export import ExportConfig, export_bundle
-from edgernn.report.onnx_parts import onnx_size_by_part
 from edgernn.report.schema import write_report
 
 
@@ -57,9 +57,12 @@ def finish_bundle(
     export = ExportConfig(int8=ships_int8(record), embed_bits=embed_bits(record))
     export_bundle(result.checkpoint, outdir, data=data, config=export)
     # The graphs go by file name alone: the folder may be a staging folder, published later.
+    # A black-box teacher is the user's own module, which the bench workers cannot load.
+    untimed = black_box_teacher(result)
+    timed = [str(outdir)] if untimed else [str(teacher_file), str(outdir)]
     candidates = [
         replace(c, name=c.name.removeprefix(f"{outdir.name}/"))
-        for c in candidates_from_paths([str(teacher_file), str(outdir)])
+        for c in candidates_from_paths(timed)
         if c.role != "teacher" or c.precision == "fp32"
     ]
     timing = TimingConfig(min_time_s=config.min_time_s, max_time_s=max(2.0, config.min_time_s))
@@ -72,6 +75,8 @@ def finish_bundle(
         progress=config.progress,
     )
     measured = bench(candidates, bench_config)
+    if untimed:
+        measured["models"].insert(0, _untimed_teacher(result, str(teacher_file)))
     paths = write_report(_merge(measured, result, str(teacher_file)), outdir)
     return {"student": student} | report_paths(paths)
 
@@ -94,21 +99,32 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
     shipped = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
     for row in graphs:
         row["role"] = "final" if row.get("precision") == shipped else "student"
-        if not row.get("job"):  # one graph file; a job row is the whole bundle
-            row["size_parts"] = onnx_size_by_part(row["file"])
         # The bundle's own files by name: the report stays true when the folder moves (and
         # the bundle is built in a staging folder before it is published).
         row["file"] = Path(row["file"]).name
         if row.get("job"):
             row["file"] = ""  # the whole bundle through the runtime: no one file of it
     stages = [row.to_dict() for row in report_rows(result, teacher_file)]
-    teacher["size_parts"] = stages[0]["size_parts"]  # the same model, measured by compress
     student_rows = [_unmeasured(row) for row in stages if row["role"] != "teacher"]
     measured["models"] = [teacher, *teacher_jobs, *student_rows, *graphs]
     fp32_only = fp32_only_note(result.checkpoint.compression)
     notes = [*result.notes, *([fp32_only] if fp32_only else [])]
     measured["notes"] = notes + measured.get("notes", [])
     return measured
+
+
+def _untimed_teacher(result: Compressed, teacher_file: str) -> dict:
+    # The teacher's compress row (its metric through its own forward), beside timed graphs.
+    row = _unmeasured(report_rows(result, teacher_file)[0].to_dict())
+    name = f"{Path(teacher_file).name} (black box) torch fp32"
+    return (
+        row
+        | {"name": name, "format": "torch", "runtime": "torch", "latency": []}
+        | {
+            "skipped": "not timed: your own model, used as a black-box teacher (the bench "
+            "workers load edgernn checkpoints only)"
+        }
+    )
 
 
 def _unmeasured(row: dict) -> dict:

@@ -132,15 +132,28 @@ def _int8_stage(
 
 
 def _adoption_notes(teacher: Checkpoint) -> list[str]:
-    # A user's own model, adopted (edgernn.own.adopt): its rows are the adopted model's.
-    adopted = teacher.compression.get("adopted_from")
-    if not adopted:
-        return []
-    return [
-        f"teacher: your model {adopted['class']} ({adopted['source']}), adopted as an edgernn "
-        f"model that reads {adopted['readout']} (max abs difference {adopted['parity']:.1g}); "
-        "its rows measure the adopted model, which computes the same outputs"
-    ]
+    # A user's own model, adopted (edgernn.own.adopt) or a black box (edgernn.own.blackbox).
+    adopted, black_box = teacher.compression.get("adopted_from"), black_box_record(teacher)
+    if adopted:
+        return [
+            f"teacher: your model {adopted['class']} ({adopted['source']}), adopted as an "
+            f"edgernn model that reads {adopted['readout']} (max abs difference "
+            f"{adopted['parity']:.1g}); its rows measure the adopted model, which computes "
+            "the same outputs"
+        ]
+    if black_box:
+        return [
+            f"teacher: your model {black_box['class']} ({black_box['source']}), used as a "
+            f"black-box teacher (its forward on the data; {black_box['reason']}); its row "
+            "measures your model",
+            *black_box.get("notes", []),
+        ]
+    return []
+
+
+def black_box_record(checkpoint: Checkpoint) -> dict | None:
+    """How a black-box teacher (``edgernn.own.blackbox``) was made, or None for a model."""
+    return checkpoint.compression.get("black_box")
 
 
 def _check_before_work(teacher: ModelSpec, config: CompressConfig) -> None:
@@ -238,6 +251,7 @@ class _Run:
                 "spec": self.teacher.spec.to_dict(),
                 "metrics": self.teacher.metrics,
                 "adopted_from": self.teacher.compression.get("adopted_from"),
+                "black_box": black_box_record(self.teacher),
             },
             "stages": [row.stage for row in self.rows if row.stage and row.kept],
             "vocabulary": self.vocabulary,
@@ -263,6 +277,11 @@ def adopted_source(result: Compressed) -> str | None:
     """The user's own model file the teacher was adopted from, if it was (``edgernn.own``)."""
     adopted = result.checkpoint.compression.get("teacher", {}).get("adopted_from")
     return adopted["source"] if adopted else None
+
+
+def black_box_teacher(result: Compressed) -> bool:
+    """Whether the teacher was a user's model used as a black box (it is not timed)."""
+    return bool(result.checkpoint.compression.get("teacher", {}).get("black_box"))
 
 
 def report_rows(result: Compressed, teacher_file: str | None = None) -> list[ModelRow]:

@@ -3,7 +3,8 @@
 An edgernn checkpoint loads as it is. A user's own model is loaded (``edgernn.own.load``),
 then adopted into an edgernn model when its shape is one edgernn rebuilds (``adopt``, proved
 by parity); then every stage works on it as on edgernn's own checkpoints. A model that cannot
-be adopted stays an ``OwnModel`` (export and int8 only), with the reason kept for messages.
+be adopted stays an ``OwnModel`` (export and int8 only), with the reason kept for messages;
+with data and a task, ``black_box`` makes it a teacher to distill from.
 
 Example::
 
@@ -77,6 +78,23 @@ def resolve_model(path: str, flags: OwnFlags) -> Resolved:
     except NotAdoptable as reason:
         return Resolved(model, not_adopted=f"{path} is not adopted: {reason}")
     return Resolved(adoption.checkpoint, adoption)
+
+
+def black_box(resolved: Resolved, flags: OwnFlags, axes: dict | None = None) -> Resolved:
+    """``resolved``'s own model, not adopted, as a black-box teacher (``edgernn.own.blackbox``).
+
+    Raises:
+        EdgeRNNError: as ``black_box_checkpoint``.
+    """
+    from edgernn.own.blackbox import black_box_checkpoint
+
+    model = resolved.model
+    vocab = _mapping(flags.vocab, "vocab", model.extras, VOCAB_KEYS)
+    labels = _mapping(flags.labels, "labels", model.extras, LABEL_KEYS)
+    teacher = black_box_checkpoint(
+        model, flags.task, vocab, labels, flags.tokens, axes, resolved.not_adopted or ""
+    )
+    return Resolved(teacher, not_adopted=resolved.not_adopted)
 
 
 def _mapping(path: str | None, what: str, extras: dict, keys: tuple[str, ...]):
