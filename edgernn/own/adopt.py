@@ -101,7 +101,7 @@ def _adoption(model, candidate: Candidate, layout, diff, mapping, labels, tokens
             f"it matches on the example but not on inputs of other sizes (max abs difference "
             f"{fresh:.2g}): forward depends on the example's shape"
         )
-    meta = _meta(candidate.spec, model, mapping, labels, tokens)
+    meta = adoption_meta(candidate.spec, model, mapping, labels, tokens)
     state = {name: tensor.detach().clone() for name, tensor in candidate.state.items()}
     record = {"adopted_from": {"class": model.class_name, "source": model.source}}
     record["adopted_from"] |= {"readout": candidate.describe(), "parity": diff, "fresh": fresh}
@@ -118,7 +118,10 @@ def _fresh_parity(model: OwnModel, candidate: Candidate, layout, mapping) -> flo
     return compare(candidate, layout, inputs, expected, mapping)
 
 
-def _meta(spec: ModelSpec, model: OwnModel, mapping, labels, tokens) -> DataMeta:
+def adoption_meta(spec: ModelSpec, model: OwnModel, mapping, labels, tokens) -> DataMeta:
+    """The ``DataMeta`` a user's model reads its data with: its vocabulary in edgernn's
+    layout (``mapping``), its labels, identity text rules and scaling (adopted and black-box
+    teachers alike)."""
     labels = labels_list(labels, spec.num_outputs) if spec.task in ("classify", "tag") else None
     if mapping is None:
         # The user's model reads raw features: scaling by identity statistics keeps them raw.

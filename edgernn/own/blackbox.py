@@ -34,7 +34,7 @@ from edgernn.config import ModelSpec
 from edgernn.distill.config import DEFAULT_AUGMENT
 from edgernn.distill.student import count_params
 from edgernn.errors import EdgeRNNError
-from edgernn.own.adopt import _meta as adoption_meta
+from edgernn.own.adopt import adoption_meta
 from edgernn.own.load import OwnModel, flatten_outputs, run_forward
 from edgernn.own.vocab import token_map
 
