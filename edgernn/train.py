@@ -6,6 +6,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from edgernn.data import Batch, TaskData, encode, fit_meta, iterate_batches, loa
 from edgernn.data.meta import DataMeta
 from edgernn.evaluate import evaluate
 from edgernn.models import build_model
+from edgernn.resume import Progress, load_state, save_state
 from edgernn.tasks import TASKS, is_better, primary_metric
 
 
@@ -52,6 +54,7 @@ def fit(
     config: TrainConfig,
     device: str = "cpu",
     objective: Objective | None = None,
+    resume: Path | None = None,
 ) -> nn.Module:
     """Train a copy of ``model`` and return the copy with the best validation score.
 
@@ -63,6 +66,8 @@ def fit(
         objective: ``objective(model, batch) -> loss`` replacing the task's own loss (e.g.
             distillation). If it is an ``nn.Module``, it is moved to ``device`` and its
             parameters that require grad (e.g. a learned projection) are trained too.
+        resume: a training-state file (``edgernn.resume``): continued from when it exists,
+            written after every epoch, removed at the end. None: none is kept.
 
     Returns:
         The trained model (best validation epoch), in eval mode.
@@ -78,8 +83,16 @@ def fit(
         optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=_warmup(total_steps)
     )
     order = torch.Generator().manual_seed(config.seed)
-    best_score, best_state, stale = None, None, 0
-    for epoch in range(1, config.epochs + 1):
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    if isinstance(objective, nn.Module):
+        parts["objective"] = objective
+    fingerprint = _fingerprint(model, data, config)
+    progress = Progress()
+    if resume is not None and resume.exists():
+        progress = load_state(resume, fingerprint, parts, order)
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
+        if progress.stale >= config.patience:
+            break
         batches = iterate_batches(data.splits["train"], data.meta.task, config.batch_size, order)
         bar = tqdm(
             batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not config.progress
@@ -93,16 +106,31 @@ def fit(
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         score = evaluate(model, data.splits["valid"], data.meta, device)[metric]
-        if best_score is None or is_better(score, best_score, higher):
-            best_score, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+        best = progress.best_score
+        if best is None or is_better(score, best, higher):
+            progress.best_score, progress.stale = score, 0
+            progress.best_state = copy.deepcopy(model.state_dict())
         else:
-            stale += 1
+            progress.stale += 1
+        progress.epoch = epoch
         if config.progress:
-            tqdm.write(f"epoch {epoch}: valid {metric} {score:.4f} (best {best_score:.4f})")
-        if stale >= config.patience:
-            break
-    model.load_state_dict(best_state)
+            tqdm.write(
+                f"epoch {epoch}: valid {metric} {score:.4f} (best {progress.best_score:.4f})"
+            )
+        if resume is not None:
+            save_state(resume, fingerprint, progress, parts, order)
+    model.load_state_dict(progress.best_state)
+    if resume is not None:
+        resume.unlink(missing_ok=True)
     return model.eval()
+
+
+def _fingerprint(model: nn.Module, data: TaskData, config: TrainConfig) -> dict:
+    # What must not change between a run and its resumption (the progress bar may).
+    settings = {k: v for k, v in asdict(config).items() if k != "progress"}
+    spec = model.spec.to_dict() if hasattr(model, "spec") else type(model).__name__
+    sizes = {split: len(examples) for split, examples in data.splits.items()}
+    return {"settings": settings, "model": spec, "data": [data.meta.source, sizes]}
 
 
 def _warmup(total_steps: int) -> float:
@@ -128,6 +156,7 @@ def train(
     tokens: str | None = None,
     device: str = "cpu",
     text: dict | None = None,
+    resume: Path | None = None,
     **choices,
 ) -> Checkpoint:
     """Train a teacher from a DATA argument and return its checkpoint (not yet saved).
@@ -141,6 +170,8 @@ def train(
             ``split_punctuation`` (bools); a key missing or None takes the task's default
             (``edgernn.data.prepare.text_rules``).
         device: ``cpu`` or ``cuda``.
+        resume: the training-state file ``fit`` keeps (``edgernn.resume.state_path``);
+            an existing one is continued. None: none is kept.
         **choices: ``ModelSpec`` fields such as cell, hidden, layers, bidirectional, embed,
             attention, pooling, dropout, max_len.
 
@@ -160,7 +191,7 @@ def train(
     spec = build_spec(task, meta, **choices)
     encoded = encode(raw, meta, spec.max_len)
     torch.manual_seed(config.seed)
-    model = fit(build_model(spec), encoded, config, device)
+    model = fit(build_model(spec), encoded, config, device, resume=resume)
     scores = {
         split: evaluate(model, encoded.splits[split], meta, device) for split in ("valid", "test")
     }

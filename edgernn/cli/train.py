@@ -88,6 +88,12 @@ from edgernn.config import (
 )
 @click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 @DEVICE
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a killed run of this command from its last finished epoch (the state "
+    "kept in OUTPUT.resume); without it an earlier run's state is replaced.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
@@ -107,6 +113,7 @@ def train(
     patience,
     seed,
     device,
+    resume,
     quiet,
     as_json,
     output,
@@ -119,6 +126,7 @@ def train(
     """Train a full-precision teacher and save a safe checkpoint."""
     from edgernn.checkpoint import save_checkpoint
     from edgernn.paths import check_output_not_input, data_path
+    from edgernn.resume import state_path
     from edgernn.train import train as train_model
 
     check_output_not_input(output, [("--data", data_path(data))])
@@ -132,7 +140,15 @@ def train(
         progress=not quiet,
     )
     text = {"unicode": unicode, "lowercase": lowercase, "split_punctuation": split_punct}
-    checkpoint = train_model(data, task, config, tokens, device, text, **choices)
+    state = state_path(output)
+    if state.exists() and not resume:
+        click.echo(
+            f"note: starting over; {state} of an earlier run is replaced (--resume continues it)"
+        )
+        state.unlink()
+    elif resume and not state.exists():
+        click.echo(f"note: nothing to resume ({state} does not exist); training from the start")
+    checkpoint = train_model(data, task, config, tokens, device, text, state, **choices)
     path = save_checkpoint(checkpoint, output)
     echo_metrics(checkpoint.metrics)
     click.echo(f"checkpoint: {path}")
