@@ -12,10 +12,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from edgernn import distributed
 from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelSpec, TrainConfig, attention_for
-from edgernn.data import Batch, TaskData, encode, fit_meta, iterate_batches, load_raw
+from edgernn.data import Batch, TaskData, encode, fit_meta, load_raw
+from edgernn.data.batching import batch_indices, collate
 from edgernn.data.meta import DataMeta
+from edgernn.distributed import shard
+from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.models import build_model
 from edgernn.resume import Progress, load_state, save_state
@@ -76,7 +80,9 @@ def fit(
     model = copy.deepcopy(model).to(device).train()
     task, (metric, higher) = TASKS[data.meta.task], primary_metric(data.meta.task)
     loss_fn, parameters = _objective(model, task.loss, objective, device)
-    batches_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
+    examples, rank, world = data.splits["train"], distributed.rank(), distributed.world_size()
+    batches_per_epoch = _steps_per_epoch(len(examples), config.batch_size, world)
+    _check_parallel(objective, batches_per_epoch, config.batch_size, world)
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * batches_per_epoch
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -86,26 +92,29 @@ def fit(
     parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
     if isinstance(objective, nn.Module):
         parts["objective"] = objective
-    fingerprint = _fingerprint(model, data, config)
+    # The process count decides the batches' shards and (by a dropped tail) their number.
+    fingerprint = _fingerprint(model, data, config) | {"processes": world}
     progress = Progress()
     if resume is not None and resume.exists():
         progress = load_state(resume, fingerprint, parts, order)
+    network = _parallel(model, device)  # what the steps run; ``model`` stays the bare module
+    lengths = [len(x) for x, _ in examples]
+    shows = config.progress and distributed.is_main()
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         if progress.stale >= config.patience:
             break
-        batches = iterate_batches(data.splits["train"], data.meta.task, config.batch_size, order)
-        bar = tqdm(
-            batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not config.progress
-        )
-        for batch in bar:
-            loss = loss_fn(model, batch.to(device))
+        batches = _global_batches(lengths, config.batch_size, order, world)
+        bar = tqdm(batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not shows)
+        for indices in bar:
+            batch = collate([examples[i] for i in shard(indices, rank, world)], data.meta.task)
+            loss = loss_fn(network, batch.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(parameters, config.clip_norm)
             optimizer.step()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        score = evaluate(model, data.splits["valid"], data.meta, device)[metric]
+        score = _validate(model, data, metric, device)
         best = progress.best_score
         if best is None or is_better(score, best, higher):
             progress.best_score, progress.stale = score, 0
@@ -113,16 +122,71 @@ def fit(
         else:
             progress.stale += 1
         progress.epoch = epoch
-        if config.progress:
+        if shows:
             tqdm.write(
                 f"epoch {epoch}: valid {metric} {score:.4f} (best {progress.best_score:.4f})"
             )
-        if resume is not None:
+        if resume is not None and distributed.is_main():
             save_state(resume, fingerprint, progress, parts, order)
     model.load_state_dict(progress.best_state)
-    if resume is not None:
+    if resume is not None and distributed.is_main():
         resume.unlink(missing_ok=True)
     return model.eval()
+
+
+def _steps_per_epoch(examples: int, batch_size: int, world: int) -> int:
+    # batch_indices leaves at most one short batch (examples % batch_size); under data
+    # parallelism it is skipped when some rank would get no example of it (_global_batches).
+    tail = examples % batch_size
+    return math.ceil(examples / batch_size) - (1 if 0 < tail < world else 0)
+
+
+def _global_batches(
+    lengths: list[int], batch_size: int, order: torch.Generator, world: int
+) -> list[list[int]]:
+    """The epoch's global batches (the same on every rank: same generator, same call).
+
+    A batch with fewer examples than ranks is dropped on all of them alike: a rank with
+    nothing to compute could not take part in DDP's gradient averaging.
+    """
+    return [b for b in batch_indices(lengths, batch_size, order) if len(b) >= world]
+
+
+def _check_parallel(
+    objective: Objective | None, batches_per_epoch: int, batch_size: int, world: int
+) -> None:
+    # The same checks, with the same outcome, on every rank: all of them fail, none hangs.
+    if world == 1:
+        return
+    if objective is not None:
+        raise EdgeRNNError("distillation and fine-tuning train in one process only")
+    if batch_size < world:
+        raise EdgeRNNError(
+            f"--batch-size {batch_size} is smaller than the {world} processes; every "
+            "process needs at least one example of each batch"
+        )
+    if batches_per_epoch == 0:
+        raise EdgeRNNError(f"too few training examples for {world} processes")
+
+
+def _parallel(model: nn.Module, device: str) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel while a process group is up."""
+    if not distributed.active():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    # One GPU per rank: the one ``distributed.session`` chose from LOCAL_RANK.
+    devices = [torch.cuda.current_device()] if device == "cuda" else None
+    return DistributedDataParallel(model, device_ids=devices)
+
+
+def _validate(model: nn.Module, data: TaskData, metric: str, device: str) -> float:
+    """The validation score; under DDP rank 0 computes it and every rank receives it, so
+    all make the same best-epoch and early-stopping decisions and stop together."""
+    if not distributed.is_main():
+        return distributed.broadcast_float(None, device)
+    score = evaluate(model, data.splits["valid"], data.meta, device)[metric]
+    return distributed.broadcast_float(score, device)
 
 
 def _fingerprint(model: nn.Module, data: TaskData, config: TrainConfig) -> dict:
@@ -147,6 +211,22 @@ def _objective(
         objective.to(device)
         parameters += [p for p in objective.parameters() if p.requires_grad]
     return objective or default, parameters
+
+
+def prepare(
+    data: str, task: str, tokens: str | None = None, text: dict | None = None, **choices
+) -> tuple[ModelSpec, TaskData]:
+    """The model spec and encoded data ``train`` would use (its arguments' meanings).
+
+    Every mistake in the data or the choices raises here, before any training: the
+    ``--nproc`` launcher calls it first so that bad input fails once, in one line.
+    """
+    choices = {name: value for name, value in choices.items() if value is not None}
+    _check_choices(task, choices)
+    raw = load_raw(data, task)
+    meta = fit_meta(raw, tokens, text)
+    spec = build_spec(task, meta, **choices)
+    return spec, encode(raw, meta, spec.max_len)
 
 
 def train(
@@ -184,12 +264,8 @@ def train(
         save_checkpoint(ckpt, "teacher.pt")
     """
     config = config or TrainConfig()
-    choices = {name: value for name, value in choices.items() if value is not None}
-    _check_choices(task, choices)
-    raw = load_raw(data, task)
-    meta = fit_meta(raw, tokens, text)
-    spec = build_spec(task, meta, **choices)
-    encoded = encode(raw, meta, spec.max_len)
+    spec, encoded = prepare(data, task, tokens, text, **choices)
+    meta = encoded.meta
     torch.manual_seed(config.seed)
     model = fit(build_model(spec), encoded, config, device, resume=resume)
     scores = {

@@ -94,6 +94,14 @@ from edgernn.config import (
     help="Continue a killed run of this command from its last finished epoch (the state "
     "kept in OUTPUT.resume); without it an earlier run's state is replaced.",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Data-parallel processes on this machine (starts torchrun; with --device cuda, "
+    "one GPU each).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 @click.option(
@@ -114,6 +122,7 @@ def train(
     seed,
     device,
     resume,
+    nproc,
     quiet,
     as_json,
     output,
@@ -123,7 +132,12 @@ def train(
     split_punct,
     **choices,
 ):
-    """Train a full-precision teacher and save a safe checkpoint."""
+    """Train a full-precision teacher and save a safe checkpoint.
+
+    Under torchrun (or with --nproc) every process trains on its share of each batch; rank 0
+    alone prints and writes the checkpoint and the resume state.
+    """
+    from edgernn import distributed
     from edgernn.checkpoint import save_checkpoint
     from edgernn.paths import check_output_not_input, data_path
     from edgernn.resume import state_path
@@ -131,6 +145,9 @@ def train(
 
     check_output_not_input(output, [("--data", data_path(data))])
     require_device(device)
+    text = {"unicode": unicode, "lowercase": lowercase, "split_punctuation": split_punct}
+    if nproc > 1:
+        _launch(nproc, device, (data, task, tokens, text), choices)
     config = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -139,8 +156,24 @@ def train(
         seed=seed,
         progress=not quiet,
     )
-    text = {"unicode": unicode, "lowercase": lowercase, "split_punctuation": split_punct}
     state = state_path(output)
+    with distributed.session(device):
+        main_rank = distributed.is_main()  # asked inside: the group ends with the block
+        if main_rank:
+            _prepare_state(state, resume)
+        distributed.barrier()  # no rank may read a state rank 0 is about to remove
+        checkpoint = train_model(data, task, config, tokens, device, text, state, **choices)
+    if not main_rank:
+        return
+    path = save_checkpoint(checkpoint, output)
+    echo_metrics(checkpoint.metrics)
+    click.echo(f"checkpoint: {path}")
+    if as_json:
+        echo_json({"metrics": checkpoint.metrics, "checkpoint": str(path)})
+
+
+def _prepare_state(state, resume: bool) -> None:
+    """Keep the resume state of an earlier run only when asked to continue it."""
     if state.exists() and not resume:
         click.echo(
             f"note: starting over; {state} of an earlier run is replaced (--resume continues it)"
@@ -148,12 +181,64 @@ def train(
         state.unlink()
     elif resume and not state.exists():
         click.echo(f"note: nothing to resume ({state} does not exist); training from the start")
-    checkpoint = train_model(data, task, config, tokens, device, text, state, **choices)
-    path = save_checkpoint(checkpoint, output)
-    echo_metrics(checkpoint.metrics)
-    click.echo(f"checkpoint: {path}")
-    if as_json:
-        echo_json({"metrics": checkpoint.metrics, "checkpoint": str(path)})
+
+
+def _launch(nproc: int, device: str, inputs: tuple, choices: dict) -> None:
+    """``--nproc N``: run this same command under torchrun with N processes; exit with its code.
+
+    The data is read and checked here first, so bad input fails once, in one line, instead
+    of once per process plus torchrun's failure report.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from edgernn import distributed
+    from edgernn.errors import EdgeRNNError
+    from edgernn.train import prepare
+
+    if distributed.place().world > 1:
+        raise EdgeRNNError("--nproc starts torchrun itself; drop it when running under torchrun")
+    _check_gpus(nproc, device)
+    prepare(*inputs, **choices)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(nproc), "-m", "edgernn", "train", *_forwarded()]
+    # Set here, torchrun neither pins every rank to one thread nor warns that it does.
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    sys.stdout.flush()
+    raise SystemExit(subprocess.run(command, env=env).returncode)
+
+
+def _check_gpus(nproc: int, device: str) -> None:
+    import torch
+
+    from edgernn.errors import EdgeRNNError
+
+    if device != "cuda":
+        return
+    gpus = torch.cuda.device_count()
+    if gpus < nproc:
+        raise EdgeRNNError(
+            f"--nproc {nproc} --device cuda: only {gpus} GPU(s) here; one process needs one GPU"
+        )
+
+
+def _forwarded() -> list[str]:
+    """This command's options as flags again, less --nproc: what each torchrun rank runs."""
+    ctx = click.get_current_context()
+    args = []
+    for param in ctx.command.params:
+        value = ctx.params[param.name]
+        if param.name == "nproc" or value is None:
+            continue
+        if param.is_flag and param.secondary_opts:  # --x/--no-x: either is a choice
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            args += [param.opts[-1]] if value else []
+        else:
+            args += [param.opts[-1], str(value)]
+    return args
 
 
 @main.command("evaluate")
