@@ -183,3 +183,17 @@ def test_a_manifest_writes_its_vocabulary_on_one_line():
     assert json.loads(text) == manifest
     assert json.dumps(vocab, ensure_ascii=False) in text.splitlines()[-2]  # one line
     assert len(text) < len(json.dumps(manifest, indent=2, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("kind", [{"embed_rank": 8}, {"embed_buckets": 2001}])
+def test_compressed_embeddings_run_under_pytorch_int8(kind):
+    from edgernn.quantize import apply_plan, plan_quantization
+
+    # Wide enough that int8 shrinks the tables, so they are quantized (and wrapped) too.
+    spec = ModelSpec(task="classify", vocab_size=4000, embed=32, hidden=8, **kind)
+    model = build_model(spec).eval()
+    plan = plan_quantization(model)
+    assert any("embedding" in name for name in plan.int8), plan.int8
+    ids, lengths = torch.randint(4, 4000, (3, 5)), torch.tensor([5, 3, 1])
+    int8 = apply_plan(model, plan)(ids, lengths)
+    assert torch.allclose(int8, model(ids, lengths), atol=0.1)

@@ -47,13 +47,14 @@ class HashedEmbedding(nn.Module):
 
     def __init__(self, buckets: int, embed: int):
         super().__init__()
-        rows = hashed_rows(buckets)
-        self.first = nn.Embedding(rows[0], embed)
-        self.second = nn.Embedding(rows[1], embed)
+        # Kept as ints: int8 quantization swaps the tables for modules without num_embeddings.
+        self.rows = hashed_rows(buckets)
+        self.first = nn.Embedding(self.rows[0], embed)
+        self.second = nn.Embedding(self.rows[1], embed)
 
     def forward(self, ids: Tensor) -> Tensor:
-        first = self.first(torch.remainder(ids, self.first.num_embeddings))
-        second = self.second(torch.remainder(ids, self.second.num_embeddings))
+        first = self.first(torch.remainder(ids, self.rows[0]))
+        second = self.second(torch.remainder(ids, self.rows[1]))
         return (first + second) * (ids != PAD_ID).unsqueeze(-1)
 
 
