@@ -177,7 +177,7 @@ class _Run:
     def use_student_vocab(self, vocab: StudentVocab) -> None:
         """Score from now on in the student's pruned vocabulary (the teacher's reference
         score is taken first, in its own)."""
-        self.valid_drop(self.teacher.build())
+        self.teacher_valid()
         self.notes.append(vocab.note(len(self.data.meta.vocab)))
         self.data = vocab.encode(self.data)
         self.vocabulary = {"teacher": len(vocab.remap), "student": len(vocab)}
@@ -234,9 +234,13 @@ class _Run:
         return model, why
 
     def valid_drop(self, model: nn.Module) -> float:
+        score = self.scores(model, "valid")[self.metric]
+        return metric_drop(self.teacher_valid(), score, self.metric)
+
+    def teacher_valid(self) -> float:
         if self.reference is None:
             self.reference = self.scores(self.teacher.build(), "valid")[self.metric]
-        return metric_drop(self.reference, self.scores(model, "valid")[self.metric], self.metric)
+        return self.reference
 
     def scores(self, model: nn.Module, split: str) -> dict:
         if self.data is None:
