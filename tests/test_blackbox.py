@@ -62,6 +62,22 @@ class CRFTagger(nn.Module):
         return torch.tanh(self.emissions(out)) * 3
 
 
+class ViterbiTagger(CRFTagger):
+    """A BiLSTM-CRF whose forward decodes: Viterbi over emissions and transitions, tag ids."""
+
+    def forward(self, tokens):
+        emissions = super().forward(tokens)
+        score, back = emissions[:, 0], []
+        for step in range(1, emissions.size(1)):
+            total = score.unsqueeze(2) + self.transitions + emissions[:, step].unsqueeze(1)
+            score, best = total.max(dim=1)
+            back.append(best)
+        path = [score.argmax(-1)]
+        for best in reversed(back):
+            path.append(best.gather(1, path[-1].unsqueeze(1)).squeeze(1))
+        return torch.stack(path[::-1], dim=1)
+
+
 class TimeMajorRegressor(nn.Module):
     """Time-major float features with a lengths input, one value per sequence."""
 
@@ -123,6 +139,20 @@ def test_the_users_forward_runs_once_per_training_example(tmp_path, classify_csv
     distill(checkpoint.build(), data, StudentConfig(hidden=4), config)
     distinct = {example[0].numpy().tobytes() for example in data.splits["train"]}
     assert sum(ConvGRUClassifier.calls) == len(distinct)
+
+
+def test_a_decoding_forward_teaches_its_decisions(tmp_path):
+    torch.manual_seed(0)
+    own = _own(ViterbiTagger(), tmp_path, tokens=np.array([[1, 2, 3]]))
+    vocab = {"<unk>": 0} | {f"w{i}": i for i in range(1, 14)}
+    teacher = black_box_checkpoint(own, "tag", vocab, ["O", "B-PER", "B-LOC"]).build()
+    inputs, lengths = torch.randint(4, 17, (3, 5)), torch.tensor([5, 2, 4])
+    scores = teacher(inputs, lengths)
+    with torch.no_grad():
+        for row, length, out in zip(inputs, lengths, scores, strict=True):
+            decoded = own.module(row[None, :length] - 3)[0]  # edgernn id - 3 = the user's
+            assert torch.equal(out[:length].argmax(-1), decoded)
+            assert out[:length].softmax(-1).max(-1).values.min() > 0.999
 
 
 def test_outputs_of_the_wrong_shape_are_one_line(tmp_path):

@@ -39,6 +39,7 @@ from edgernn.own.load import OwnModel, flatten_outputs, run_forward
 from edgernn.own.vocab import token_map
 
 BLACK_BOX_TASKS = ("classify", "regress", "tag")
+DECIDED = 10.0  # score of a decoded id over the others: softmax 0.9995+ for up to 20 labels
 MAX_SURROGATE_HIDDEN = 4096  # the widest LSTM the teacher's size is expressed as
 
 
@@ -108,7 +109,23 @@ class BlackBoxTeacher(nn.Module):
         if reading.lengths is not None:
             arrays[reading.lengths] = np.full(count, steps, dtype=reading.lengths_dtype)
         name, output = flatten_outputs(run_forward(self.module, arrays, "a batch of --data"))[0]
-        return self._aligned(name, output.detach().float().cpu(), count, steps)
+        return self._aligned(name, self._scores(name, output.detach().cpu()), count, steps)
+
+    def _scores(self, name: str, output: Tensor) -> Tensor:
+        """Float scores; decoded class or tag ids (a Viterbi ``forward``) as one-hot scores.
+
+        A model that gives its decisions, not its scores, teaches those decisions: the
+        chosen id gets ``DECIDED`` more than the others (softmax near 1 on it).
+        """
+        if output.is_floating_point() or self.spec.task not in ("classify", "tag"):
+            return output.float()
+        width = self.spec.num_outputs
+        if output.numel() and not 0 <= int(output.min()) <= int(output.max()) < width:
+            raise EdgeRNNError(
+                f"your model's output {name!r} holds integers outside 0..{width - 1}; as "
+                f"decoded ids they must name one of the {width} labels"
+            )
+        return nn.functional.one_hot(output.long(), width).float() * DECIDED
 
     def _aligned(self, name: str, output: Tensor, count: int, steps: int) -> Tensor:
         width = self.spec.num_outputs
@@ -168,7 +185,7 @@ def black_box_checkpoint(
     main = model.inputs[next(iter(model.inputs))]
     input_size = 0 if mapping is not None else int(main.shape[-1])
     spec = surrogate_spec(
-        task, mapping, input_size, _outputs(model, task, reading_axes), _param_count(model)
+        task, mapping, input_size, _outputs(model, task, reading_axes, labels), _param_count(model)
     )
     meta = adoption_meta(spec, model, mapping, labels, tokens)
     teacher = BlackBoxTeacher(model.module, spec, _reading(model, reading_axes, mapping))
@@ -237,11 +254,17 @@ def _is_lengths(array: np.ndarray) -> bool:
     return array.ndim == 1 and array.dtype.kind in "iu"
 
 
-def _outputs(model: OwnModel, task: str, axes: str) -> int:
-    """How many scores or values per row (per step for tag) the example's output has."""
+def _outputs(model: OwnModel, task: str, axes: str, labels) -> int:
+    """How many scores or values per row (per step for tag) the example's output has; for
+    decoded ids (a Viterbi ``forward``), how many labels ``--labels`` names."""
     name, output = flatten_outputs(run_forward(model.module, model.inputs))[0]
     if not output.is_floating_point():
-        raise EdgeRNNError(f"your model's first output {name!r} is {output.dtype}, not scores")
+        if task == "regress" or not labels:
+            raise EdgeRNNError(
+                f"your model's first output {name!r} is {output.dtype}, not scores; decoded "
+                "class or tag ids teach a classify or tag student only, with --labels"
+            )
+        return len(labels)
     if task != "regress":
         width = output.shape[-1] if output.ndim else 0
     elif output.ndim == 0 or (output.ndim == 1 and axes != "unbatched"):
