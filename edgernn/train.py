@@ -268,8 +268,8 @@ def train(
     meta = encoded.meta
     torch.manual_seed(config.seed)
     model = fit(build_model(spec), encoded, config, device, resume=resume)
-    scores = {
-        split: evaluate(model, encoded.splits[split], meta, device) for split in ("valid", "test")
-    }
+    # Under DDP only rank 0's checkpoint is written: the other ranks' copies need no scores.
+    splits = ("valid", "test") if distributed.is_main() else ()
+    scores = {split: evaluate(model, encoded.splits[split], meta, device) for split in splits}
     state = {name: tensor.cpu() for name, tensor in model.state_dict().items()}
     return Checkpoint(spec, meta, state, scores, asdict(config))
