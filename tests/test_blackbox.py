@@ -78,6 +78,15 @@ class ViterbiTagger(CRFTagger):
         return torch.stack(path[::-1], dim=1)
 
 
+class TutorialCRF(ViterbiTagger):
+    """PyTorch's BiLSTM-CRF tutorial's interface: one unbatched sentence (T,) in,
+    ``(path_score, best_path)`` out, the path a Python list of ints."""
+
+    def forward(self, sentence):
+        path = super().forward(sentence[None])[0]
+        return torch.tensor(0.5), path.tolist()
+
+
 class TimeMajorRegressor(nn.Module):
     """Time-major float features with a lengths input, one value per sequence."""
 
@@ -153,6 +162,19 @@ def test_a_decoding_forward_teaches_its_decisions(tmp_path):
             decoded = own.module(row[None, :length] - 3)[0]  # edgernn id - 3 = the user's
             assert torch.equal(out[:length].argmax(-1), decoded)
             assert out[:length].softmax(-1).max(-1).values.min() > 0.999
+
+
+def test_a_tutorial_crf_teaches_the_path_it_returns_as_a_list(tmp_path):
+    torch.manual_seed(0)
+    own = _own(TutorialCRF(), tmp_path, sentence=np.array([1, 2, 3]))
+    vocab = {"<unk>": 0} | {f"w{i}": i for i in range(1, 14)}
+    teacher = black_box_checkpoint(own, "tag", vocab, ["O", "B-PER", "B-LOC"]).build()
+    inputs, lengths = torch.randint(4, 17, (3, 5)), torch.tensor([5, 2, 4])
+    scores = teacher(inputs, lengths)
+    with torch.no_grad():
+        for row, length, out in zip(inputs, lengths, scores, strict=True):
+            _, path = own.module(row[:length] - 3)  # not the path score: the path
+            assert out[:length].argmax(-1).tolist() == path
 
 
 def test_outputs_of_the_wrong_shape_are_one_line(tmp_path):

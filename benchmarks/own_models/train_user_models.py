@@ -38,7 +38,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tutorial_models import CharLM, LSTMTagger, SentimentLSTM
+from tutorial_models import (
+    START_TAG,
+    STOP_TAG,
+    BiLSTM_CRF,
+    CharLM,
+    KeywordSpotter,
+    LSTMTagger,
+    SentimentLSTM,
+)
 
 WINDOW = 64  # characters per language-model sequence (what edgernn cuts the stream into too)
 
@@ -294,6 +302,173 @@ def train_sentiment(out, sizes):
     return metrics, {"params": count(model), "model_args": config}
 
 
+# ---------------------------------------------------------------- (e) ner-crf: BiLSTM-CRF tutorial
+
+
+def train_ner_crf(out, sizes):
+    raw = load("ner", "tag")
+    word_to_ix = {"<unk>": 0}
+    for words, _ in raw.train:
+        for word in words:
+            word_to_ix.setdefault(word, len(word_to_ix))
+    tags = sorted({tag for _, sentence_tags in raw.train for tag in sentence_tags})
+    tag_to_ix = {tag: i for i, tag in enumerate(tags + [START_TAG, STOP_TAG])}
+
+    def prepare_sequence(seq, to_ix):
+        return torch.tensor([to_ix.get(w, 0) for w in seq], dtype=torch.long)
+
+    model_args = {
+        "vocab_size": len(word_to_ix),
+        "tag_to_ix": tag_to_ix,
+        "embedding_dim": sizes["embed"],
+        "hidden_dim": sizes["hidden"],
+    }
+    model = BiLSTM_CRF(**model_args)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train = raw.train[: sizes.get("train_size")]
+    for epoch in range(sizes["epochs"]):
+        model.train()
+        random.shuffle(train)
+        total = 0.0
+        for sentence, sentence_tags in train:
+            model.zero_grad()
+            loss = model.neg_log_likelihood(
+                prepare_sequence(sentence, word_to_ix), prepare_sequence(sentence_tags, tag_to_ix)
+            )
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        print(f"ner-crf epoch {epoch + 1}: train nll {total / len(train):.4f}", flush=True)
+    model.eval()
+    torch.save(model.state_dict(), out / "model.pt")
+    write_json(out / "vocab.json", word_to_ix)
+    write_json(out / "labels.json", list(tag_to_ix))  # output order, START and STOP included
+    names = list(tag_to_ix)
+    predicted, gold = [], []
+    with torch.no_grad():
+        for sentence, sentence_tags in raw.test:
+            _, path = model(prepare_sequence(sentence, word_to_ix))
+            predicted.append([names[i] for i in path])
+            gold.append(sentence_tags)
+    np.savez(out / "example.npz", sentence=prepare_sequence(raw.test[0][0], word_to_ix).numpy())
+    from edgernn.metrics import entity_f1, token_accuracy
+
+    metrics = {
+        "entity_f1": 100 * entity_f1(predicted, gold),
+        "token_accuracy": 100 * token_accuracy(predicted, gold),
+    }
+    return metrics, {"params": count(model), "model_args": model_args}
+
+
+# ---------------------------------------------------------------- (f) kws: a CRNN keyword spotter
+
+KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+KWS_LABELS = KEYWORDS + ["_unknown_", "_silence_"]  # Speech Commands' 12 classes
+N_MELS, FRAMES = 40, 49  # one second of 25 ms windows every 20 ms
+
+
+def keyword_clips(seed, count):
+    """Synthetic Speech-Commands-like log-mel clips: (count, FRAMES, N_MELS) floats, labels.
+
+    Words are sequences of "phonemes" (formant templates over the mel bins) that keywords share
+    (no is on reversed, stop ends in up's vowel and go's consonant...), so only the order of
+    sounds tells some keywords apart. Each clip draws a speaker (formant shift, spectral tilt),
+    a speaking rate, a position in the second, a noise level and a quieter background word.
+    """
+    phones = np.random.default_rng(7)  # one phoneme inventory, whatever the split
+    bins = np.arange(N_MELS)
+    inventory = []
+    for _ in range(14):
+        centres = np.sort(phones.uniform(2, N_MELS - 3, size=phones.integers(2, 4)))
+        widths, heights = phones.uniform(1.0, 3.5, len(centres)), phones.uniform(1, 3, len(centres))
+        bumps = heights[:, None] * np.exp(
+            -(((bins[None] - centres[:, None]) / widths[:, None]) ** 2)
+        )
+        inventory.append(bumps.sum(0))
+    inventory = np.array(inventory)
+    words = {
+        "yes": [0, 1, 2], "no": [3, 4], "up": [5, 6], "down": [7, 8, 3], "left": [9, 1, 10, 11],
+        "right": [12, 8, 11], "on": [4, 3], "off": [4, 10], "stop": [2, 11, 5, 6], "go": [13, 4],
+    }  # fmt: skip
+    keyword_ids = set(map(tuple, words.values()))
+    rng = np.random.default_rng(seed)
+    x = np.zeros((count, FRAMES, N_MELS), np.float32)
+    y = []
+    for i in range(count):
+        label = KWS_LABELS[rng.integers(len(KWS_LABELS))]
+        if label == "_unknown_":
+            while tuple(sequence := list(rng.integers(14, size=rng.integers(2, 5)))) in keyword_ids:
+                pass
+        else:
+            sequence = words.get(label, [])
+        shift, tilt = rng.integers(-2, 3), rng.normal(0, 0.02)
+        tilted = np.roll(inventory, shift, axis=1) * (1 + tilt * (bins - N_MELS / 2))
+        spectrum = np.clip(tilted, 0, None)
+        energy = np.full((FRAMES, N_MELS), rng.uniform(0.05, 0.4))
+        energy += _spoken(rng, spectrum, rng.integers(14, size=2), rng.uniform(0.1, 0.5))
+        energy += _spoken(rng, spectrum, sequence, rng.uniform(0.4, 1.4))
+        energy *= rng.gamma(5.0, 1 / 5.0, size=energy.shape)  # frame-level noise
+        x[i] = np.log(energy + 1e-3)
+        y.append(label)
+    return x, np.array(y)
+
+
+def _spoken(rng, spectrum, sequence, gain):
+    """Phonemes of ``sequence`` at a random rate and position, blended where they meet."""
+    energy = np.zeros((FRAMES, N_MELS))
+    if not len(sequence):
+        return energy
+    durations = rng.integers(3, 8, size=len(sequence))
+    start = rng.integers(0, max(1, FRAMES - durations.sum()))
+    frames = np.concatenate([[spectrum[p]] * d for p, d in zip(sequence, durations, strict=True)])
+    kernel = np.array([0.25, 0.5, 0.25])  # coarticulation: each frame leaks into its neighbours
+    frames = np.stack([np.convolve(f, kernel, mode="same") for f in frames.T], axis=1)
+    end = min(FRAMES, start + len(frames))
+    energy[start:end] = gain * frames[: end - start]
+    return energy
+
+
+def train_kws(out, sizes):
+    data = out / "data"
+    data.mkdir(exist_ok=True)
+    splits = {}
+    for split, seed in (("train", 1), ("valid", 2), ("test", 3)):
+        x, y = keyword_clips(seed, sizes[split])
+        lengths = np.full(len(x), FRAMES)
+        np.savez(data / f"{split}.npz", x=x, lengths=lengths, y=y)
+        splits[split] = (torch.from_numpy(x), torch.tensor([KWS_LABELS.index(v) for v in y]))
+    model_args = {"n_mels": N_MELS, "hidden": sizes["hidden"], "n_classes": len(KWS_LABELS)}
+    model = KeywordSpotter(**model_args)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = splits["train"]
+    for epoch in range(sizes["epochs"]):
+        model.train()
+        order, correct = torch.randperm(len(x)), 0
+        for start in range(0, len(x), 64):
+            index = order[start : start + 64]
+            optimizer.zero_grad()
+            logits = model(x[index])
+            loss_fn(logits, y[index]).backward()
+            optimizer.step()
+            correct += (logits.argmax(1) == y[index]).sum().item()
+        print(f"kws epoch {epoch + 1}: train acc {100 * correct / len(x):.1f}", flush=True)
+    model.eval()
+    torch.save(model.state_dict(), out / "model.pt")
+    write_json(out / "labels.json", KWS_LABELS)
+    test_x, test_y = splits["test"]
+    with torch.no_grad():
+        predicted = model(test_x).argmax(1).tolist()
+    np.savez(out / "example.npz", x=test_x[:4].numpy())
+    from edgernn.metrics import accuracy, macro_f1
+
+    metrics = {
+        "accuracy": 100 * accuracy(predicted, test_y.tolist()),
+        "macro_f1": 100 * macro_f1(predicted, test_y.tolist(), len(KWS_LABELS)),
+    }
+    return metrics, {"params": count(model), "model_args": model_args}
+
+
 def count(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -303,6 +478,8 @@ TRAINERS = {
     "charlm": train_charlm,
     "ner": train_ner,
     "sentiment": train_sentiment,
+    "ner-crf": train_ner_crf,
+    "kws": train_kws,
 }
 SIZES = {
     "forecast": {"hidden": 128, "epochs": 30},
@@ -316,12 +493,16 @@ SIZES = {
         "lr": 2e-3,
         "batch": 16,
     },
+    "ner-crf": {"embed": 100, "hidden": 256, "epochs": 3},
+    "kws": {"hidden": 128, "epochs": 15, "train": 8000, "valid": 1000, "test": 2000},
 }
 QUICK = {
     "forecast": {"hidden": 16, "epochs": 1},
     "charlm": {"embed": 8, "hidden": 16, "epochs": 1},
     "ner": {"embed": 8, "hidden": 16, "epochs": 1, "train_size": 300},
     "sentiment": {"embed": 8, "hidden": 16, "epochs": 1, "dropout": 0.2, "lr": 2e-3, "batch": 16},
+    "ner-crf": {"embed": 8, "hidden": 16, "epochs": 1, "train_size": 300},
+    "kws": {"hidden": 16, "epochs": 1, "train": 300, "valid": 100, "test": 100},
 }
 
 

@@ -10,7 +10,16 @@ instead, because that model is pickled whole from the script run as ``__main__``
   unbatched sentence, time-major, log-softmax per word; saved as a state dict;
 - ``SentimentLSTM``: a 2-layer bidirectional LSTM classifier reading ``hidden[-2]`` and
   ``hidden[-1]`` (the "Upgraded Sentiment Analysis" tutorial without packing), saved as a
-  ``model_info`` dict with its ``word_to_idx`` and constructor config.
+  ``model_info`` dict with its ``word_to_idx`` and constructor config;
+- ``BiLSTM_CRF``: PyTorch's "Advanced: Making Dynamic Decisions and the Bi-LSTM CRF" tagger
+  (START/STOP tags, ``neg_log_likelihood`` for training, ``forward(sentence)`` ->
+  ``(path_score, tag_seq)`` by Viterbi, the path a list of ints), with the forward algorithm
+  and Viterbi vectorized over tags as users do to train it on more than two sentences;
+- ``KeywordSpotter``: a CRNN keyword spotter (Conv1d + BatchNorm + ReLU front end over log-mel
+  frames, a GRU, a Linear on its last state), ``forward(x)`` on ``(N, T, n_mels)``.
+
+The last two are not edgernn's shapes (a CRF on top, a conv front end): compress distills
+from them as black-box teachers.
 """
 
 import torch
@@ -80,3 +89,84 @@ class SentimentLSTM(nn.Module):
         _, (hidden, _) = self.lstm(embedded)
         hidden = self.dropout(torch.cat((hidden[-2, :, :], hidden[-1, :, :]), dim=1))
         return self.fc(hidden)
+
+
+START_TAG, STOP_TAG = "<START>", "<STOP>"
+
+
+class BiLSTM_CRF(nn.Module):  # noqa: N801 - the tutorial's name
+    """One unbatched sentence ``(T,)`` -> ``(score, best_path)``: Viterbi over CRF scores."""
+
+    def __init__(self, vocab_size, tag_to_ix, embedding_dim, hidden_dim):
+        super().__init__()
+        self.tag_to_ix = tag_to_ix
+        self.tagset_size = len(tag_to_ix)
+        self.word_embeds = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim // 2, num_layers=1, bidirectional=True)
+        self.hidden2tag = nn.Linear(hidden_dim, self.tagset_size)
+        # transitions[i, j]: the score of moving *to* tag i *from* tag j.
+        self.transitions = nn.Parameter(torch.randn(self.tagset_size, self.tagset_size))
+        self.transitions.data[tag_to_ix[START_TAG], :] = -10000
+        self.transitions.data[:, tag_to_ix[STOP_TAG]] = -10000
+
+    def _get_lstm_features(self, sentence):
+        embeds = self.word_embeds(sentence).view(len(sentence), 1, -1)
+        lstm_out, _ = self.lstm(embeds)
+        return self.hidden2tag(lstm_out.view(len(sentence), -1))
+
+    def _forward_alg(self, feats):
+        alphas = torch.full((self.tagset_size,), -10000.0)
+        alphas[self.tag_to_ix[START_TAG]] = 0.0
+        for feat in feats:
+            alphas = torch.logsumexp(alphas[None, :] + self.transitions, dim=1) + feat
+        return torch.logsumexp(alphas + self.transitions[self.tag_to_ix[STOP_TAG]], dim=0)
+
+    def _score_sentence(self, feats, tags):
+        tags = torch.cat([torch.tensor([self.tag_to_ix[START_TAG]]), tags])
+        score = (
+            self.transitions[tags[1:], tags[:-1]].sum() + feats[range(len(feats)), tags[1:]].sum()
+        )
+        return score + self.transitions[self.tag_to_ix[STOP_TAG], tags[-1]]
+
+    def _viterbi_decode(self, feats):
+        backpointers = []
+        scores = torch.full((self.tagset_size,), -10000.0)
+        scores[self.tag_to_ix[START_TAG]] = 0
+        for feat in feats:
+            best, best_ids = (scores[None, :] + self.transitions).max(dim=1)
+            backpointers.append(best_ids.tolist())
+            scores = best + feat
+        terminal = scores + self.transitions[self.tag_to_ix[STOP_TAG]]
+        best_tag_id = int(terminal.argmax())
+        path_score = terminal[best_tag_id]
+        best_path = [best_tag_id]
+        for bptrs_t in reversed(backpointers):
+            best_tag_id = bptrs_t[best_tag_id]
+            best_path.append(best_tag_id)
+        start = best_path.pop()
+        assert start == self.tag_to_ix[START_TAG]
+        best_path.reverse()
+        return path_score, best_path
+
+    def neg_log_likelihood(self, sentence, tags):
+        feats = self._get_lstm_features(sentence)
+        return self._forward_alg(feats) - self._score_sentence(feats, tags)
+
+    def forward(self, sentence):
+        return self._viterbi_decode(self._get_lstm_features(sentence))
+
+
+class KeywordSpotter(nn.Module):
+    """Log-mel frames ``(N, T, n_mels)`` -> keyword logits ``(N, n_classes)``."""
+
+    def __init__(self, n_mels=40, channels=64, hidden=128, n_classes=12):
+        super().__init__()
+        self.conv = nn.Conv1d(n_mels, channels, kernel_size=5, stride=2, padding=2)
+        self.bn = nn.BatchNorm1d(channels)
+        self.gru = nn.GRU(channels, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x.transpose(1, 2)))).transpose(1, 2)
+        _, h = self.gru(x)
+        return self.fc(h[-1])

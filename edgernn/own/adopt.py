@@ -23,7 +23,7 @@ from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelSpec
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
-from edgernn.own.load import OwnModel, flatten_outputs, run_forward
+from edgernn.own.load import OwnModel, flatten_outputs, ids_lists_as_tensors, run_forward
 from edgernn.own.parts import NotAdoptable, find_parts
 from edgernn.own.readout import Candidate, Layout, candidates, compare
 from edgernn.own.vocab import TokenMap, labels_list, token_map
@@ -82,7 +82,7 @@ def adopt(
 
 
 def _first_output(model: OwnModel, inputs: dict) -> torch.Tensor:
-    name, tensor = flatten_outputs(run_forward(model.module, inputs))[0]
+    name, tensor = flatten_outputs(ids_lists_as_tensors(run_forward(model.module, inputs)))[0]
     if not tensor.is_floating_point():
         raise NotAdoptable(f"its first output {name!r} is {tensor.dtype}, not scores or values")
     return tensor.float()

@@ -35,7 +35,7 @@ from edgernn.distill.config import DEFAULT_AUGMENT
 from edgernn.distill.student import count_params
 from edgernn.errors import EdgeRNNError
 from edgernn.own.adopt import adoption_meta
-from edgernn.own.load import OwnModel, flatten_outputs, run_forward
+from edgernn.own.load import OwnModel, flatten_outputs, ids_lists_as_tensors, run_forward
 from edgernn.own.vocab import token_map
 
 BLACK_BOX_TASKS = ("classify", "regress", "tag")
@@ -108,7 +108,7 @@ class BlackBoxTeacher(nn.Module):
             arrays[reading.main] = arrays[reading.main][0]
         if reading.lengths is not None:
             arrays[reading.lengths] = np.full(count, steps, dtype=reading.lengths_dtype)
-        name, output = flatten_outputs(run_forward(self.module, arrays, "a batch of --data"))[0]
+        name, output = teaching_output(run_forward(self.module, arrays, "a batch of --data"))
         return self._aligned(name, self._scores(name, output.detach().cpu()), count, steps)
 
     def _scores(self, name: str, output: Tensor) -> Tensor:
@@ -257,7 +257,7 @@ def _is_lengths(array: np.ndarray) -> bool:
 def _outputs(model: OwnModel, task: str, axes: str, labels) -> int:
     """How many scores or values per row (per step for tag) the example's output has; for
     decoded ids (a Viterbi ``forward``), how many labels ``--labels`` names."""
-    name, output = flatten_outputs(run_forward(model.module, model.inputs))[0]
+    name, output = teaching_output(run_forward(model.module, model.inputs))
     if not output.is_floating_point():
         if task == "regress" or not labels:
             raise EdgeRNNError(
@@ -277,6 +277,18 @@ def _outputs(model: OwnModel, task: str, axes: str, labels) -> int:
             "must give one score per class (2 or more), e.g. logits of shape (batch, classes)"
         )
     return int(width)
+
+
+def teaching_output(value: object) -> tuple[str, Tensor]:
+    """The output of ``forward`` a student learns from: the first that is not one number.
+
+    A CRF tagger's forward often gives ``(path_score, tag_seq)`` (PyTorch's BiLSTM-CRF
+    tutorial), the path a Python list of ints: the score of the whole path is not a per-row
+    output, the path is. A model with only single numbers (a regressor on one sequence) gives
+    its first.
+    """
+    outputs = flatten_outputs(ids_lists_as_tensors(value))
+    return next(((name, out) for name, out in outputs if out.ndim), outputs[0])
 
 
 def _param_count(model: OwnModel) -> int:

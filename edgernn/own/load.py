@@ -146,6 +146,27 @@ def flatten_outputs(value: object, prefix: str = "output") -> list[tuple[str, Te
     )
 
 
+def ids_lists_as_tensors(value: object) -> object:
+    """Lists of Python ints (decoded ids, a Viterbi path), nested to any depth, as int64
+    tensors; everything else as it is."""
+    if isinstance(value, (list, tuple)) and value:
+        if _all_ints(value):
+            try:
+                return torch.tensor(value, dtype=torch.long)
+            except ValueError:  # ragged: left to flatten_outputs, which names it
+                pass
+        return type(value)(ids_lists_as_tensors(item) for item in value)
+    if isinstance(value, dict):
+        return {key: ids_lists_as_tensors(item) for key, item in value.items()}
+    return value
+
+
+def _all_ints(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_all_ints(item) for item in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def run_forward(module: nn.Module, arrays: dict[str, np.ndarray], what: str = "the example"):
     """``module(*arrays)`` without gradients; a failure becomes one line naming the error."""
     try:
@@ -195,7 +216,8 @@ class OwnModel:
                 "argument names (or arg0, arg1, ...) that fix the input shapes and dtypes"
             )
         inputs = bind_example(module, read_example(example))
-        flatten_outputs(run_forward(module, inputs))
+        # Decoded ids in lists are fine for a black-box teacher; an exporter refuses them.
+        flatten_outputs(ids_lists_as_tensors(run_forward(module, inputs)))
         return cls(module, inputs, str(source), dict(extras or {}))
 
 

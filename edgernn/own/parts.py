@@ -73,10 +73,10 @@ def find_parts(module: nn.Module) -> Parts:
             rnns.append(child)
         elif type(child) is nn.Linear:
             linears.append(child)
-        elif any(True for _ in child.parameters(recurse=False)):
+        elif own := [key for key, _ in child.named_parameters(recurse=False)]:
+            where = f"a {type(child).__name__} ({name})" if name else "parameters of its own"
             raise NotAdoptable(
-                f"it has a {type(child).__name__} ({name or 'the model itself'}), a layer "
-                "edgernn's models do not have"
+                f"it has {where}: {', '.join(own)}; edgernn's models have no such layer"
             )
     if not rnns:
         raise NotAdoptable("it has no nn.RNN, nn.LSTM or nn.GRU")
