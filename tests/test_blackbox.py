@@ -209,6 +209,12 @@ def _compress(tmp_path, model_class, data, task, vocab, labels, example):
     assert teacher["params"] == sum(p.numel() for p in model_class().parameters())
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["teacher_metrics"] == teacher["metrics"]
+    # Timed through the user's forward on the grid, like the final graphs beside it.
+    final = next(row for row in report["models"] if row["role"] == "final")
+    grid = {(e["batch"], e["seq_len"], e["threads"]) for e in final["latency"]}
+    assert {(e["batch"], e["seq_len"], e["threads"]) for e in teacher["latency"]} >= grid
+    assert all(entry["p50_ms"] > 0 for entry in teacher["latency"])
+    assert report["ratios"]["p50_ms"] is not None  # a speed-up over the user's model
     return teacher
 
 

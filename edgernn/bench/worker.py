@@ -51,6 +51,16 @@ def measure(request: dict) -> dict:
     runner = RUNNERS[request["runtime"]](request)
     runner.set_threads(request["threads"][0])
     load_ms = (time.perf_counter() - start) * 1000.0
+    result = {"load_ms": load_ms, "latency": time_grid(runner, request)}
+    return result | {"peak_rss_raw_mb": peak_rss_mb()} | runner.extra()
+
+
+def time_grid(runner, request: dict) -> list[dict]:
+    """One timing entry per threads x batch x length point (and per threads, streaming).
+
+    ``runner`` is one of ``edgernn.bench.runtimes.RUNNERS`` or anything with their methods
+    (``points``, ``set_threads``, ``prepare``, ``sync``; ``stream`` for a step graph).
+    """
     points = runner.points(request["batch_sizes"], request["seq_lens"])
     total, latency = len(points) * len(request["threads"]), []
     for threads in request["threads"]:
@@ -66,8 +76,7 @@ def measure(request: dict) -> dict:
             print(f"@progress {len(latency)} {total}", file=sys.stderr, flush=True)
         if request.get("stream"):
             latency.append(_streaming_entry(runner, request, threads))
-    result = {"load_ms": load_ms, "peak_rss_raw_mb": peak_rss_mb(), "latency": latency}
-    return result | runner.extra()
+    return latency
 
 
 def _streaming_entry(runner, request: dict, threads: int) -> dict:

@@ -243,7 +243,10 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
         else:
             result, section = _search(reference, output, search, flags, data, device, quiet)
         report = BundleReportConfig(progress=not quiet)
-        names = publish_bundle(result, output, reference, data, report, export=not no_export)
+        black_box = getattr(resolved.checkpoint, "teacher", None)  # a BlackBoxCheckpoint's
+        names = publish_bundle(
+            result, output, reference, data, report, not no_export, black_box
+        )
         if section is not None:
             section = _write_search(result, output, section)
     for row in result.rows:

@@ -23,6 +23,7 @@ def publish_bundle(
     data: str | None = None,
     report: BundleReportConfig | None = None,
     export: bool = True,
+    black_box=None,
 ) -> list[str]:
     """Write ``result`` into ``folder``, built in a staging folder and swapped in whole.
 
@@ -35,6 +36,7 @@ def publish_bundle(
         data: DATA for scoring the graphs; default: the data the teacher records.
         report: the latency grid of the bundle report.
         export: False stops at ``student.pt`` and the stage report (no ONNX, no timing).
+        black_box: a black-box teacher to time in this process (``finish_bundle``).
 
     Returns:
         The names of the files written into ``folder``, sorted.
@@ -46,7 +48,7 @@ def publish_bundle(
     """
     with staged_folder(folder) as staging:
         if export:
-            finish_bundle(result, staging, teacher_file, data, report)
+            finish_bundle(result, staging, teacher_file, data, report, black_box)
         else:
             write_compressed(result, staging, str(teacher_file))
         return sorted(path.name for path in staging.iterdir() if path.is_file())

@@ -8,7 +8,7 @@ DESIGN.md set: manifest, ONNX files, student.pt, report.{json,md,html}.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from edgernn.bench import BenchConfig, TimingConfig, bench, candidates_from_paths
@@ -25,6 +25,12 @@ from edgernn.compress.stages import (
 from edgernn.export import ExportConfig, export_bundle
 from edgernn.report.schema import write_report
 
+BLACK_BOX_TIMING = (
+    "the black-box teacher (your model) is timed through its own forward in the compress "
+    "process, on random inputs of the grid's sizes: its latency is measured, its memory is not "
+    "(the bench workers, which measure memory, load edgernn models only)"
+)
+
 
 def finish_bundle(
     result: Compressed,
@@ -32,6 +38,7 @@ def finish_bundle(
     teacher_file: str | Path,
     data: str | None = None,
     config: BundleReportConfig | None = None,
+    black_box=None,
 ) -> dict[str, Path]:
     """Write ``result`` into ``outdir`` as a bundle: student.pt, ONNX graphs, timed report.
 
@@ -41,6 +48,9 @@ def finish_bundle(
         teacher_file: the teacher checkpoint, measured as the reference row.
         data: DATA for scoring the graphs; default: the data recorded in the checkpoint.
         config: the latency grid.
+        black_box: the ``BlackBoxTeacher`` a black-box compress distilled from, timed in this
+            process over the same grid (the bench workers cannot load the user's module);
+            None leaves that teacher's row untimed.
 
     Returns:
         File role (``student``, ``report``, ``report_md``, ``report_html``) -> path.
@@ -76,7 +86,11 @@ def finish_bundle(
     )
     measured = bench(candidates, bench_config)
     if untimed:
-        measured["models"].insert(0, _untimed_teacher(result, str(teacher_file)))
+        row = _untimed_teacher(result, str(teacher_file))
+        if black_box is not None:
+            row = _time_black_box(row, black_box, bench_config)
+            measured.setdefault("notes", []).append(BLACK_BOX_TIMING)
+        measured["models"].insert(0, row)
     paths = write_report(_merge(measured, result, str(teacher_file)), outdir)
     return {"student": student} | report_paths(paths)
 
@@ -125,6 +139,22 @@ def _untimed_teacher(result: Compressed, teacher_file: str) -> dict:
             "workers load edgernn checkpoints only)"
         }
     )
+
+
+def _time_black_box(row: dict, teacher, config: BenchConfig) -> dict:
+    """``row`` with the user's ``forward`` timed over the grid (uncached, random rows)."""
+    from edgernn.bench.worker import time_grid
+    from edgernn.own.blackbox import BlackBoxRunner
+
+    request = {"device": "cpu", "timing": asdict(config.timing), "threads": config.threads}
+    request |= {"batch_sizes": config.batch_sizes, "seq_lens": config.seq_lens}
+    runner = BlackBoxRunner(teacher, config.seed)
+    try:
+        latency = time_grid(runner, request)
+    finally:
+        runner.close()
+    timed = {key: value for key, value in row.items() if key != "skipped"}
+    return timed | {"latency": latency}
 
 
 def _unmeasured(row: dict) -> dict:

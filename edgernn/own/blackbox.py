@@ -81,7 +81,7 @@ class BlackBoxTeacher(nn.Module):
             if key not in self.cache:
                 missing.setdefault(len(row), {})[key] = row
         for group in missing.values():
-            outputs = self._run(torch.stack(list(group.values())))
+            outputs = self.outputs(torch.stack(list(group.values())))
             self.cache.update(zip(group, outputs, strict=True))
         outputs = [self.cache[key] for key in keys]
         if self.spec.task == "tag":  # padded steps are nobody's output: zeros
@@ -90,7 +90,7 @@ class BlackBoxTeacher(nn.Module):
         return torch.stack(outputs).to(inputs.device)
 
     @torch.no_grad()
-    def _run(self, rows: Tensor) -> Tensor:
+    def outputs(self, rows: Tensor) -> Tensor:
         """The user's outputs for rows of one length, one per row, as float32 on the CPU."""
         if self.reading.axes == "unbatched":
             return torch.stack([self._call(row[None])[0] for row in rows])
@@ -141,6 +141,44 @@ class BlackBoxTeacher(nn.Module):
         if per_step and self.reading.axes == "time_first":
             return output.reshape(steps, count, width).transpose(0, 1)
         return output.reshape(shape)
+
+
+class BlackBoxRunner:
+    """The user's ``forward`` on random rows, uncached: a bench runner (``edgernn.bench``'s
+    interface) that times the black-box teacher in this process, where the module lives."""
+
+    def __init__(self, teacher: BlackBoxTeacher, seed: int = 0):
+        self.teacher = teacher
+        self.generator = torch.Generator().manual_seed(seed)
+        self.threads = torch.get_num_threads()  # restored by close()
+
+    def points(self, batches: list[int], seq_lens: list[int]) -> list[tuple[int, int]]:
+        return [(batch, steps) for batch in batches for steps in seq_lens]
+
+    def set_threads(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+
+    def prepare(self, batch: int, seq_len: int):
+        spec = self.teacher.spec
+        if spec.vocab_size:
+            low = 4 if spec.vocab_size > 4 else 0  # the user's own tokens, not <pad>/<unk>...
+            shape = (batch, seq_len)
+            rows = torch.randint(low, spec.vocab_size, shape, generator=self.generator)
+        else:
+            shape = (batch, seq_len, spec.input_size)
+            rows = torch.randn(*shape, generator=self.generator)
+
+        def call() -> Tensor:
+            with torch.inference_mode():
+                return self.teacher.outputs(rows)
+
+        return call, {self.teacher.reading.main: list(shape)}
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        torch.set_num_threads(self.threads)
 
 
 class BlackBoxCheckpoint(Checkpoint):
@@ -354,6 +392,7 @@ def black_box_config(config: CompressConfig, task: str) -> tuple[CompressConfig,
 __all__ = [
     "BLACK_BOX_TASKS",
     "BlackBoxCheckpoint",
+    "BlackBoxRunner",
     "BlackBoxTeacher",
     "black_box_checkpoint",
     "black_box_config",
