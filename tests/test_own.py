@@ -223,13 +223,13 @@ def test_tokens_lengths_and_a_state_axis(tmp_path):
     np.savez(example, **inputs)
     model = OwnModel.prepare(module, example, "state.pt")
     config = ExportConfig(exporter="torchscript", int8=False)
-    # By default h0 would be (batch, time, -), which its 1 row on axis 0 contradicts.
-    with pytest.raises(EdgeRNNError, match="--axes h0="):
-        export_own(model, tmp_path / "wrong", config)
-    assert not (tmp_path / "wrong").exists()
-    axes = parse_axes(["h0=-,batch,-"])
-    out = export_own(model, tmp_path / "bundle", config, axes)
-    (entry,) = json.loads((out / "manifest.json").read_text())["files"]
+    # h0 is read as a state, (-, batch, -), as "state" has its shape; --axes says so too.
+    for name, axes in (("auto", None), ("bundle", parse_axes(["h0=-,batch,-"]))):
+        out = export_own(model, tmp_path / name, config, axes)
+        manifest = json.loads((out / "manifest.json").read_text())
+        (entry,) = manifest["files"]
+        # c restarts from zeros on every call: feeding "state" back is not streaming.
+        assert entry["states"] == [] and "not streamed" in manifest["metrics"]["note"]
     shapes = {spec["name"]: spec["shape"] for spec in entry["inputs"] + entry["outputs"]}
     assert shapes == {
         "tokens": ["batch", "time"],

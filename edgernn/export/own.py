@@ -37,6 +37,7 @@ from edgernn.export.trace import EXPORT_FUNCTIONS, EXPORTERS, OPSET, check, stri
 # The zoo export's own bundle pieces, reused so that both manifests keep one format.
 from edgernn.export.writer import DTYPES, ExportConfig, GraphFile, versions, write_graph
 from edgernn.own.load import OwnModel, flatten_outputs, run_forward, to_tensors
+from edgernn.own.state import state_axes, state_entries, state_pairs, stream_gap
 
 TASK = "custom"
 _NUMPY = tuple(DTYPES.values())  # the dtypes a bundle's graphs take and give
@@ -80,13 +81,14 @@ def export_own(
         raise EdgeRNNError(
             f"example arrays {wrong}: bundle inputs are {', '.join(_NUMPY)}; save them so"
         )
-    dynamic = dynamic_axes(model.inputs, axes)
+    pairs = state_pairs(model)
+    dynamic = dynamic_axes(model.inputs, state_axes(model, pairs) | (axes or {}))
     traced, checks = variants(model.inputs, dynamic)
     graph = _graph(model, traced, dynamic)
     proto, exporter, diff = _export_verified(graph, model.module, checks, config)
     _check_dtypes(proto)
-    files = [GraphFile("model", "fp32", proto, exporter, [], diff)]
-    notes = []
+    states, notes = _states(proto, model, pairs, dynamic, config.tolerance)
+    files = [GraphFile("model", "fp32", proto, exporter, states, diff)]
     if config.int8:
         try:
             int8 = quantize_int8(proto, config.per_channel, embed_bits=config.embed_bits)
@@ -95,7 +97,9 @@ def export_own(
         else:
             loose, _ = _compare(model.module, int8, checks)  # recorded; no metric judges it
             record = _int8_record(proto)
-            files.append(GraphFile("model", "int8", int8, exporter, [], loose, quantization=record))
+            files.append(
+                GraphFile("model", "int8", int8, exporter, states, loose, quantization=record)
+            )
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
@@ -104,6 +108,22 @@ def export_own(
     entries = [write_graph(out_dir, item, config) for item in files]
     write_manifest(out_dir, _manifest(model, entries, notes))
     return out_dir
+
+
+def _states(proto, model: OwnModel, pairs, dynamic: dict, tolerance: float):
+    """The graph's state pairs for the manifest, once the graph is shown to carry them."""
+    if not pairs:
+        return [], []
+    gap = stream_gap(_session(proto), model, pairs, dynamic)
+    described = ", ".join(f"{name} -> {output}" for name, output in pairs)
+    if gap is not None and not gap <= tolerance:
+        note = (
+            f"not streamed: feeding {described} back over two halves of the example ends "
+            f"{gap:.3g} away from the whole sequence's state"
+        )
+        return [], [note]
+    checked = "" if gap is None else f" (two chunks = the whole sequence, within {gap:.2g})"
+    return state_entries(model, pairs, dynamic), [f"streams: states {described}{checked}"]
 
 
 def _graph(model: OwnModel, traced: dict, dynamic: dict) -> Graph:

@@ -64,8 +64,9 @@ def read_example(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def bind_example(module: nn.Module, example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Match example arrays to ``forward``'s positional parameters, in order.
 
-    An array is keyed by the parameter's name or by ``arg{i}``. Parameters with defaults may
-    be left out from the end; the result is keyed by parameter name.
+    An array is keyed by the parameter's name or by ``arg{i}``; a tuple argument (an LSTM's
+    ``hidden=(h, c)``) by ``NAME.0``, ``NAME.1``, ... Parameters with defaults may be left
+    out from the end; the result is keyed by parameter name (``NAME.i`` for tuple items).
 
     Raises:
         EdgeRNNError: a required argument is missing, given twice, or unknown to forward.
@@ -74,8 +75,18 @@ def bind_example(module: nn.Module, example: dict[str, np.ndarray]) -> dict[str,
     bound, skipped = {}, None
     for index, param in enumerate(params):
         keys = [key for key in (param.name, f"arg{index}") if key in example]
-        if len(keys) > 1:
-            raise EdgeRNNError(f"example gives forward's argument {param.name!r} twice: {keys}")
+        items = _tuple_items(example, keys or [param.name, f"arg{index}"])
+        if len(keys) + bool(items) > 1:
+            given = keys + [f"{param.name}.0..."] * bool(items)
+            raise EdgeRNNError(f"example gives forward's argument {param.name!r} twice: {given}")
+        if items:
+            if skipped:
+                raise EdgeRNNError(
+                    f"example gives {param.name!r} but not {skipped!r} before it; positional "
+                    f"arguments cannot skip one: add {skipped!r} to the example"
+                )
+            bound |= {f"{param.name}.{i}": example[key] for i, key in enumerate(items)}
+            continue
         if not keys:
             if param.default is inspect.Parameter.empty:
                 raise EdgeRNNError(
@@ -91,12 +102,28 @@ def bind_example(module: nn.Module, example: dict[str, np.ndarray]) -> dict[str,
             )
         bound[param.name] = example[keys[0]]
     known = {key for i, p in enumerate(params) for key in (p.name, f"arg{i}")}
-    unknown = sorted(set(example) - known)
+    unknown = sorted(key for key in example if key.split(".")[0] not in known)
     if unknown:
         raise EdgeRNNError(
             f"example has arrays forward does not take: {unknown}; it takes {_describe(params)}"
         )
     return bound
+
+
+def _tuple_items(example: dict, prefixes: list[str]) -> list[str]:
+    """The keys ``PREFIX.0``, ``PREFIX.1``, ... of one tuple argument, in order."""
+    for prefix in prefixes:
+        items = [key for key in example if key.startswith(f"{prefix}.")]
+        if not items:
+            continue
+        expected = [f"{prefix}.{i}" for i in range(len(items))]
+        if sorted(items) != sorted(expected):
+            raise EdgeRNNError(
+                f"example arrays {sorted(items)}: a tuple argument's items are keyed "
+                f"{prefix}.0, {prefix}.1, ... with no gaps"
+            )
+        return expected
+    return []
 
 
 def _positional(module: nn.Module) -> list[inspect.Parameter]:
@@ -120,9 +147,16 @@ def _describe(params: list[inspect.Parameter]) -> str:
     return "(" + ", ".join(f"{p.name}/arg{i}" for i, p in enumerate(params)) + ")"
 
 
-def to_tensors(arrays: dict[str, np.ndarray]) -> tuple[Tensor, ...]:
-    """Copies of the arrays as tensors, in order (the example stays untouched)."""
-    return tuple(torch.tensor(array) for array in arrays.values())
+def to_tensors(arrays: dict[str, np.ndarray]) -> tuple[Tensor | tuple[Tensor, ...], ...]:
+    """Copies of the arrays as forward's arguments, in order (the example stays untouched):
+    ``NAME.0``, ``NAME.1``, ... (``bind_example``'s tuple items) as one tuple."""
+    args: dict[str, list[Tensor]] = {}
+    for key, array in arrays.items():
+        name, dot, _ = key.partition(".")
+        args.setdefault(name if dot else key, []).append(torch.tensor(array))
+    return tuple(
+        tuple(items) if f"{name}.0" in arrays else items[0] for name, items in args.items()
+    )
 
 
 def flatten_outputs(value: object, prefix: str = "output") -> list[tuple[str, Tensor]]:
