@@ -87,8 +87,11 @@ class Tag(Task):
             for row, target, length in rows:
                 predicted.append([meta.labels[i] for i in row[:length]])
                 gold.append([meta.labels[i] for i in target[:length]])
+        # A user's tag set may name tags no sentence has (a CRF's <START> and <STOP>): a
+        # model choosing one there tags no entity, as seqeval reads it (and is wrong there).
+        spans = [[tag if metrics.is_bio_tag(tag) else "O" for tag in row] for row in predicted]
         return {
-            "entity_f1": _percent(metrics.entity_f1(predicted, gold)),
+            "entity_f1": _percent(metrics.entity_f1(spans, gold)),
             "token_accuracy": _percent(metrics.token_accuracy(predicted, gold)),
         }
 

@@ -225,3 +225,24 @@ def test_metric_drop_is_points_or_percent_relative():
     assert metric_drop(2.0, 2.04, "perplexity") == pytest.approx(2.0)
     assert metric_drop(0.01, 0.009, "mse") == pytest.approx(-10.0)  # better: a negative drop
     assert (drop_unit("accuracy"), drop_unit("mse")) == ("points", "% relative")
+
+
+def test_a_tag_set_with_crf_markers_scores_them_as_no_entity_and_wrong():
+    import torch
+
+    from edgernn.data.batching import Batch
+    from edgernn.data.meta import DataMeta
+    from edgernn.tasks import TASKS as TASK_OBJECTS
+
+    labels = ["O", "B-PER", "I-PER", "<START>", "<STOP>"]  # PyTorch's BiLSTM-CRF tag_to_ix
+    choices = torch.tensor([[1, 2, 4, 0]])  # B-PER I-PER <STOP> O
+
+    class Fixed(torch.nn.Module):
+        def forward(self, inputs, lengths):
+            return torch.nn.functional.one_hot(choices, len(labels)).float()
+
+    gold = torch.tensor([[1, 2, 0, 0]])
+    batch = Batch(torch.ones(1, 4, dtype=torch.long), torch.tensor([4]), gold)
+    scores = TASK_OBJECTS["tag"].evaluate(Fixed(), [batch], DataMeta("tag", labels=labels))
+    assert scores["entity_f1"] == 100.0  # the PER span is found; <STOP> opens no entity
+    assert scores["token_accuracy"] == 75.0  # but <STOP> is not the gold O

@@ -11,7 +11,14 @@ from edgernn.metrics.drop import drop_unit, metric_drop
 from edgernn.metrics.language import bits_per_char, perplexity
 from edgernn.metrics.names import HIGHER_IS_BETTER, METRICS_BY_TASK, PRIMARY_METRIC
 from edgernn.metrics.regression import mae, mse
-from edgernn.metrics.sequence import bio_spans, corpus_bleu, entity_f1, exact_match, token_accuracy
+from edgernn.metrics.sequence import (
+    bio_spans,
+    corpus_bleu,
+    entity_f1,
+    exact_match,
+    is_bio_tag,
+    token_accuracy,
+)
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -19,6 +26,7 @@ __all__ = [
     "PRIMARY_METRIC",
     "accuracy",
     "bio_spans",
+    "is_bio_tag",
     "bits_per_char",
     "corpus_bleu",
     "drop_unit",

@@ -18,6 +18,12 @@ def _split_tag(tag: str) -> tuple[str, str | None]:
     return prefix, kind
 
 
+def is_bio_tag(tag: str) -> bool:
+    """``O``, ``B-TYPE`` or ``I-TYPE``."""
+    prefix, _, kind = tag.partition("-")
+    return tag == "O" or (prefix in ("B", "I") and bool(kind))
+
+
 def bio_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
     """Entity spans in one sentence of BIO tags, following conlleval.
 
