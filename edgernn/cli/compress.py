@@ -218,6 +218,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     from edgernn.compress.config import BundleReportConfig
     from edgernn.compress.precision import fp32_only_note
     from edgernn.compress.stages import compress
+    from edgernn.errors import EdgeRNNError
     from edgernn.lock import folder_lock
     from edgernn.own.resolve import resolve_model, teacher_file
     from edgernn.paths import check_output_not_input, data_path
@@ -229,6 +230,11 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     config = flags.config(progress=not quiet)
     require_device(device)
     resolved = resolve_model(model, own)
+    if resolved.seq2seq is not None:
+        raise EdgeRNNError(
+            f"{resolved.not_adopted}: compress cannot distill a user's seq2seq yet; export it "
+            f"by parts (fp32 + int8) with: edgernn export {model} [the same flags] -o BUNDLE"
+        )
     if resolved.checkpoint is None and (data is None or own.task is None):
         return _compress_own(resolved, own, output, axes, quiet, as_json)
     if resolved.checkpoint is None:
@@ -244,9 +250,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
             result, section = _search(reference, output, search, flags, data, device, quiet)
         report = BundleReportConfig(progress=not quiet)
         black_box = getattr(resolved.checkpoint, "teacher", None)  # a BlackBoxCheckpoint's
-        names = publish_bundle(
-            result, output, reference, data, report, not no_export, black_box
-        )
+        names = publish_bundle(result, output, reference, data, report, not no_export, black_box)
         if section is not None:
             section = _write_search(result, output, section)
     for row in result.rows:

@@ -51,7 +51,8 @@ TASK_HELP = (
 VOCAB_HELP = (
     "Your own token model: its vocabulary as JSON, token -> id (word_to_idx.json) or a list "
     "by id [default: a word_to_idx/vocab/stoi/... key of the checkpoint dict]. Without one, "
-    "tokens are named <id N> and text data cannot be encoded."
+    "tokens are named <id N> and text data cannot be encoded. A seq2seq: "
+    '{"src": ..., "trg": ...}, the target with <sos> and <eos>.'
 )
 LABELS_HELP = (
     "Your own model: class or tag names in output order, as a JSON list (or name -> id) "
@@ -62,9 +63,13 @@ NO_ADOPT_HELP = (
     "Keep your own model as it is (a custom bundle with your input names; int8 and export "
     "only) instead of rebuilding it as an edgernn model."
 )
+PART_HELP = (
+    "Your own seq2seq model: the submodule that is its {} (exported by parts) [default: "
+    "encoder/decoder, when the model has both]."
+)
 # The keyword arguments own_model_options adds to a command, as OwnFlags fields (+ axes).
 OWN_MODEL_FLAGS = ("trust_pickle", "example", "axes", "model_file", "model_class", "model_args")
-OWN_MODEL_FLAGS += ("task", "vocab", "labels", "tokens", "no_adopt")
+OWN_MODEL_FLAGS += ("task", "vocab", "labels", "tokens", "no_adopt", "encoder", "decoder")
 
 
 def _parse_model_args(ctx, param, value):
@@ -90,6 +95,8 @@ def own_model_options(command):
         click.option("--labels", type=click.Path(exists=True, dir_okay=False), help=LABELS_HELP),
         click.option("--tokens", type=click.Choice(["char", "word"]), help=TOKENS_HELP),
         click.option("--no-adopt", is_flag=True, help=NO_ADOPT_HELP),
+        click.option("--encoder", metavar="NAME", help=PART_HELP.format("encoder")),
+        click.option("--decoder", metavar="NAME", help=PART_HELP.format("one-step decoder")),
     ]
     for option in reversed(options):
         command = option(command)

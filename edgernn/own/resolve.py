@@ -25,6 +25,7 @@ from edgernn.errors import EdgeRNNError
 from edgernn.own.adopt import Adoption, adopt
 from edgernn.own.load import OwnModel, load_with_example
 from edgernn.own.parts import NotAdoptable
+from edgernn.own.seq2seq import Parts, find_parts
 from edgernn.own.vocab import LABEL_KEYS, VOCAB_KEYS, find_in_extras, read_json_mapping
 
 
@@ -42,6 +43,8 @@ class OwnFlags:
     labels: str | None = None  # labels.json: names in output order, or name -> id
     tokens: str | None = None  # char | word; None: inferred from the vocabulary
     adopt: bool = True  # False keeps the model as it is (a "custom" bundle)
+    encoder: str | None = None  # a seq2seq's encoder submodule; None: "encoder" if present
+    decoder: str | None = None  # its one-step decoder submodule; None: "decoder" if present
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Resolved:
     model: Checkpoint | OwnModel  # an edgernn checkpoint (own or adopted), or the own module
     adoption: Adoption | None = None
     not_adopted: str | None = None  # why an own model stayed as it is
+    seq2seq: Parts | None = None  # a user's seq2seq, exported by parts (edgernn.own.seq2seq)
 
     @property
     def checkpoint(self) -> Checkpoint | None:
@@ -71,6 +75,10 @@ def resolve_model(path: str, flags: OwnFlags) -> Resolved:
         return Resolved(model)
     if not flags.adopt:
         return Resolved(model, not_adopted="--no-adopt was given")
+    parts = find_parts(model.module, flags.encoder, flags.decoder)
+    if parts is not None:
+        why = f"{path} is a seq2seq model ({' + '.join(parts.names)}), exported by parts"
+        return Resolved(model, not_adopted=why, seq2seq=parts)
     vocab = _mapping(flags.vocab, "vocab", model.extras, VOCAB_KEYS)
     labels = _mapping(flags.labels, "labels", model.extras, LABEL_KEYS)
     try:
@@ -104,7 +112,8 @@ def _mapping(path: str | None, what: str, extras: dict, keys: tuple[str, ...]):
 
 
 def _refuse_reading_flags(flags: OwnFlags, path: str) -> None:
-    given = [f"--{name}" for name in ("task", "vocab", "labels", "tokens") if getattr(flags, name)]
+    reading = ("task", "vocab", "labels", "tokens", "encoder", "decoder")
+    given = [f"--{name}" for name in reading if getattr(flags, name)]
     if given:
         raise EdgeRNNError(
             f"{', '.join(given)} are for your own model; {path} is an edgernn checkpoint, which "

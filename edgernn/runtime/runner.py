@@ -311,6 +311,8 @@ class Runtime:
         """Target ids per source row (EOS excluded), from encoded sources; as ``translate``."""
         self._require("translate", "seq2seq", "a seq2seq model")
         check_decoding(beam, max_len, self.limits)
+        if self.manifest["input"].get("padded_batches") is False and _padded(src, src_lengths):
+            return self._decode_by_length(src, src_lengths, beam, max_len)
         encoded = self.run("encoder", {"src": src, "src_lengths": src_lengths})  # checks lengths
         limits = decode_limits(src_lengths.tolist(), max_len, self.limits.max_decode)
         states = self._graphs["decoder"][0]["states"]
@@ -328,3 +330,26 @@ class Runtime:
             step = decoder_step(run, memory, mask, names, outputs)
             results.append(beam_search(step, row_state, beam, limits[row]))
         return results
+
+    def _decode_by_length(self, src, src_lengths, beam: int, max_len: int | None) -> list:
+        # A user's seq2seq exported by parts may not take lengths: padding would change its
+        # outputs, so sources of one length decode together, unpadded (edgernn.export.own_seq2seq).
+        results: list = [None] * len(src_lengths)
+        lengths = np.asarray(src_lengths)
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            group = np.ascontiguousarray(src[rows, :length])
+            ids = self.decode_ids(group, lengths[rows], beam, max_len)
+            for row, item in zip(rows.tolist(), ids, strict=True):
+                results[row] = item
+        return results
+
+
+def _padded(src: np.ndarray, src_lengths: np.ndarray) -> bool:
+    # Valid lengths only: anything else goes on to the encoder run, whose checks refuse it.
+    lengths = np.asarray(src_lengths)
+    if getattr(src, "ndim", 0) != 2 or lengths.dtype.kind not in "iu":
+        return False
+    if lengths.shape != src.shape[:1] or not ((lengths >= 1) & (lengths <= src.shape[1])).all():
+        return False
+    return bool((lengths != src.shape[1]).any())
