@@ -123,7 +123,7 @@ def test_no_trial_within_budget_falls_back_to_the_default_student(teacher, tmp_p
         (["--search", "--trials", "0"], "Invalid value for '--trials'"),
         (["--search", "--time-budget", "abc"], "is not a duration"),
         (["--search", "--time-budget", "0m"], "must be longer than zero"),
-        (["--search", "--objective", "latency"], "--objective latency is not supported yet"),
+        (["--search", "--objective", "speed"], "Invalid value for '--objective'"),
         (["--search", "--workers", "0"], "Invalid value for '--workers'"),
         (["--trials", "3"], "--trials only applies with --search"),
         (["--search", "--no-distill"], "--no-distill does not go with --search"),
@@ -183,6 +183,39 @@ def test_search_bundle_measures_the_shipped_graphs(teacher, tmp_path):
     assert len(report["search"]["trials"]) == 2
 
 
+@pytest.mark.parametrize("objective", ["macs", "latency"])
+def test_search_minimises_macs_or_latency(objective, teacher, tmp_path):
+    out = tmp_path / "bundle"
+    result = _run("compress", teacher, *SEARCH, "--trials", "2", "--objective", objective,
+                  "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    search = json.loads((out / "report.json").read_text())["search"]
+    unit = {"macs": "multiply-accumulates", "latency": "ms, p50"}[objective]
+    assert search["objective"] == objective and search["objective_unit"].startswith(unit)
+    study = _study(out)
+    for trial in study.trials:
+        if trial.state is optuna.trial.TrialState.COMPLETE:
+            # The value minimised is what the trial measured, MACs or milliseconds.
+            assert trial.value == trial.user_attrs["macs" if objective == "macs" else "latency"]
+            assert 0 < trial.value < (1e7 if objective == "macs" else 1e3)
+    # Another objective is another study: it does not resume this one's trials.
+    again = _run("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    assert again.exit_code == 0, again.output
+    assert len(optuna.get_all_study_summaries(f"sqlite:///{out / 'search.db'}")) == 2
+
+
+def test_macs_count_each_weight_once_per_step_and_a_pooled_head_once():
+    from edgernn.models import build_model
+    from edgernn.search.objective import macs
+
+    spec = ModelSpec("classify", vocab_size=50, hidden=8, embed=6, num_outputs=3)
+    state = build_model(spec).state_dict()
+    recurrent = 4 * 8 * (6 + 8)  # LSTM gates x (input + hidden) weights, per step
+    assert macs(state, "classify", 10) == 10 * recurrent + 3 * 8  # the table costs nothing
+    tagger = build_model(ModelSpec("tag", vocab_size=50, hidden=8, embed=6, num_outputs=3))
+    assert macs(tagger.state_dict(), "tag", 10) == 10 * (recurrent + 3 * 8)
+
+
 def test_durations_read_seconds_minutes_and_hours():
     assert parse_duration("90s") == 90 and parse_duration("30m") == 1800
     assert parse_duration("1.5h") == 5400 and parse_duration("45") == 45
@@ -192,8 +225,8 @@ def test_durations_read_seconds_minutes_and_hours():
 
 
 def test_search_config_refuses_what_cannot_run():
-    with pytest.raises(EdgeRNNError, match="not supported yet"):
-        SearchConfig(objective="latency")
+    with pytest.raises(EdgeRNNError, match="choose size, macs, latency"):
+        SearchConfig(objective="speed")
     with pytest.raises(EdgeRNNError, match="needs --trials or --time-budget"):
         SearchConfig(trials=None)
     with pytest.raises(EdgeRNNError, match="cannot pin"):

@@ -16,6 +16,7 @@ from edgernn.compress.config import CompressOptions
 from edgernn.compress.stages import Compressed, compress
 from edgernn.metrics import drop_unit, metric_drop
 from edgernn.search.config import SearchConfig
+from edgernn.search.objective import LEAST, UNITS, shown
 from edgernn.search.space import trial_options
 from edgernn.search.study import load_study, run_workers, storage_url, study_name
 from edgernn.search.summary import best_feasible, pareto_front, trial_record
@@ -58,7 +59,9 @@ def search_compress(
     context = TrialContext.load(teacher_file, data)
     higher = primary_metric(context.teacher.spec.task)[1]
     budget = config.metric_budget(higher)
-    settings = TrialSettings(teacher_file, data, options, budget, config.pinned, device)
+    settings = TrialSettings(
+        teacher_file, data, options, budget, config.pinned, device, config.objective
+    )
     source = data or context.teacher.meta.source or "recorded"
     url, name = storage_url(config.storage, outdir), study_name(settings, source)
     deadline = None if config.time_budget_s is None else time.time() + config.time_budget_s
@@ -69,7 +72,7 @@ def search_compress(
         "study": name,
         "storage": url,
         "objective": config.objective,
-        "objective_unit": "bytes, estimated from parameter counts and precision",
+        "objective_unit": UNITS[config.objective],
         "metric": context.metric,
         "budget": budget,
         "budget_unit": drop_unit(context.metric),
@@ -99,6 +102,8 @@ def _chosen(record: dict, measured, budget: float, metric: str) -> dict:
         "number": record["number"],
         "params": record["params"],
         "estimated_bytes": measured.size_bytes,
+        "macs": measured.macs,
+        "objective": record["objective"],
         "measured_bytes": None,  # the bundle's shipped graphs, filled in once written
         "precision": measured.precision,
         "trial_valid_drop": record["valid_drop"],
@@ -117,7 +122,7 @@ def _search_notes(section: dict) -> list[str]:
     params = ", ".join(f"{name} {value}" for name, value in chosen["params"].items())
     notes = [
         f"search: {len(section['trials'])} trials ({counts}); chose trial {chosen['number']} "
-        f"({params}), the smallest within {budget:g} {unit} on valid",
+        f"({params}), {LEAST[section['objective']]} within {budget:g} {unit} on valid",
         f"search: the chosen model loses {chosen['valid_drop']:.3g} {unit} to the teacher on "
         f"valid, {chosen['test_drop']:.3g} on test (below 0: it scores better)",
     ]
@@ -138,13 +143,14 @@ def _search_notes(section: dict) -> list[str]:
 
 def _front_note(section: dict) -> str:
     by_number = {record["number"]: record for record in section["trials"]}
+    objective = section["objective"]
     points = ", ".join(
-        f"trial {number} ~{by_number[number]['objective'] / 1024:.2g} KiB "
+        f"trial {number} {shown(objective, by_number[number]['objective'])} "
         f"{by_number[number]['valid_drop']:.3g}"
         for number in section["pareto_front"]
     )
     return (
-        f"search: Pareto front (estimated size, valid loss in {section['budget_unit']}): "
+        f"search: Pareto front ({objective}, valid loss in {section['budget_unit']}): "
         f"{points or 'no trial measured'}"
     )
 

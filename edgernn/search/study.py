@@ -61,6 +61,8 @@ def study_name(settings: TrialSettings, data_source: str) -> str:
         "budget": settings.budget,
         "pinned": settings.pinned,
     }
+    if settings.objective != "size":  # so the size studies of earlier versions still resume
+        recipe["objective"] = settings.objective
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
     return f"{teacher.stem}@{data}-{digest[:12]}"
 

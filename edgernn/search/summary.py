@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from edgernn.atomic import write_atomic
 from edgernn.metrics import metric_drop
+from edgernn.search.objective import OBJECTIVES, shown
 
 STATES = {
     TrialState.PRUNED: "pruned",
@@ -48,16 +49,21 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict:
     }
 
 
+ATTRS = {"size": "size_bytes", "macs": "macs", "latency": "latency"}  # the trials' user attrs
+
+
 def trial_line(trial: optuna.trial.FrozenTrial) -> str:
-    """``trial 3: complete  gru x1 h12 e8 prune 0.25 int8  valid drop 0.4  ~1.2 KiB``."""
+    """``trial 3: complete  gru x1 h12 e8 prune 0.25 int8  valid drop 0.4  ~1.2 KiB  3.1k MACs``."""
     record = trial_record(trial)
     params = record["params"]
     shape = " ".join(f"{name} {value}" for name, value in params.items())
     line = f"trial {record['number']}: {record['state']:<10} {shape}"
     if record["valid_drop"] is not None:
         line += f"  valid drop {record['valid_drop']:.3g}"
-    if record["objective"] is not None:
-        line += f"  ~{record['objective'] / 1024:.1f} KiB"
+    for name in OBJECTIVES:  # what the trial measured: size and MACs always, latency if asked
+        value = trial.user_attrs.get(ATTRS[name])
+        if value is not None and record["objective"] is not None:
+            line += f"  {shown(name, value)}"
     if record["note"]:
         line += f"  ({record['note']})"
     return line

@@ -30,11 +30,11 @@ from edgernn.errors import EdgeRNNError
 from edgernn.evaluate import evaluate
 from edgernn.metrics import drop_unit, metric_drop
 from edgernn.quantize import load_int8
+from edgernn.search.objective import TABLES, latency_ms, macs, median_length
 from edgernn.search.space import suggest_choices, trial_options
 from edgernn.tasks import primary_metric
 
 FP32_BYTES, INT8_BYTES = 4, 1
-EMBEDDING_TABLES = ("embedding.weight", "embedding.table.weight")  # what a Gather reads
 CONSTRAINT_PER_TRIAL = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna 5 and later
 
 
@@ -48,6 +48,7 @@ class TrialSettings:
     budget: float  # metric_drop units
     pinned: dict
     device: str = "cpu"
+    objective: str = "size"  # edgernn.search.objective.OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class TrialContext:
     data: TaskData
     metric: str
     teacher_valid: float
+    steps: int  # the valid split's median length: what macs and latency are measured at
 
     @staticmethod
     @functools.cache
@@ -68,7 +70,8 @@ class TrialContext:
             raise EdgeRNNError(f"--search needs data to measure trials ({note}); pass --data")
         metric = primary_metric(teacher.spec.task)[0]
         valid = evaluate(teacher.build(), encoded.splits["valid"], encoded.meta)[metric]
-        return TrialContext(teacher, encoded, metric, valid)
+        steps = median_length(encoded.splits["valid"])
+        return TrialContext(teacher, encoded, metric, valid, steps)
 
     def valid_drop(self, score: float) -> float:
         return metric_drop(self.teacher_valid, score, self.metric)
@@ -83,10 +86,21 @@ class Measured:
     valid_drop: float
     size_bytes: int  # estimated artifact bytes (estimated_size)
     precision: str  # int8 | fp32: what the bundle of this result ships
+    macs: int  # for one valid input of median length (edgernn.search.objective)
+    embed_bits: int  # of the shipped tables: 8, 4, or 32 for fp32
+
+    def objective(self, name: str, context: TrialContext, data: str | None) -> float:
+        """The value ``name`` (size, macs, latency) the search minimises."""
+        if name == "size":
+            return float(self.size_bytes)
+        if name == "macs":
+            return float(self.macs)
+        int8, bits = self.precision == "int8", min(self.embed_bits, 8)
+        return latency_ms(self.result.checkpoint, data, int8, bits, context.steps)
 
 
 def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
-    """Optuna's objective: the trial's estimated artifact bytes, its valid drop a constraint.
+    """Optuna's objective: the trial's ``settings.objective``, its valid drop a constraint.
 
     Every measurement goes into the trial's user attributes (``summary`` reads them); the
     constraint (drop - budget, feasible when <= 0) steers TPE towards trials within budget.
@@ -109,12 +123,17 @@ def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
     trial.set_user_attr("valid_metric", measured.valid_metric)
     trial.set_user_attr("valid_drop", measured.valid_drop)
     trial.set_user_attr("precision", measured.precision)
+    trial.set_user_attr("size_bytes", measured.size_bytes)
+    trial.set_user_attr("macs", measured.macs)
     excess = measured.valid_drop - settings.budget
     excess = excess if math.isfinite(excess) else math.inf  # a NaN score is never feasible
     trial.set_user_attr("constraint", excess)  # what summary reads, whatever the Optuna
     if CONSTRAINT_PER_TRIAL:
         trial.set_constraint("budget", excess)
-    return float(measured.size_bytes)
+    value = measured.objective(settings.objective, context, settings.data)
+    if settings.objective == "latency":  # size and MACs are recorded above
+        trial.set_user_attr("latency", value)
+    return value
 
 
 def measure(context: TrialContext, options: CompressOptions, data, device) -> Measured:
@@ -136,6 +155,8 @@ def measure(context: TrialContext, options: CompressOptions, data, device) -> Me
         size_bytes=estimated_size(result.checkpoint.state_dict, int8, bits)
         + len(json.dumps(result.checkpoint.meta.vocab or [])),  # the manifest's vocabulary
         precision="int8" if int8 else "fp32",
+        macs=macs(result.checkpoint.state_dict, result.checkpoint.spec.task, context.steps),
+        embed_bits=bits,
     )
 
 
@@ -150,7 +171,7 @@ def estimated_size(state: dict[str, torch.Tensor], int8: bool, embed_bits: int =
     total = 0.0
     for name, tensor in state.items():
         wide = int8 and tensor.dim() >= 2
-        table = wide and name.endswith(EMBEDDING_TABLES)
+        table = wide and name.endswith(TABLES)
         per_weight = embed_bits / 8 if table else INT8_BYTES if wide else FP32_BYTES
         total += tensor.numel() * per_weight
     return round(total)
