@@ -107,7 +107,19 @@ MODELS = {
         "data": "data",  # the clips the training script wrote, in the model's folder
         "predict": ["example.npz"],
     },
+    # Also exported by parts: its greedy translations against the user's, one by one.
+    "translate": {
+        "task": "seq2seq",
+        "metric": "exact_match",
+        "saved": "torch.save(model): Seq2Seq(Encoder, Decoder)",
+        "flags": ["--trust-pickle", "--model-file", MODELS_FILE, "--tokens", "char"],
+        "no_task_flag": True,  # its parts say it is a seq2seq
+        "vocab": True,
+        "parts": True,
+        "predict": ["the 27th of aug., 1969", "tuesday, 19 oct 82"],
+    },
 }
+MAX_DECODE = 20  # translate_sentence's max_len in the training script
 
 
 def train(work: Path, quick: bool, names: str) -> float:
@@ -128,7 +140,8 @@ def compress_command(name: str, folder: Path, quick: bool) -> list[str]:
         flags += ["--model-class", spec["class"]]
     if spec.get("model_args"):  # the constructor keywords the user trained with
         flags += ["--model-args", json.dumps(user["model_args"])]
-    flags += ["--example", folder / "example.npz", "--task", spec["task"]]
+    flags += ["--example", folder / "example.npz"]
+    flags += [] if spec.get("no_task_flag") else ["--task", spec["task"]]
     flags += ["--vocab", folder / "vocab.json"] if spec.get("vocab") else []
     flags += ["--labels", folder / "labels.json"] if spec.get("labels") else []
     data = spec.get("data", f"builtin:{name}")
@@ -189,7 +202,32 @@ def measure(name: str, folder: Path, quick: bool) -> dict:
         drop = metric_drop(row["user_metric"], final, metric)
         row |= {"drop": drop, "within_budget": drop <= BUDGET[HIGHER_IS_BETTER[metric]]}
     row["predict"] = predict(bundle, folder, spec["predict"])
+    if spec.get("parts"):
+        row["parts"] = parts_parity(folder, compress_command(name, folder, quick), user)
     return row
+
+
+def parts_parity(folder: Path, compress: list, user: dict) -> dict:
+    """Export the user's seq2seq by parts (fp32) and decode the sources the training script
+    decoded greedily: how many translations equal the user's, character for character."""
+    from edgernn.runtime import Runtime
+
+    flags = compress[3 : compress.index("--data")]  # the model's own flags, not compress's
+    out = folder / "parts"
+    command = [EDGERNN, "export", str(folder / "model.pt"), *map(str, flags), "-o", str(out)]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True)
+    if done.returncode:
+        return {"command": _shown(command), "fails": done.stderr.strip().splitlines()[-1:]}
+    sources = [item["source"] for item in user["greedy"]]
+    got = Runtime(out, precision="fp32").translate(sources, max_len=MAX_DECODE)
+    want = [item["greedy"] for item in user["greedy"]]
+    differ = [(s, w, g) for s, w, g in zip(sources, want, got, strict=True) if w != g]
+    return {
+        "command": _shown(command),
+        "inputs": len(sources),
+        "equal": len(sources) - len(differ),
+        "first_differences": differ[:5],
+    }
 
 
 def predict(bundle: Path, folder: Path, inputs: list[str]) -> dict:
@@ -285,6 +323,20 @@ def markdown(rows: list[dict], env: dict, meta: dict) -> str:
     lines += ["", "edgernn code per row (HEAD, hash of edgernn/**/*.py on disk): "]
     lines[-1] += ", ".join(f"{r['model']} {r['git_sha'][:8]} {r['edgernn_tree']}" for r in rows)
     lines[-1] += " (one tree for all)" if len(trees) == 1 else " (**the tree changed mid-run**)"
+    parted = [r for r in rows if "parts" in r]
+    if parted:
+        lines += ["", "## Seq2seq by parts: greedy translations, bundle (fp32) vs your model", ""]
+    for r in parted:
+        parts = r["parts"]
+        if "fails" in parts:
+            lines += [f"- {r['model']}: export fails: {parts['fails']}"]
+            continue
+        lines += [
+            f"- {r['model']}: {parts['equal']} of {parts['inputs']} test sources decode to the "
+            f"same text as the training script's own greedy loop (`{parts['command']}`)"
+        ]
+        lines += [f"  - {src!r}: yours {want!r}, bundle {got!r}" for src, want, got in
+                  parts["first_differences"]]  # fmt: skip
     lines += ["", "## Adoption", ""]
     lines += [f"- {r['model']}: {r.get('adoption') or '(no adoption line)'}" for r in rows]
     lines += ["", "## Commands", ""]

@@ -41,11 +41,15 @@ from torch import nn
 from tutorial_models import (
     START_TAG,
     STOP_TAG,
+    Attention,
     BiLSTM_CRF,
     CharLM,
+    Decoder,
+    Encoder,
     KeywordSpotter,
     LSTMTagger,
     SentimentLSTM,
+    Seq2Seq,
 )
 
 WINDOW = 64  # characters per language-model sequence (what edgernn cuts the stream into too)
@@ -469,6 +473,81 @@ def train_kws(out, sizes):
     return metrics, {"params": count(model), "model_args": model_args}
 
 
+# ---------------------------------------------------------------- (g) translate: attention seq2seq
+
+SPECIALS = ["<unk>", "<pad>", "<sos>", "<eos>"]  # torchtext's order in the tutorial
+UNK, PAD, SOS, EOS = range(4)
+MAX_LEN = 20  # translate_sentence's max_len: ISO dates are 10 characters
+
+
+def train_translate(out, sizes):
+    raw = load("translate", "seq2seq")
+    src_itos = SPECIALS + sorted({c for text, _ in raw.train for c in text})
+    trg_itos = SPECIALS + sorted({c for _, text in raw.train for c in text})
+    src_stoi = {c: i for i, c in enumerate(src_itos)}
+    trg_stoi = {c: i for i, c in enumerate(trg_itos)}
+
+    def numericalize(text, stoi):  # the tutorial's fields: <sos> tokens <eos>
+        return [SOS] + [stoi.get(c, UNK) for c in text] + [EOS]
+
+    enc = Encoder(len(src_itos), sizes["emb"], sizes["hidden"], sizes["hidden"], 0.5)
+    attn = Attention(sizes["hidden"], sizes["hidden"])
+    dec = Decoder(len(trg_itos), sizes["emb"], sizes["hidden"], sizes["hidden"], 0.5, attn)
+    model = Seq2Seq(enc, dec, "cpu")
+    for name, param in model.named_parameters():  # the tutorial's init_weights
+        nn.init.normal_(param.data, 0, 0.01) if "weight" in name else nn.init.constant_(param, 0)
+    optimizer = torch.optim.Adam(model.parameters())
+    criterion = nn.CrossEntropyLoss(ignore_index=PAD)
+    pairs = [(numericalize(a, src_stoi), numericalize(b, trg_stoi)) for a, b in raw.train]
+    rng = random.Random(0)
+    for epoch in range(sizes["epochs"]):
+        model.train()
+        total = 0.0
+        batches = equal_length_batches(pairs, lambda p: (len(p[0]), len(p[1])), 64, rng)
+        for batch in batches:
+            src = torch.tensor([a for a, _ in batch]).T  # (src_len, batch): time-major
+            trg = torch.tensor([b for _, b in batch]).T
+            optimizer.zero_grad()
+            output = model(src, trg)
+            loss = criterion(output[1:].reshape(-1, output.shape[-1]), trg[1:].reshape(-1))
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1)
+            optimizer.step()
+            total += loss.item()
+        print(f"translate epoch {epoch + 1}: train loss {total / len(batches):.4f}", flush=True)
+    model.eval()
+    torch.save(model, out / "model.pt")  # whole: Seq2Seq(encoder, decoder) takes modules
+    vocab = {"src": src_itos, "trg": trg_itos, "wrap_source": True}
+    write_json(out / "vocab.json", vocab)
+    translations = [translate_sentence(model, text, src_stoi, trg_itos) for text, _ in raw.test]
+    sources = [numericalize(text, src_stoi) for text, _ in raw.test[:2]]
+    width = max(map(len, sources))
+    src = np.array([ids + [PAD] * (width - len(ids)) for ids in sources]).T
+    trg = np.array([numericalize(text, trg_stoi) for _, text in raw.test[:2]]).T
+    np.savez(out / "example.npz", src=src, trg=trg)
+    from edgernn.metrics import exact_match
+
+    gold = [text for _, text in raw.test]
+    metrics = {"exact_match": 100 * exact_match(translations, gold)}
+    # What the bundle's greedy decoding must reproduce, character for character.
+    parity = [{"source": text, "greedy": translations[i]} for i, (text, _) in enumerate(raw.test)]
+    return metrics, {"params": count(model), "greedy": parity[: sizes["parity"]]}
+
+
+def translate_sentence(model, sentence, src_stoi, trg_itos):
+    """The tutorial's greedy decoding of one sentence (no padding, no batch)."""
+    ids = [SOS] + [src_stoi.get(c, UNK) for c in sentence] + [EOS]
+    with torch.no_grad():
+        encoder_outputs, hidden = model.encoder(torch.tensor(ids).unsqueeze(1))
+        tokens = [SOS]
+        for _ in range(MAX_LEN):
+            output, hidden = model.decoder(torch.tensor([tokens[-1]]), hidden, encoder_outputs)
+            tokens.append(output.argmax(1).item())
+            if tokens[-1] == EOS:
+                break
+    return "".join(trg_itos[i] for i in tokens[1:] if i != EOS)
+
+
 def count(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -480,6 +559,7 @@ TRAINERS = {
     "sentiment": train_sentiment,
     "ner-crf": train_ner_crf,
     "kws": train_kws,
+    "translate": train_translate,
 }
 SIZES = {
     "forecast": {"hidden": 128, "epochs": 30},
@@ -495,6 +575,7 @@ SIZES = {
     },
     "ner-crf": {"embed": 100, "hidden": 256, "epochs": 3},
     "kws": {"hidden": 128, "epochs": 15, "train": 8000, "valid": 1000, "test": 2000},
+    "translate": {"emb": 64, "hidden": 128, "epochs": 20, "parity": 100},
 }
 QUICK = {
     "forecast": {"hidden": 16, "epochs": 1},
@@ -503,6 +584,7 @@ QUICK = {
     "sentiment": {"embed": 8, "hidden": 16, "epochs": 1, "dropout": 0.2, "lr": 2e-3, "batch": 16},
     "ner-crf": {"embed": 8, "hidden": 16, "epochs": 1, "train_size": 300},
     "kws": {"hidden": 16, "epochs": 1, "train": 300, "valid": 100, "test": 100},
+    "translate": {"emb": 8, "hidden": 16, "epochs": 1, "parity": 20},
 }
 
 

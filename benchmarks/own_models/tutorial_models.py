@@ -18,11 +18,21 @@ instead, because that model is pickled whole from the script run as ``__main__``
 - ``KeywordSpotter``: a CRNN keyword spotter (Conv1d + BatchNorm + ReLU front end over log-mel
   frames, a GRU, a Linear on its last state), ``forward(x)`` on ``(N, T, n_mels)``.
 
-The last two are not edgernn's shapes (a CRF on top, a conv front end): compress distills
-from them as black-box teachers.
+- ``Encoder``/``Attention``/``Decoder``/``Seq2Seq``: the "Neural Machine Translation by
+  Jointly Learning to Align and Translate" tutorial (bidirectional GRU encoder, Bahdanau
+  attention, a GRU decoder taking ``(input, hidden, encoder_outputs)``, time-major tensors,
+  ``forward(src, trg, teacher_forcing_ratio)`` looping over the target with random teacher
+  forcing), pickled whole.
+
+The last three are not edgernn's shapes (a CRF on top, a conv front end, a Python loop over
+the target): compress distills from them as black-box teachers; the seq2seq also exports by
+parts.
 """
 
+import random
+
 import torch
+import torch.nn.functional as F  # noqa: N812 - the tutorial's name
 from torch import nn
 
 
@@ -170,3 +180,78 @@ class KeywordSpotter(nn.Module):
         x = torch.relu(self.bn(self.conv(x.transpose(1, 2)))).transpose(1, 2)
         _, h = self.gru(x)
         return self.fc(h[-1])
+
+
+class Encoder(nn.Module):
+    """Source ids ``(src_len, batch)`` -> outputs ``(src_len, batch, 2 * enc_hid)``, hidden."""
+
+    def __init__(self, input_dim, emb_dim, enc_hid_dim, dec_hid_dim, dropout):
+        super().__init__()
+        self.embedding = nn.Embedding(input_dim, emb_dim)
+        self.rnn = nn.GRU(emb_dim, enc_hid_dim, bidirectional=True)
+        self.fc = nn.Linear(enc_hid_dim * 2, dec_hid_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src):
+        embedded = self.dropout(self.embedding(src))
+        outputs, hidden = self.rnn(embedded)
+        hidden = torch.tanh(self.fc(torch.cat((hidden[-2, :, :], hidden[-1, :, :]), dim=1)))
+        return outputs, hidden
+
+
+class Attention(nn.Module):
+    def __init__(self, enc_hid_dim, dec_hid_dim):
+        super().__init__()
+        self.attn = nn.Linear((enc_hid_dim * 2) + dec_hid_dim, dec_hid_dim)
+        self.v = nn.Linear(dec_hid_dim, 1, bias=False)
+
+    def forward(self, hidden, encoder_outputs):
+        src_len = encoder_outputs.shape[0]
+        hidden = hidden.unsqueeze(1).repeat(1, src_len, 1)
+        encoder_outputs = encoder_outputs.permute(1, 0, 2)
+        energy = torch.tanh(self.attn(torch.cat((hidden, encoder_outputs), dim=2)))
+        attention = self.v(energy).squeeze(2)
+        return F.softmax(attention, dim=1)
+
+
+class Decoder(nn.Module):
+    """One step: ``(input (batch,), hidden, encoder_outputs)`` -> ``(prediction, hidden)``."""
+
+    def __init__(self, output_dim, emb_dim, enc_hid_dim, dec_hid_dim, dropout, attention):
+        super().__init__()
+        self.output_dim = output_dim
+        self.attention = attention
+        self.embedding = nn.Embedding(output_dim, emb_dim)
+        self.rnn = nn.GRU((enc_hid_dim * 2) + emb_dim, dec_hid_dim)
+        self.fc_out = nn.Linear((enc_hid_dim * 2) + dec_hid_dim + emb_dim, output_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, input, hidden, encoder_outputs):  # noqa: A002 - the tutorial's name
+        input = input.unsqueeze(0)
+        embedded = self.dropout(self.embedding(input))
+        a = self.attention(hidden, encoder_outputs).unsqueeze(1)
+        encoder_outputs = encoder_outputs.permute(1, 0, 2)
+        weighted = torch.bmm(a, encoder_outputs).permute(1, 0, 2)
+        output, hidden = self.rnn(torch.cat((embedded, weighted), dim=2), hidden.unsqueeze(0))
+        prediction = self.fc_out(torch.cat((output, weighted, embedded), dim=2).squeeze(0))
+        return prediction, hidden.squeeze(0)
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, encoder, decoder, device):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.device = device
+
+    def forward(self, src, trg, teacher_forcing_ratio=0.5):
+        batch_size, trg_len = src.shape[1], trg.shape[0]
+        outputs = torch.zeros(trg_len, batch_size, self.decoder.output_dim).to(self.device)
+        encoder_outputs, hidden = self.encoder(src)
+        input = trg[0, :]  # noqa: A001 - the tutorial's name
+        for t in range(1, trg_len):
+            output, hidden = self.decoder(input, hidden, encoder_outputs)
+            outputs[t] = output
+            teacher_force = random.random() < teacher_forcing_ratio
+            input = trg[t] if teacher_force else output.argmax(1)  # noqa: A001
+        return outputs
