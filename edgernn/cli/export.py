@@ -12,11 +12,24 @@ from edgernn.cli.own import own_model_inputs, own_model_options, pop_own_flags
 from edgernn.errors import EdgeRNNError
 from edgernn.export.config import EMBED_BITS, EXPORTERS, ExportConfig
 
+TARGETS = ("onnx", "c")
+# Flags of the ONNX bundle that the C target has no use for: given with --target c, refused.
+_ONNX_ONLY = ("data", "per_channel", "batch_independent", "embed_bits", "no_eval", "exporter")
+_ONNX_ONLY += ("int8_tolerance",)
+
 
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
+)
+@click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    default=TARGETS[0],
+    show_default=True,
+    help="onnx: a verified ONNX bundle; c: dependency-free C99 (model.h, model.c, README.md) "
+    "for microcontrollers, int8 weights unless --no-int8.",
 )
 @click.option("--data", help="DATA whose test split scores the graphs [default: the model's].")
 @click.option(
@@ -60,6 +73,7 @@ from edgernn.export.config import EMBED_BITS, EXPORTERS, ExportConfig
 def export_command(
     checkpoint,
     output,
+    target,
     data,
     int8,
     per_channel,
@@ -71,7 +85,8 @@ def export_command(
     as_json,
     **own,
 ):
-    """Export a checkpoint to an ONNX bundle (fp32 + int8), verified against PyTorch.
+    """Export a checkpoint to an ONNX bundle (fp32 + int8), or to C99 with --target c,
+    verified against PyTorch.
 
     CHECKPOINT may be your own nn.Module, with --example: saved with torch.save(model, path)
     (--trust-pickle, and --model-file for a script's classes), or as a state dict
@@ -105,13 +120,18 @@ def export_command(
     echo_adoption(resolved, flags)
     if int8 is None and resolved.checkpoint is not None:
         config = _follow_compress_int8(resolved.checkpoint, config)
+    if target == "c":
+        _export_c(resolved, checkpoint, output, config.int8, as_json)
+        return
     if embed_bits is None and resolved.checkpoint is not None:
         from edgernn.compress.precision import embed_bits as recorded_bits
 
         config = replace(config, embed_bits=recorded_bits(resolved.checkpoint.compression))
     # The bundle is built aside and swapped in whole: a killed export keeps the old one.
     with folder_lock(output), staged_folder(output) as staging:
-        if resolved.checkpoint is None:
+        if resolved.seq2seq is not None:
+            _export_seq2seq(resolved, flags, staging, config)
+        elif resolved.checkpoint is None:
             export_own(resolved.model, staging, config, axes)
         else:
             export_bundle(resolved.checkpoint, staging, data, config)
@@ -135,6 +155,45 @@ def export_command(
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
 
 
+def _export_c(resolved, path: str, output: str, int8: bool, as_json: bool) -> None:
+    from edgernn.c import CExportConfig, export_c
+    from edgernn.lock import folder_lock
+
+    context = click.get_current_context()
+    for name in _ONNX_ONLY:
+        if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise EdgeRNNError(f"{flag} applies to ONNX bundles; drop it with --target c")
+    if resolved.checkpoint is None:
+        raise EdgeRNNError(
+            f"{path}: the C target needs an edgernn checkpoint or a model edgernn adopts; "
+            "this one is kept as it is: export it with --target onnx"
+        )
+    config = CExportConfig(precision="int8" if int8 else "fp32")
+    with folder_lock(output):
+        result = export_c(resolved.checkpoint, output, config)
+    parity = result["parity"]
+    if parity["checked"]:
+        click.echo(f"max |diff| {parity['max_abs_diff']:.2e} vs {parity['against']}")
+    else:
+        click.echo(f"note: {parity['note']}")
+    click.echo(
+        f"{result['precision']}: flash {result['flash_bytes']:,} bytes, "
+        f"RAM {result['ram_bytes']:,} bytes; C sources: {output}"
+    )
+    if as_json:
+        echo_json(result)
+
+
+def _export_seq2seq(resolved, flags, staging, config: ExportConfig) -> None:
+    # A user's seq2seq, by parts: encoder + one-step decoder graphs (edgernn.own.seq2seq).
+    from edgernn.export.own_seq2seq import export_own_seq2seq
+    from edgernn.own.vocab import read_json_mapping
+
+    vocab = read_json_mapping(flags.vocab, "vocab") if flags.vocab else None
+    export_own_seq2seq(resolved.model, resolved.seq2seq, staging, config, vocab, flags.tokens)
+
+
 def _follow_compress_int8(checkpoint, config: ExportConfig) -> ExportConfig:
     # A student whose int8 compress turned off or rejected gets no int8 graphs by default:
     # the ONNX int8 follows the one decision compress recorded (edgernn.compress.precision).
@@ -153,7 +212,7 @@ def echo_adoption(resolved, flags) -> None:
 
     if resolved.adoption is not None:
         click.echo(f"note: {describe_adoption(resolved.adoption)}")
-    elif resolved.not_adopted and flags.adopt:
+    elif resolved.not_adopted and flags.adopt and resolved.seq2seq is None:
         click.echo(f"note: {resolved.not_adopted}; it is kept as it is")
 
 

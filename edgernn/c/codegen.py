@@ -1,0 +1,96 @@
+"""model.c for a ``CModel``: the weights as ``static const`` arrays, then one engine.
+
+The engine (``templates/engine.c``) is the same C for every model and is specialised by the
+macros in model.h; only the arrays and their sizes are generated. model.c checks at compile
+time that the flash and RAM sizes model.h states are the sizes the compiler lays out.
+"""
+
+from importlib import resources
+
+import numpy as np
+
+from edgernn.c.layout import Layout
+from edgernn.c.weights import CModel, Linear
+
+
+def render_source(model: CModel, sizes: Layout, arrays: list, int8: bool) -> str:
+    """model.c: the weight arrays, their descriptors, the size checks and the engine."""
+    weight_type = "int8_t" if int8 else "float"
+    lines = [
+        "/* model.c: weights in flash (static const) and the engine; see model.h. */",
+        "#include <math.h>",
+        "",
+        '#include "model.h"',
+        "",
+        f"typedef {weight_type} edgernn_weight;",
+        "",
+        "/* y = W x (+ bias); scale is one float per row of an int8 W, NULL for fp32. */",
+        "typedef struct {",
+        "    const edgernn_weight *weight;",
+        "    const float *scale;",
+        "    const float *bias;",
+        "    int32_t rows;",
+        "    int32_t cols;",
+        "} edgernn_linear;",
+        "",
+    ]
+    for ctype, name, values in arrays:
+        ctype = "edgernn_weight" if ctype in ("int8_t", "weight") else ctype
+        lines += _c_array(ctype, name, values)
+    cells = ",\n".join(f"    {{{_ref(ih, int8)}, {_ref(hh, int8)}}}" for ih, hh in model.cells)
+    lines += [f"static const edgernn_linear edgernn_cells[{len(model.cells)}][2] = {{"]
+    lines += [cells, "};", f"static const edgernn_linear edgernn_head = {_ref(model.head, int8)};"]
+    if model.embedding is not None:
+        embedding = _ref(model.embedding, int8)
+        lines += [f"static const edgernn_linear edgernn_embedding = {embedding};"]
+    lines += ["", "/* model.h states these sizes; a mismatch stops the build here. */"]
+    lines += _size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
+    if model.spec.directions == 1:
+        check = "sizeof(edgernn_state) == EDGERNN_STATE_BYTES"
+        lines += [f"typedef char edgernn_check_state[{check} ? 1 : -1];"]
+    lines += ["", _template("engine.c")]
+    if model.spec.directions == 2:
+        parts = ["seq", "run_h", "run_x", "run_gx", "run_gh"]
+        parts += ["run_c"] if model.spec.cell == "lstm" else []
+        lines += _size_check("scratch", parts, "EDGERNN_SCRATCH_BYTES")
+    return "\n".join(lines) + "\n"
+
+
+def harness_source() -> str:
+    """The test harness (stdin -> edgernn_run/step -> stdout) that verifies an export."""
+    return _template("harness.c")
+
+
+def _size_check(what: str, names: list[str], macro: str) -> list[str]:
+    # C99 has no _Static_assert: an array of size -1 is the classic compile-time check.
+    terms = [f"    sizeof {name} +" for name in names]
+    terms[-1] = terms[-1][: -len(" +")]
+    return [f"typedef char edgernn_check_{what}[(", *terms, f") == {macro} ? 1 : -1];"]
+
+
+def _template(name: str) -> str:
+    return resources.files("edgernn.c").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _ref(linear: Linear, int8: bool) -> str:
+    scale = f"{linear.name}_scale" if int8 else "NULL"
+    bias = f"{linear.name}_b" if linear.bias is not None else "NULL"
+    rows, cols = linear.weight.shape
+    return f"{{{linear.name}_w, {scale}, {bias}, {rows}, {cols}}}"
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray) -> list[str]:
+    flat = values.reshape(-1)
+    floats = flat.dtype != np.int8
+    items = [_float(v) for v in flat] if floats else [str(int(v)) for v in flat]
+    per_line = 6 if floats else 16
+    rows = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return [f"static const {ctype} {name}[{len(flat)}] = {{", *(f"    {r}," for r in rows), "};"]
+
+
+def _float(value: np.float32) -> str:
+    # 9 significant digits round-trip every float32 exactly.
+    text = f"{float(value):.9g}"
+    if not any(mark in text for mark in ".en"):
+        text += ".0"
+    return text + "f"

@@ -1,0 +1,101 @@
+"""``export_c``: an edgernn checkpoint as dependency-free C99 source, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from torch import nn
+
+from edgernn.atomic import check_folder_path, make_folder, write_atomic
+from edgernn.c.codegen import render_source
+from edgernn.c.config import CExportConfig
+from edgernn.c.header import render_header
+from edgernn.c.layout import layout, weight_arrays
+from edgernn.c.readme import render_readme
+from edgernn.c.verify import verify_c
+from edgernn.c.weights import check_supported, model_weights
+from edgernn.checkpoint import Checkpoint, check_finite, load_checkpoint
+from edgernn.errors import EdgeRNNError
+
+FILES = ("model.h", "model.c", "README.md", "meta.json")
+
+
+def export_c(
+    checkpoint: Checkpoint | nn.Module | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: CExportConfig | None = None,
+) -> dict:
+    """Write ``model.h``, ``model.c``, ``README.md`` and ``meta.json`` for ``checkpoint``.
+
+    Args:
+        checkpoint: an edgernn checkpoint (loaded, or its path), or a zoo model
+            (``build_model``; it then has no input/output scaling).
+        out_dir: folder to write into; created if needed, its other files are kept.
+        config: precision and verification; ``CExportConfig()`` by default.
+
+    Returns:
+        ``{"files", "precision", "flash_bytes", "state_bytes", "scratch_bytes", "ram_bytes",
+        "weights", "parity"}``: sizes in bytes, ``weights`` the matrix entries, ``parity``
+        what ``edgernn.c.verify.verify_c`` measured.
+
+    Raises:
+        EdgeRNNError: a model the C target does not support (seq2seq, low-rank or hashed
+            embeddings), NaN weights, ``out_dir`` under a file, or a failed parity check.
+
+    Example::
+
+        export_c("runs/kws.pt", "firmware/model", CExportConfig(precision="int8"))
+    """
+    config = config or CExportConfig()
+    source = Path(checkpoint).name if isinstance(checkpoint, str | os.PathLike) else None
+    model, meta = _resolve(checkpoint)
+    check_folder_path(out_dir)
+    int8 = config.precision == "int8"
+    norm = meta.norm if meta is not None else None
+    cmodel = model_weights(model, norm)
+    arrays = weight_arrays(cmodel, int8)
+    sizes = layout(cmodel, arrays)
+    source = source or ("an edgernn checkpoint" if meta is not None else "a zoo model")
+    texts = {
+        "model.h": render_header(cmodel, sizes, int8, source),
+        "model.c": render_source(cmodel, sizes, arrays, int8),
+        "README.md": render_readme(cmodel, sizes, int8, meta.labels if meta else None),
+        "meta.json": json.dumps(meta.to_dict() if meta else {}, indent=1) + "\n",
+    }
+    # Checked in a scratch folder first: out_dir only ever gets code that passed.
+    with tempfile.TemporaryDirectory(prefix="edgernn-c-src-") as scratch:
+        for name, text in texts.items():
+            (Path(scratch) / name).write_text(text, encoding="utf-8")
+        parity = verify_c(model, Path(scratch), norm, int8) if config.verify else None
+    folder = make_folder(out_dir)
+    files = [str(write_atomic(folder / name, texts[name].encode("utf-8"))) for name in FILES]
+    return {
+        "files": files,
+        "precision": config.precision,
+        "flash_bytes": sizes.flash_bytes,
+        "state_bytes": sizes.state_bytes,
+        "scratch_bytes": sizes.scratch_bytes,
+        "ram_bytes": sizes.ram_bytes,
+        # matrix entries (recurrent, head, embedding); biases, scales and scaling excluded
+        "weights": sum(values.size for ctype, _, values in arrays if ctype != "float"),
+        "parity": parity or {"checked": False, "note": "verification turned off"},
+    }
+
+
+def _resolve(checkpoint) -> tuple[nn.Module, object]:
+    if isinstance(checkpoint, str | os.PathLike):
+        checkpoint = load_checkpoint(checkpoint)
+    if isinstance(checkpoint, Checkpoint):
+        check_supported(checkpoint.spec)
+        check_finite(checkpoint.state_dict)
+        return checkpoint.build(), checkpoint.meta
+    if isinstance(checkpoint, nn.Module) and hasattr(checkpoint, "spec"):
+        check_supported(checkpoint.spec)
+        check_finite(checkpoint.state_dict())
+        return checkpoint.eval(), None
+    raise EdgeRNNError(
+        f"the C target takes an edgernn checkpoint or zoo model, got {type(checkpoint).__name__}"
+    )

@@ -1,0 +1,133 @@
+"""README.md for the app developer who builds the generated C into firmware."""
+
+from __future__ import annotations
+
+from edgernn.c.layout import Layout, per_step
+from edgernn.c.weights import CModel
+
+_OUTPUTS = {
+    "classify": "one logit per class (no softmax: the largest is the prediction)",
+    "regress": "the predicted targets, in the data's own units (de-normalized)",
+    "tag": "one logit per tag at every step",
+    "lm": "next-token logits at every step (sampling is up to you)",
+}
+
+
+def render_readme(model: CModel, sizes: Layout, int8: bool, labels: list[str] | None) -> str:
+    """The README: what goes in, what comes out, the sizes and how to build it."""
+    spec = model.spec
+    frame = (
+        "one `int32_t` token id (the index in `meta.json`'s `vocab`; 1 is `<unk>`)"
+        if spec.vocab_size
+        else f"{spec.input_size} raw `float` features (model.c normalizes them as in training)"
+    )
+    lines = [
+        f"# {spec.task} model in C ({'int8' if int8 else 'fp32'} weights)",
+        "",
+        f"{spec.cell.upper()}, {spec.layers} layer(s) x {spec.hidden} units, "
+        f"{'bidirectional' if spec.bidirectional else 'unidirectional'}. Written by "
+        "`edgernn export --target c`; regenerate it rather than edit it.",
+        "",
+        "C99 with no dependencies: no malloc, nothing from libc but `math.h` (`expf`, `tanhf`).",
+        "Weights are `static const` (flash on a microcontroller). Build it with your firmware:",
+        "",
+        "```sh",
+        "cc -std=c99 -O2 -c model.c      # link with -lm where libm is separate",
+        "```",
+        "",
+        "## Sizes",
+        "",
+        "| | bytes | macro |",
+        "|---|---:|---|",
+        f"| flash (weights, scales, biases, scaling) | {sizes.flash_bytes:,} | "
+        "`EDGERNN_FLASH_BYTES` |",
+        f"| one `edgernn_state` | {sizes.state_bytes:,} | `EDGERNN_STATE_BYTES` |",
+        f"| static buffers of `edgernn_run` | {sizes.scratch_bytes:,} | `EDGERNN_SCRATCH_BYTES` |",
+        f"| RAM in all | {sizes.ram_bytes:,} | `EDGERNN_RAM_BYTES` |",
+        "",
+        "Code and the small descriptor tables come on top. model.c checks at compile time that",
+        "these macros are the sizes the compiler lays out.",
+        "",
+        "## Input and output",
+        "",
+        f"A frame (one time step) is {frame}: `EDGERNN_INPUT_SIZE` values of type",
+        "`edgernn_input`. The output is `EDGERNN_OUTPUT_SIZE` floats: " + _OUTPUTS[spec.task] + ".",
+        *_labels(labels),
+        "",
+        "`edgernn_run` and `edgernn_step` return `EDGERNN_OK` (0), `EDGERNN_ERR_LENGTH` or",
+        "`EDGERNN_ERR_TOKEN`.",
+        "",
+        *_usage(model),
+        "## Precision",
+        "",
+        _precision(int8),
+        "",
+        "`meta.json` holds the data description of the checkpoint (vocabulary, labels, text",
+        "rules, normalization), as edgernn recorded it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _labels(labels: list[str] | None) -> list[str]:
+    if not labels:
+        return []
+    shown = ", ".join(f"{i} `{name}`" for i, name in enumerate(labels[:50]))
+    more = f" and {len(labels) - 50} more (meta.json)" if len(labels) > 50 else ""
+    return ["", f"Output index -> label: {shown}{more}."]
+
+
+def _usage(model: CModel) -> list[str]:
+    spec = model.spec
+    steps = per_step(spec)
+    run = [
+        "```c",
+        '#include "model.h"',
+        "",
+        f"float out[{'LENGTH * ' if steps else ''}EDGERNN_OUTPUT_SIZE];",
+        "int rc = edgernn_run(frames, length, out);   /* frames: length * EDGERNN_INPUT_SIZE */",
+        "```",
+        "",
+    ]
+    if spec.directions == 2:
+        return [
+            "A bidirectional model needs the whole sequence, so there is `edgernn_run` only. Its",
+            "buffers hold `EDGERNN_MAX_LEN` steps; compile every file with",
+            "`-DEDGERNN_MAX_LEN=N` to take shorter sequences in less RAM. It is not reentrant.",
+            "",
+            *run,
+        ]
+    so_far = "this step's outputs" if steps else "the outputs for the sequence so far"
+    return [
+        "Streaming: keep one `edgernn_state` per stream and feed it a frame at a time; each",
+        f"`edgernn_step` writes {so_far}. `edgernn_run` does the same over a whole sequence",
+        "(with its own static state, so it is not reentrant).",
+        "",
+        "```c",
+        '#include "model.h"',
+        "",
+        "static edgernn_state state;",
+        "float out[EDGERNN_OUTPUT_SIZE];",
+        "edgernn_init(&state);",
+        "while (next_frame(frame)) {",
+        "    if (edgernn_step(&state, frame, out) != EDGERNN_OK) { /* bad frame */ }",
+        "}",
+        "edgernn_reset(&state);   /* before the next sequence */",
+        "```",
+        "",
+        *run,
+    ]
+
+
+def _precision(int8: bool) -> str:
+    if not int8:
+        return "fp32: every weight is a float; the outputs match PyTorch to float rounding."
+    return (
+        "int8, weight-only: every weight matrix (and the embedding table) is stored as int8 "
+        "rows, each with one float scale (symmetric, `max|row| / 127`); activations stay float. "
+        "A row's products are summed in float and scaled once, so the code computes exactly the "
+        "model with those int8 weights (edgernn checks it to float rounding); the matrices take "
+        "a quarter of their fp32 flash (plus 4 bytes of scale per row). Biases and the scaling "
+        "stay float. No integer activation kernels: on a core with an FPU (Cortex-M4F and up) "
+        "this is as fast as fp32 and more accurate than int8 activations."
+    )
