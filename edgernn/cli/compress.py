@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import fields
 from pathlib import Path
 
@@ -215,6 +216,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     """
     search = _search_config(options)
 
+    from edgernn import distributed
     from edgernn.compress.bundle import bundle_summary, publish_bundle
     from edgernn.compress.config import BundleReportConfig
     from edgernn.compress.precision import fp32_only_note
@@ -228,32 +230,50 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
     check_output_not_input(output, inputs, folder=True)
     own, axes = pop_own_flags(options)
     flags = CompressOptions(**{f.name: options.pop(f.name) for f in fields(CompressOptions)})
-    config = flags.config(progress=not quiet)
+    config = flags.config(progress=not quiet and distributed.place().rank == 0)
     require_device(device)
     resolved = resolve_model(model, own)
     if resolved.seq2seq is not None:
-        raise EdgeRNNError(
-            f"{resolved.not_adopted}: compress cannot distill a user's seq2seq yet; export it "
-            f"by parts (fp32 + int8) with: edgernn export {model} [the same flags] -o BUNDLE"
-        )
-    if resolved.checkpoint is None and (data is None or own.task is None):
+        if data is None:
+            raise EdgeRNNError(
+                f"{resolved.not_adopted}: compress distills a student from it on --data (a "
+                f"seq2seq dataset); or export it by parts with: edgernn export {model} [the "
+                "same flags] -o BUNDLE"
+            )
+        resolved, config = _black_box_seq2seq(resolved, own, config, search)
+    elif resolved.checkpoint is None and (data is None or own.task is None):
         return _compress_own(resolved, own, output, axes, quiet, as_json)
-    if resolved.checkpoint is None:
+    elif resolved.checkpoint is None:
         resolved, config = _black_box(resolved, own, axes, config, search)
     else:
         check_own_model_flags(resolved.model, model, None, axes)
         echo_adoption(resolved, own)
-    # Locked for the whole run; the bundle is built aside and swapped in only when complete.
-    with folder_lock(output), teacher_file(resolved, model) as reference:
-        if search is None:
-            result, section = compress(resolved.checkpoint, config, data, device), None
-        else:
-            result, section = _search(reference, output, search, flags, data, device, quiet)
-        report = BundleReportConfig(progress=not quiet)
-        black_box = getattr(resolved.checkpoint, "teacher", None)  # a BlackBoxCheckpoint's
-        names = publish_bundle(result, output, reference, data, report, not no_export, black_box)
-        if section is not None:
-            section = _write_search(result, output, section)
+    # Under torchrun every rank compresses (distillation and fine-tuning data-parallel, the
+    # rest alike on each); rank 0 alone holds the lock and writes. Locked for the whole run;
+    # the bundle is built aside and swapped in only when complete.
+    with distributed.session(device) as here:
+        if search is not None and here.world > 1:
+            raise EdgeRNNError(
+                "--search under torchrun: the search scales out by --workers and --storage "
+                "(processes sharing one study), not by torchrun; run it as one process"
+            )
+        lock = folder_lock(output) if here.rank == 0 else contextlib.nullcontext()
+        with lock, teacher_file(resolved, model) as reference:
+            if search is None:
+                result, section = compress(resolved.checkpoint, config, data, device), None
+            else:
+                result, section = _search(reference, output, search, flags, data, device, quiet)
+            if here.rank > 0:
+                return
+            if here.world > 1:
+                result.notes.append(DATA_PARALLEL.format(here.world))
+            report = BundleReportConfig(progress=not quiet)
+            black_box = getattr(resolved.checkpoint, "teacher", None)  # a BlackBoxCheckpoint's
+            names = publish_bundle(
+                result, output, reference, data, report, not no_export, black_box
+            )
+            if section is not None:
+                section = _write_search(result, output, section)
     for row in result.rows:
         score = "not measured" if row.metric is None else f"{row.metric:.4f}"
         dropped = "" if row.kept else "  (not kept)"
@@ -272,6 +292,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
         echo_json(bundle_summary(result, output, names) | search_summary)
 
 
+DATA_PARALLEL = "distillation and fine-tuning ran data-parallel on {} processes (torchrun)"
 SEARCH_FLAGS = ("objective", "budget", "trials", "time_budget", "storage", "workers")
 # A compress flag given with --search pins its dimension (edgernn.search.config.DIMENSIONS).
 _PINS = {
@@ -395,6 +416,28 @@ def _black_box(resolved, own, axes: dict, config, search):
     resolved.checkpoint.compression["black_box"]["notes"] = notes  # into the report's notes
     click.echo(f"note: {resolved.not_adopted}; it is used as a black-box teacher on --data")
     return resolved, config
+
+
+def _black_box_seq2seq(resolved, own, config, search):
+    """``resolved``'s seq2seq parts as a black-box teacher, and ``config`` as one allows."""
+    from edgernn.errors import EdgeRNNError
+    from edgernn.own.blackbox import black_box_config
+    from edgernn.own.blackbox_seq2seq import black_box_seq2seq_checkpoint
+    from edgernn.own.resolve import Resolved
+    from edgernn.own.vocab import read_json_mapping
+
+    if search is not None:
+        raise EdgeRNNError(
+            f"{resolved.not_adopted}; --search does not take a black-box teacher yet: drop "
+            "--search and size the student with --student-hidden/--student-cell"
+        )
+    config, notes = black_box_config(config, "seq2seq")
+    vocab = read_json_mapping(own.vocab, "vocab") if own.vocab else None
+    teacher = black_box_seq2seq_checkpoint(resolved.model, resolved.seq2seq, vocab, own.tokens)
+    teacher.compression["black_box"]["notes"] = notes  # into the report's notes
+    parts = " + ".join(resolved.seq2seq.names)
+    click.echo(f"note: a seq2seq model ({parts}): its parts are a black-box teacher on --data")
+    return Resolved(teacher, not_adopted=resolved.not_adopted), config
 
 
 def _compress_own(resolved, own, output: str, axes: dict, quiet: bool, as_json: bool) -> None:

@@ -61,8 +61,8 @@ MAX_LEN = 256  # longest source the runtime takes (the user's model records none
 TRACED = (3, 6)  # (batch, source length) traced: no dynamic axis of size 1
 CHECKED = ((2, 5), (1, 3), (4, 8))  # batch and length sequences differ, so dims get named
 NOTE = (
-    "exported by parts (encoder + one-step decoder); accuracy not measured: scoring and "
-    "distilling a user's seq2seq are not built yet"
+    "exported by parts (encoder + one-step decoder); accuracy not measured: export does not "
+    "score a user's seq2seq (compress --data distills a student from it, and scores both)"
 )
 
 
