@@ -17,7 +17,7 @@ from torch import nn
 from edgernn import __version__
 from edgernn.atomic import atomic_path, make_folder
 from edgernn.config import ModelSpec
-from edgernn.data import TaskData, encode, load_raw
+from edgernn.data import TaskData, encode, load_raw, shards
 from edgernn.data.builtin import builtin_task
 from edgernn.data.meta import DataMeta
 from edgernn.errors import EdgeRNNError
@@ -204,5 +204,7 @@ def checkpoint_data(checkpoint: Checkpoint, data: str | None = None) -> tuple[Ta
 
 
 def _encode(checkpoint: Checkpoint, data: str) -> TaskData:
+    if shards.is_shards(data):  # encoded by ``edgernn prepare``, read with the model's meta
+        return shards.for_model(shards.load_shards(data), checkpoint.meta, checkpoint.spec.max_len)
     raw = load_raw(data, checkpoint.spec.task)
     return encode(raw, checkpoint.meta, checkpoint.spec.max_len)

@@ -239,9 +239,14 @@ class TrainConfig:
     patience: int = 10  # epochs without validation improvement before stopping
     seed: int = 0
     progress: bool = True  # tqdm bar on stderr
+    # Optimizer steps in all, the one-cycle schedule fitted to them; None: the epochs decide.
+    # A bound for a quick run on data too big for a whole epoch (e.g. shards of many GiB).
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         _check_positive(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience)
+        if self.max_steps is not None:
+            _check_positive(max_steps=self.max_steps)
         if not 0 < self.lr < math.inf:  # also refuses NaN
             raise EdgeRNNError(f"learning rate must be positive and finite, got {self.lr}")
         if not 0 < self.clip_norm < math.inf:

@@ -15,8 +15,8 @@ from tqdm import tqdm
 from edgernn import distributed
 from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelSpec, TrainConfig, attention_for
-from edgernn.data import Batch, TaskData, encode, fit_meta, load_raw
-from edgernn.data.batching import batch_indices, collate
+from edgernn.data import Batch, TaskData, encode, fit_meta, load_raw, shards
+from edgernn.data.batching import batch_indices, collate, example_lengths
 from edgernn.data.meta import DataMeta
 from edgernn.distributed import shard
 from edgernn.errors import EdgeRNNError
@@ -82,9 +82,9 @@ def fit(
     loss_fn, parameters = _objective(model, task.loss, objective, device)
     examples, rank, world = data.splits["train"], distributed.rank(), distributed.world_size()
     batches_per_epoch = _steps_per_epoch(len(examples), config.batch_size, world)
-    _check_parallel(objective, batches_per_epoch, config.batch_size, world)
+    _check_parallel(batches_per_epoch, config.batch_size, world)
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    total_steps = config.epochs * batches_per_epoch
+    total_steps = min(config.epochs * batches_per_epoch, config.max_steps or math.inf)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=_warmup(total_steps)
     )
@@ -97,17 +97,19 @@ def fit(
     progress = Progress()
     if resume is not None and resume.exists():
         progress = load_state(resume, fingerprint, parts, order)
-    network = _parallel(model, device)  # what the steps run; ``model`` stays the bare module
-    lengths = [len(x) for x, _ in examples]
+    step_loss = _step_loss(model, loss_fn, device)  # ``model`` stays the bare module
+    lengths = example_lengths(examples)
     shows = config.progress and distributed.is_main()
     for epoch in range(progress.epoch + 1, config.epochs + 1):
-        if progress.stale >= config.patience:
+        if progress.stale >= config.patience or schedule.last_epoch >= total_steps:
             break
         batches = _global_batches(lengths, config.batch_size, order, world)
         bar = tqdm(batches, total=batches_per_epoch, desc=f"epoch {epoch}", disable=not shows)
         for indices in bar:
+            if schedule.last_epoch >= total_steps:  # --max-steps ends this epoch early
+                break
             batch = collate([examples[i] for i in shard(indices, rank, world)], data.meta.task)
-            loss = loss_fn(network, batch.to(device))
+            loss = step_loss(batch.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(parameters, config.clip_norm)
@@ -152,14 +154,10 @@ def _global_batches(
     return [b for b in batch_indices(lengths, batch_size, order) if len(b) >= world]
 
 
-def _check_parallel(
-    objective: Objective | None, batches_per_epoch: int, batch_size: int, world: int
-) -> None:
+def _check_parallel(batches_per_epoch: int, batch_size: int, world: int) -> None:
     # The same checks, with the same outcome, on every rank: all of them fail, none hangs.
     if world == 1:
         return
-    if objective is not None:
-        raise EdgeRNNError("distillation and fine-tuning train in one process only")
     if batch_size < world:
         raise EdgeRNNError(
             f"--batch-size {batch_size} is smaller than the {world} processes; every "
@@ -169,15 +167,29 @@ def _check_parallel(
         raise EdgeRNNError(f"too few training examples for {world} processes")
 
 
-def _parallel(model: nn.Module, device: str) -> nn.Module:
-    """``model`` wrapped in DistributedDataParallel while a process group is up."""
+class _BatchLoss(nn.Module):
+    """The model and its loss as one module, ``forward(batch) -> loss``: what DDP wraps, so
+    the gradients of every trained parameter (the model's and a distillation objective's
+    projection) are averaged across ranks and the loss may read the model's insides."""
+
+    def __init__(self, model: nn.Module, loss_fn: Objective):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn  # registered when it is a module: its parameters train too
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def _step_loss(model: nn.Module, loss_fn: Objective, device: str):
+    """``batch -> loss`` of one training step, data-parallel while a process group is up."""
     if not distributed.active():
-        return model
+        return lambda batch: loss_fn(model, batch)
     from torch.nn.parallel import DistributedDataParallel
 
     # One GPU per rank: the one ``distributed.session`` chose from LOCAL_RANK.
     devices = [torch.cuda.current_device()] if device == "cuda" else None
-    return DistributedDataParallel(model, device_ids=devices)
+    return DistributedDataParallel(_BatchLoss(model, loss_fn), device_ids=devices)
 
 
 def _validate(model: nn.Module, data: TaskData, metric: str, device: str) -> float:
@@ -192,6 +204,8 @@ def _validate(model: nn.Module, data: TaskData, metric: str, device: str) -> flo
 def _fingerprint(model: nn.Module, data: TaskData, config: TrainConfig) -> dict:
     # What must not change between a run and its resumption (the progress bar may).
     settings = {k: v for k, v in asdict(config).items() if k != "progress"}
+    if settings["max_steps"] is None:  # as states saved before the setting existed
+        del settings["max_steps"]
     spec = model.spec.to_dict() if hasattr(model, "spec") else type(model).__name__
     sizes = {split: len(examples) for split, examples in data.splits.items()}
     return {"settings": settings, "model": spec, "data": [data.meta.source, sizes]}
@@ -223,6 +237,11 @@ def prepare(
     """
     choices = {name: value for name, value in choices.items() if value is not None}
     _check_choices(task, choices)
+    if shards.is_shards(data):  # encoded by ``edgernn prepare``: read from disk as needed
+        encoded = shards.load_for_training(data, task, tokens, text)
+        spec = build_spec(task, encoded.meta, **choices)
+        shards.check_length(encoded, spec.max_len)
+        return spec, encoded
     raw = load_raw(data, task)
     meta = fit_meta(raw, tokens, text)
     spec = build_spec(task, meta, **choices)

@@ -201,3 +201,23 @@ def test_two_gpus_train_with_nccl(series, tmp_path):
     result = _run([*command, "--nproc", "2", "--device", "cuda", "-o", str(out)])
     assert result.returncode == 0, result.stderr
     assert _results(result.stdout)["metrics"]["valid"]["accuracy"] > 85
+
+
+@pytest.mark.slow
+def test_compress_distills_data_parallel_and_rank_0_alone_writes(two_processes, series, tmp_path):
+    _, teacher = two_processes
+    # Hidden matching on: its projection trains beside the student, so DDP must average it.
+    args = ["compress", str(teacher), "--epochs", "8", "--student-hidden", "16"]
+    args += ["--hidden-match", "0.5", "--quiet"]
+    out = tmp_path / "bundle"
+    result = _run([*TORCHRUN, "2", "-m", "edgernn", *args, "--json", "-o", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert sum(line.startswith("bundle:") for line in result.stdout.splitlines()) == 1
+    report = json.loads((out / "report.json").read_text())
+    assert "data-parallel on 2 processes" in " ".join(report["notes"])
+    alone = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "one")])
+    assert alone.exit_code == 0, alone.output
+    single = json.loads((tmp_path / "one" / "report.json").read_text())
+    # The distilled students (not the later stages, which a point either way may drop).
+    parallel, one = report["models"][1]["metric"], single["models"][1]["metric"]
+    assert parallel > 80 and one > 80 and abs(parallel - one) <= 10

@@ -80,6 +80,12 @@ from edgernn.config import (
     help="Upper bound; early stopping on the validation split ends sooner.",
 )
 @click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    help="Stop after this many optimizer steps in all (the schedule fits them) [default: "
+    "the epochs decide].",
+)
+@click.option(
     "--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True
 )
 @click.option("--lr", type=Number(min=0, min_open=True), default=TrainConfig.lr, show_default=True)
@@ -116,6 +122,7 @@ def train(
     task,
     data,
     epochs,
+    max_steps,
     batch_size,
     lr,
     patience,
@@ -150,6 +157,7 @@ def train(
         _launch(nproc, device, (data, task, tokens, text), choices)
     config = TrainConfig(
         epochs=epochs,
+        max_steps=max_steps,
         batch_size=batch_size,
         lr=lr,
         patience=patience,

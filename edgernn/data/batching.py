@@ -66,6 +66,12 @@ def batch_indices(
     return [batches[i] for i in shuffle]
 
 
+def example_lengths(examples: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Sequence[int]:
+    """Every example's input length; a split on disk (``ShardSplit``) knows them unread."""
+    lengths = getattr(examples, "lengths", None)
+    return lengths if lengths is not None else [len(x) for x, _ in examples]
+
+
 def iterate_batches(
     examples: Sequence[tuple[torch.Tensor, torch.Tensor]],
     task: str,
@@ -73,6 +79,5 @@ def iterate_batches(
     generator: torch.Generator | None = None,
 ) -> Iterator[Batch]:
     """Yield padded batches; shuffled and length-bucketed when a generator is given."""
-    lengths = [len(x) for x, _ in examples]
-    for indices in batch_indices(lengths, batch_size, generator):
+    for indices in batch_indices(example_lengths(examples), batch_size, generator):
         yield collate([examples[i] for i in indices], task)

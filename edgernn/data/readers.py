@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,32 +80,35 @@ def _lines(path: Path) -> list[str]:
 def read_table(path: Path, task: str) -> list[tuple[str, str]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     rows = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
+    return list(table_examples(path, rows))
+
+
+def table_examples(path: Path, rows) -> Iterator[tuple[str, str]]:
+    """The examples of a ``csv.reader`` over a CSV/TSV file, one by one (also streamed)."""
     try:
-        return _table_examples(path, rows)
+        header = [cell.strip().lower() for cell in next(rows, [])]
+        if "text" not in header or "label" not in header:
+            raise EdgeRNNError(f"{path}: expected a header with columns text,label; got {header}")
+        text_at, label_at = header.index("text"), header.index("label")
+        for row in rows:
+            if not any(cell.strip() for cell in row):
+                continue
+            where = f"{path}:{rows.line_num}"
+            if len(row) != len(header):
+                raise EdgeRNNError(f"{where}: expected {len(header)} columns, got {len(row)}")
+            yield _text_label(row[text_at], row[label_at], where)
     except csv.Error as error:
         raise EdgeRNNError(f"{path}:{rows.line_num}: not valid {path.suffix} ({error})") from None
 
 
-def _table_examples(path: Path, rows) -> list[tuple[str, str]]:
-    header = [cell.strip().lower() for cell in next(rows, [])]
-    if "text" not in header or "label" not in header:
-        raise EdgeRNNError(f"{path}: expected a header with columns text,label; got {header}")
-    text_at, label_at = header.index("text"), header.index("label")
-    examples = []
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{rows.line_num}"
-        if len(row) != len(header):
-            raise EdgeRNNError(f"{where}: expected {len(header)} columns, got {len(row)}")
-        examples.append(_text_label(row[text_at], row[label_at], where))
-    return examples
-
-
 @reader("classify", ".jsonl")
 def read_jsonl(path: Path, task: str) -> list[tuple[str, str]]:
-    examples = []
-    for line, content in enumerate(_lines(path), start=1):
+    return list(jsonl_examples(path, enumerate(_lines(path), start=1)))
+
+
+def jsonl_examples(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, str]]:
+    """The examples of numbered JSONL lines, one by one (also streamed)."""
+    for line, content in lines:
         if not content.strip():
             continue
         where = f"{path}:{line}"
@@ -125,8 +128,7 @@ def read_jsonl(path: Path, task: str) -> list[tuple[str, str]]:
                 f"{where}: the label must be a string, integer or boolean, not "
                 f"{type(label).__name__}"
             )
-        examples.append(_text_label(record["text"], label, where))
-    return examples
+        yield _text_label(record["text"], label, where)
 
 
 def _text_label(text: object, label: object, where: str) -> tuple[str, str]:
@@ -157,12 +159,19 @@ def _unicode(text: str, where: str) -> str:
 
 @reader("tag", ".conll", ".txt", ".tsv", ".bio")
 def read_conll(path: Path, task: str) -> list[tuple[list[str], list[str]]]:
-    sentences, tokens, tags = [], [], []
-    for line, content in enumerate(_lines(path), start=1):
+    return list(conll_sentences(path, enumerate(_lines(path), start=1)))
+
+
+def conll_sentences(
+    path: Path, lines: Iterable[tuple[int, str]]
+) -> Iterator[tuple[list[str], list[str]]]:
+    """The sentences of numbered CoNLL lines, one by one (also streamed)."""
+    tokens, tags = [], []
+    for line, content in lines:
         cells = content.split()
         if not cells or content.startswith("-DOCSTART-"):
             if tokens:
-                sentences.append((tokens, tags))
+                yield tokens, tags
             tokens, tags = [], []
             continue
         if len(cells) < 2:
@@ -170,8 +179,7 @@ def read_conll(path: Path, task: str) -> list[tuple[list[str], list[str]]]:
         tokens.append(cells[0])
         tags.append(cells[-1])
     if tokens:
-        sentences.append((tokens, tags))
-    return sentences
+        yield tokens, tags
 
 
 @reader("lm", ".txt")
@@ -182,15 +190,18 @@ def read_plain_text(path: Path, task: str) -> list[str]:
 
 @reader("seq2seq", ".tsv")
 def read_pairs(path: Path, task: str) -> list[tuple[str, str]]:
-    pairs = []
-    for line, content in enumerate(_lines(path), start=1):
+    return list(pair_examples(path, enumerate(_lines(path), start=1)))
+
+
+def pair_examples(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, str]]:
+    """The pairs of numbered ``source<TAB>target`` lines, one by one (also streamed)."""
+    for line, content in lines:
         if not content.strip():
             continue
         cells = content.split("\t")
         if len(cells) != 2 or not cells[0].strip() or not cells[1].strip():
             raise EdgeRNNError(f"{path}:{line}: expected 'source<TAB>target', got {content!r}")
-        pairs.append((cells[0].strip(), cells[1].strip()))
-    return pairs
+        yield cells[0].strip(), cells[1].strip()
 
 
 @reader("classify", ".npz")

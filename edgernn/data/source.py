@@ -66,6 +66,11 @@ def _from_path(path: Path, task: str) -> RawData:
         raise EdgeRNNError(
             f"{path}: {_kind(path)}, not a data file or directory; copy it to a file"
         )
+    if (path / "shards.json").is_file():  # train, compress and evaluate read those themselves
+        raise EdgeRNNError(
+            f"{path}: a shards folder (edgernn prepare); this command reads the source data, "
+            "pass that instead"
+        )
     splits = {name: _split_file(path, name) for name in SPLITS}
     if splits["train"] is None:
         raise EdgeRNNError(f"{path}: a data directory needs a train.* file")
