@@ -221,3 +221,23 @@ def test_compress_distills_data_parallel_and_rank_0_alone_writes(two_processes, 
     # The distilled students (not the later stages, which a point either way may drop).
     parallel, one = report["models"][1]["metric"], single["models"][1]["metric"]
     assert parallel > 80 and one > 80 and abs(parallel - one) <= 10
+
+
+@pytest.mark.slow
+def test_a_recipe_runs_data_parallel_and_a_rerun_skips_every_stage(series, tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        f'[data]\nsource = "{series}"\ntask = "classify"\n[teacher]\nhidden = 16\nepochs = 2\n'
+        "batch_size = 16\n[compress]\nepochs = 1\n[bench]\nbatch_sizes = [1]\nseq_lens = [8]\n"
+        "min_time_s = 0\n"
+    )
+    out = tmp_path / "run"
+    result = _run([*TORCHRUN, "2", "-m", "edgernn", "run", str(recipe), "--quiet", "-o", str(out)])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines.count("teacher: running") == 1 and lines.count("bundle: done") == 1, lines
+    assert (out / "teacher.pt").is_file() and (out / "report.json").is_file()
+    # Rank 0 recorded every stage as one process would: a plain rerun has nothing to do.
+    again = CliRunner().invoke(main, ["run", str(recipe), "--quiet", "-o", str(out)])
+    assert again.exit_code == 0, again.output
+    assert all(f"{stage}: done, skipped" in again.output for stage in ("teacher", "compress"))

@@ -21,7 +21,12 @@ from edgernn.cli.base import DEVICE, echo_json, main, require_device
 @click.option("--quiet", is_flag=True, help="No progress bars (stage lines are still shown).")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def run_command(recipe, output, device, quiet, as_json):
-    """Run a recipe; a rerun skips the stages that already finished."""
+    """Run a recipe; a rerun skips the stages that already finished.
+
+    Under torchrun every process trains the teacher and the student on its share of each
+    batch; rank 0 alone prints and writes.
+    """
+    from edgernn import distributed
     from edgernn.paths import check_output_not_input
     from edgernn.recipe.parse import load_recipe
     from edgernn.recipe.run import run_recipe
@@ -30,7 +35,10 @@ def run_command(recipe, output, device, quiet, as_json):
     require_device(device)
     outdir = Path(output) if output else Path("runs") / Path(recipe).stem
     check_output_not_input(outdir, [("RECIPE", recipe), *parsed.inputs()], folder=True)
-    summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo, device=device)
+    with distributed.session(device):  # under torchrun: every rank trains, rank 0 writes
+        summary = run_recipe(parsed, outdir, progress=not quiet, log=click.echo, device=device)
+    if summary is None:  # another rank than 0
+        return
     shown = "  ".join(f"{name} {value:.4f}" for name, value in summary["metrics"].items())
     click.echo(f"final: {shown}")
     click.echo(f"size ratio: {summary['ratios']['size_bytes']:.3f} of the teacher")

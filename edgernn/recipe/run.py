@@ -10,10 +10,12 @@ at any point leaves the previous bundle as it was.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from edgernn import distributed
 from edgernn.atomic import atomic_path
 from edgernn.bundle.staging import recover
 from edgernn.errors import EdgeRNNError
@@ -45,7 +47,8 @@ def run_recipe(
     Returns:
         ``edgernn.compress.bundle.bundle_summary`` (``bundle``, ``report``, ``files``,
         ``metrics``, ``teacher_metrics``, ``ratios``, as ``edgernn compress --json``) plus
-        ``stages``: each stage -> ``ran`` or ``skipped``.
+        ``stages``: each stage -> ``ran`` or ``skipped``. Under torchrun, on ranks other
+        than 0: None (rank 0 alone writes the bundle).
 
     Raises:
         EdgeRNNError: another command is writing into ``outdir``, or a stage refused its input.
@@ -55,11 +58,37 @@ def run_recipe(
         summary = run_recipe(load_recipe("pipelines/sentiment_bilstm.toml"), "runs/demo")
     """
     outdir = Path(outdir)
+    if distributed.active():
+        return _run_data_parallel(recipe, outdir, progress, log, device)
     with folder_lock(outdir):
         recover(outdir)  # a bundle swap a killed run left half done, before stages are judged
         run = _Run(recipe, outdir, progress, log or (lambda line: None), device)
         run.stage("teacher", run.teacher_key(), run.train_teacher)
         run.stage("compress", run.compress_key(), run.compress)
+        run.stage("bundle", run.bundle_key(), run.bundle)
+    return run.summary()
+
+
+def _run_data_parallel(recipe: Recipe, outdir: Path, progress: bool, log, device: str):
+    """``run_recipe`` under torchrun: every rank trains and compresses (data-parallel), rank 0
+    alone holds the lock, writes, logs and finishes the bundle; the others return None.
+
+    Every rank makes the same skip decisions: each reads the stages rank 0 recovered, and
+    again after the teacher stage, which rank 0 recorded (and whose checkpoint it wrote).
+    """
+    main = distributed.is_main()
+    with folder_lock(outdir) if main else contextlib.nullcontext():
+        if main:
+            recover(outdir)
+        distributed.barrier()
+        silent = lambda line: None  # noqa: E731
+        run = _Run(recipe, outdir, progress and main, (log or silent) if main else silent, device)
+        run.stage("teacher", run.teacher_key(), run.train_teacher)
+        distributed.barrier()
+        run.stages = load_state(outdir)
+        run.stage("compress", run.compress_key(), run.compress)
+        if not main:
+            return None
         run.stage("bundle", run.bundle_key(), run.bundle)
     return run.summary()
 
@@ -82,6 +111,8 @@ class _Run:
             return
         self.log(f"{name}: running")
         artifacts = work()
+        if not distributed.is_main():  # under torchrun rank 0 alone writes and records
+            return
         # Only now, with every artifact in place, does the stage count as finished.
         self.stages = record_stage(self.outdir, self.stages, name, key, artifacts)
         self.outcome[name] = "ran"
@@ -114,6 +145,8 @@ class _Run:
         if given:
             # Copied into the run, so the bundle report and resuming refer to a file it owns.
             _check_given_teacher(load_checkpoint(given), self.recipe)
+            if not distributed.is_main():
+                return []
             _copy_atomic(Path(given), self.teacher_file)
             return [self.teacher_file]
         data, teacher = self.recipe.data, self.recipe.teacher
@@ -127,6 +160,8 @@ class _Run:
             text=data.text_choices(),
             **teacher.model_choices(),
         )
+        if not distributed.is_main():
+            return []
         return [save_checkpoint(checkpoint, self.teacher_file)]
 
     def compress(self) -> list[Path]:
@@ -137,6 +172,8 @@ class _Run:
         teacher = load_checkpoint(self.teacher_file)
         # Kept in memory for the bundle stage; compress/ is what a resumed run reads instead.
         self.result = compress(teacher, config, self.recipe.data.source, self.device)
+        if not distributed.is_main():
+            return []
         folder = self.outdir / COMPRESS_DIR
         folder.mkdir(exist_ok=True)
         files = write_compressed(self.result, folder, str(self.teacher_file))
