@@ -100,6 +100,33 @@ DEVICE = click.option(
 )
 
 
+TEXT_OPTIONS = [
+    click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization."),
+    click.option(
+        "--unicode",
+        type=click.Choice(["nfc", "none"]),
+        help="Unicode normalization of text [default: nfc].",
+    ),
+    click.option(
+        "--lowercase/--no-lowercase",
+        default=None,
+        help="Lowercase text [default: yes for word tokens, no for tag and char].",
+    ),
+    click.option(
+        "--split-punct/--no-split-punct",
+        default=None,
+        help="Punctuation marks become tokens of their own [default: yes for word tokens].",
+    ),
+]
+
+
+def text_options(command):
+    """How text data is read into tokens (``train`` and ``prepare`` take the same flags)."""
+    for option in reversed(TEXT_OPTIONS):
+        command = option(command)
+    return command
+
+
 def require_device(device: str) -> None:
     """Refuse ``--device cuda`` up front on a machine without a GPU."""
     import torch

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.base import echo_json, main
+from edgernn.cli.base import echo_json, main, text_options
 from edgernn.config import TASKS, ModelSpec
 
 
 @main.command()
 @click.argument("data")
 @click.option("--task", required=True, type=click.Choice(TASKS), help="What the data is for.")
-@click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
-@click.option(
-    "--unicode",
-    type=click.Choice(["nfc", "none"]),
-    help="Unicode normalization of text [default: nfc].",
-)
-@click.option(
-    "--lowercase/--no-lowercase",
-    default=None,
-    help="Lowercase text [default: yes for word tokens, no for tag and char].",
-)
-@click.option(
-    "--split-punct/--no-split-punct",
-    default=None,
-    help="Punctuation marks become tokens of their own [default: yes for word tokens].",
-)
+@text_options
 @click.option(
     "--max-len",
     type=click.IntRange(min=1),

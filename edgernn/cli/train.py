@@ -13,6 +13,7 @@ from edgernn.cli.base import (
     main,
     output_location,
     require_device,
+    text_options,
 )
 from edgernn.config import (
     ATTENTIONS,
@@ -49,22 +50,7 @@ from edgernn.config import (
     default=ModelSpec.dropout,
     show_default=True,
 )
-@click.option("--tokens", type=click.Choice(["char", "word"]), help="Text tokenization.")
-@click.option(
-    "--unicode",
-    type=click.Choice(["nfc", "none"]),
-    help="Unicode normalization of text [default: nfc].",
-)
-@click.option(
-    "--lowercase/--no-lowercase",
-    default=None,
-    help="Lowercase text [default: yes for word tokens, no for tag and char].",
-)
-@click.option(
-    "--split-punct/--no-split-punct",
-    default=None,
-    help="Punctuation marks become tokens of their own [default: yes for word tokens].",
-)
+@text_options
 @click.option(
     "--max-len",
     type=click.IntRange(min=1),

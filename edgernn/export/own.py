@@ -85,8 +85,8 @@ def export_own(
     dynamic = dynamic_axes(model.inputs, state_axes(model, pairs) | (axes or {}))
     traced, checks = variants(model.inputs, dynamic)
     graph = _graph(model, traced, dynamic)
-    proto, exporter, diff = _export_verified(graph, model.module, checks, config)
-    _check_dtypes(proto)
+    proto, exporter, diff = export_verified(graph, model.module, checks, config)
+    check_dtypes(proto)
     states, notes = _states(proto, model, pairs, dynamic, config.tolerance)
     files = [GraphFile("model", "fp32", proto, exporter, states, diff)]
     if config.int8:
@@ -95,19 +95,29 @@ def export_own(
         except EdgeRNNError as error:  # a graph int8 cannot handle still ships in fp32
             notes.append(f"int8 skipped, the fp32 graph is kept: {error}")
         else:
-            loose, _ = _compare(model.module, int8, checks)  # recorded; no metric judges it
-            record = _int8_record(proto)
+            # Recorded; no metric judges it.
+            loose, _ = compare_with_pytorch(model.module, int8, checks)
+            record = int8_record(proto)
             files.append(
                 GraphFile("model", "int8", int8, exporter, states, loose, quantization=record)
             )
+    out_dir, entries = write_graphs(out_dir, files, config)
+    write_manifest(out_dir, _manifest(model, entries, notes))
+    return out_dir
+
+
+def write_graphs(out_dir, files: list[GraphFile], config: ExportConfig) -> tuple[Path, list]:
+    """Write ``files`` into ``out_dir`` (created) and return their manifest entries.
+
+    An old manifest goes first and the caller writes the new one last: a bundle stopped
+    half way never looks complete.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)  # back last: no half bundle looks complete
-    entries = [write_graph(out_dir, item, config) for item in files]
-    write_manifest(out_dir, _manifest(model, entries, notes))
-    return out_dir
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    return out_dir, [write_graph(out_dir, item, config) for item in files]
 
 
 def _states(proto, model: OwnModel, pairs, dynamic: dict, tolerance: float):
@@ -135,11 +145,11 @@ def _graph(model: OwnModel, traced: dict, dynamic: dict) -> Graph:
         inputs=list(traced),
         outputs=[name for name, _ in outputs],
         dynamic=dynamic,
-        recurrent_nodes=_recurrent_layers(model.module, model.inputs),
+        recurrent_nodes=recurrent_layers(model.module, model.inputs),
     )
 
 
-def _recurrent_layers(module: nn.Module, inputs: dict) -> int:
+def recurrent_layers(module: nn.Module, inputs: dict) -> int:
     # Each call of an nn.LSTM/GRU/RNN must become one fused ONNX node per layer (the op
     # audit of trace.check); counted on a real forward, so shared and unused layers count right.
     calls = []
@@ -156,7 +166,7 @@ def _recurrent_layers(module: nn.Module, inputs: dict) -> int:
     return sum(calls)
 
 
-def _export_verified(
+def export_verified(
     graph: Graph, module: nn.Module, checks: list[dict], config: ExportConfig
 ) -> tuple[onnx.ModelProto, str, float]:
     """The first exporter's graph that passes the checks, keeps the dynamic axes and
@@ -171,7 +181,7 @@ def _export_verified(
             fixed = _fixed_inputs(proto, graph.dynamic)
             if fixed:
                 raise EdgeRNNError(f"the graph fixes {', '.join(fixed)}")
-            diff, shapes = _compare(module, proto, checks)
+            diff, shapes = compare_with_pytorch(module, proto, checks)
             if not diff <= config.tolerance:  # also catches NaN
                 raise EdgeRNNError(
                     f"the graph differs from PyTorch by {diff:.3g} (tolerance "
@@ -204,7 +214,7 @@ def _fixed_inputs(proto: onnx.ModelProto, dynamic: dict) -> list[str]:
     ]
 
 
-def _compare(
+def compare_with_pytorch(
     module: nn.Module, proto: onnx.ModelProto, checks: list[dict]
 ) -> tuple[float, list[list[tuple]]]:
     """Max abs difference from PyTorch over ``checks``, and the output shapes of each check."""
@@ -259,7 +269,7 @@ def _name_output_dims(proto: onnx.ModelProto, shapes: list, sizes: list[dict]) -
             dim.dim_param = name  # clears dim_value (a oneof)
 
 
-def _check_dtypes(proto: onnx.ModelProto) -> None:
+def check_dtypes(proto: onnx.ModelProto) -> None:
     for value in proto.graph.output:
         elem = value.type.tensor_type.elem_type
         if elem not in DTYPES:
@@ -270,7 +280,7 @@ def _check_dtypes(proto: onnx.ModelProto) -> None:
             )
 
 
-def _int8_record(fp32: onnx.ModelProto) -> dict:
+def int8_record(fp32: onnx.ModelProto) -> dict:
     # As the zoo's int8 entries, without a sensitivity pass: no data, no metric to measure.
     weight_only = {
         node.name: "ONNX Runtime has no integer kernel for it"

@@ -32,15 +32,16 @@ from edgernn.errors import EdgeRNNError
 from edgernn.export.graphs import Graph
 from edgernn.export.int8 import quantize_int8
 from edgernn.export.own import (
-    _check_dtypes,
-    _compare,
-    _export_verified,
-    _int8_record,
-    _recurrent_layers,
+    check_dtypes,
+    compare_with_pytorch,
+    export_verified,
+    int8_record,
+    recurrent_layers,
+    write_graphs,
 )
 from edgernn.export.requirements import bundle_min_onnxruntime
 from edgernn.export.trace import OPSET
-from edgernn.export.writer import ExportConfig, GraphFile, versions, write_graph
+from edgernn.export.writer import ExportConfig, GraphFile, versions
 from edgernn.own.load import OwnModel
 from edgernn.own.seq2seq import (
     STATE_NAMES,
@@ -109,17 +110,12 @@ def export_own_seq2seq(
     ]
     files, notes = [], [NOTE]
     for graph, checks in graphs:
-        proto, exporter, diff = _export_verified(graph, graph.module, checks, config)
-        _check_dtypes(proto)
+        proto, exporter, diff = export_verified(graph, graph.module, checks, config)
+        check_dtypes(proto)
         files.append(GraphFile(graph.role, "fp32", proto, exporter, graph.states, diff))
     if config.int8:
         files += _int8_files(files, graphs, config, notes)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EdgeRNNError(f"{out_dir}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)  # back last: no half bundle looks complete
-    entries = [write_graph(out_dir, item, config) for item in files]
+    out_dir, entries = write_graphs(out_dir, files, config)
     manifest = _manifest(model, parts, layout, (src_map, trg_map), entries, tokens)
     manifest["model"]["parts"]["wrap_source"] = wrap
     manifest["metrics"] = {"note": " ".join(notes)}
@@ -143,7 +139,7 @@ def _encoder_graph(module: EncoderPart, vocab_size: int, layout: Layout) -> tupl
         inputs=list(traced),
         outputs=["memory", "mask", *names],
         dynamic={"src": {0: "batch", 1: "src_time"}, "src_lengths": {0: "batch"}},
-        recurrent_nodes=_recurrent_layers(module, traced),
+        recurrent_nodes=recurrent_layers(module, traced),
     )
     return graph, [arrays(b, s, seed=i + 1) for i, (b, s) in enumerate(CHECKED)]
 
@@ -174,7 +170,7 @@ def _decoder_graph(module: DecoderPart, vocab_size: int, layout: Layout) -> tupl
         inputs=list(traced),
         outputs=["logits", *(s["output"] for s in states)] + ["attention"] * layout.attention,
         dynamic=dynamic,
-        recurrent_nodes=_recurrent_layers(module, traced),
+        recurrent_nodes=recurrent_layers(module, traced),
         states=states,
     )
     return graph, [arrays(b, s, seed=11 + i) for i, (b, s) in enumerate(CHECKED)]
@@ -189,8 +185,9 @@ def _int8_files(files: list[GraphFile], graphs: list, config: ExportConfig, note
         except EdgeRNNError as error:
             notes.append(f"int8 skipped, the fp32 graphs are kept: {error}")
             return []
-        loose, _ = _compare(graph.module, proto, checks)  # recorded; no metric judges it
-        record = _int8_record(item.proto)
+        # Recorded; no metric judges it.
+        loose, _ = compare_with_pytorch(graph.module, proto, checks)
+        record = int8_record(item.proto)
         states = item.states
         int8.append(GraphFile(item.role, "int8", proto, item.exporter, states, loose, None, record))
     return int8

@@ -9,36 +9,52 @@ static float sigmoid(float x)
 
 /* y = W x + b. An int8 model keeps W as int8 rows, each with its own scale: the products
  * are summed in float and the sum is scaled once per row (weight-only int8, see README).
- * The row is taken in blocks of 16 weights, converted by a loop of fixed length, with four
- * running sums: compilers vectorize both at -O2, where one chain of dependent float adds
- * (which they may not reorder without -ffast-math) would leave the FPU waiting. */
-#define EDGERNN_BLOCK 16
+ * Four rows are taken at a time, so each load of x serves four rows, and each row's sum is
+ * kept in EDGERNN_LANES independent lanes: a fixed-length loop over lanes that compilers
+ * vectorize at -O2 without reordering any float sum (one chain of dependent adds, which
+ * they may not reorder without -ffast-math, would leave the FPU waiting). */
+#define EDGERNN_LANES 8
+#define EDGERNN_ROWS 4
+static float lane_sum(const float *lanes)
+{
+    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+           ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
 static void linear(const edgernn_linear *m, const float *x, float *y)
 {
-    int32_t r, k, j;
-    for (r = 0; r < m->rows; ++r) {
-        const edgernn_weight *w = m->weight + (size_t)r * (size_t)m->cols;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, sum;
-        for (k = 0; k + EDGERNN_BLOCK <= m->cols; k += EDGERNN_BLOCK) {
-            float f[EDGERNN_BLOCK];
-            for (j = 0; j < EDGERNN_BLOCK; ++j) {
-                f[j] = (float)w[k + j];
-            }
-            for (j = 0; j < EDGERNN_BLOCK; j += 4) {
-                s0 += f[j] * x[k + j];
-                s1 += f[j + 1] * x[k + j + 1];
-                s2 += f[j + 2] * x[k + j + 2];
-                s3 += f[j + 3] * x[k + j + 3];
+    const int32_t cols = m->cols;
+    int32_t r = 0, k, j, i;
+    for (; r < m->rows; r += EDGERNN_ROWS) {
+        const int32_t count = m->rows - r < EDGERNN_ROWS ? m->rows - r : EDGERNN_ROWS;
+        const edgernn_weight *w[EDGERNN_ROWS];
+        float acc[EDGERNN_ROWS][EDGERNN_LANES];
+        for (i = 0; i < EDGERNN_ROWS; ++i) {
+            /* a short last group repeats its first row rather than read past the matrix */
+            w[i] = m->weight + (size_t)(r + (i < count ? i : 0)) * (size_t)cols;
+            for (j = 0; j < EDGERNN_LANES; ++j) {
+                acc[i][j] = 0.0f;
             }
         }
-        for (; k < m->cols; ++k) {
-            s0 += (float)w[k] * x[k];
+        for (k = 0; k + EDGERNN_LANES <= cols; k += EDGERNN_LANES) {
+            for (i = 0; i < EDGERNN_ROWS; ++i) {
+                for (j = 0; j < EDGERNN_LANES; ++j) {
+                    acc[i][j] += (float)w[i][k + j] * x[k + j];
+                }
+            }
         }
-        sum = (s0 + s1) + (s2 + s3);
+        for (; k < cols; ++k) {
+            for (i = 0; i < EDGERNN_ROWS; ++i) {
+                acc[i][0] += (float)w[i][k] * x[k];
+            }
+        }
+        for (i = 0; i < count; ++i) {
+            float sum = lane_sum(acc[i]);
 #if EDGERNN_INT8
-        sum *= m->scale[r];
+            sum *= m->scale[r + i];
 #endif
-        y[r] = m->bias != NULL ? sum + m->bias[r] : sum;
+            y[r + i] = m->bias != NULL ? sum + m->bias[r + i] : sum;
+        }
     }
 }
 
