@@ -187,6 +187,29 @@ def test_generated_code_is_clean_under_strict_embedded_warnings(task, cell, laye
     assert done.returncode == 0, done.stderr.decode()
 
 
+def _host_has_avx2() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
+    return "avx2" in flags and "fma" in flags
+
+
+@pytest.mark.parametrize("task, cell, layers, bidirectional", INT8)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_avx2_kernels_compute_what_the_portable_code_does(
+    task, cell, layers, bidirectional, precision
+):
+    _needs_compiler()
+    if not _host_has_avx2():
+        pytest.skip("the host has no AVX2 + FMA to run the AVX2 kernels on")
+    checkpoint, portable = _built(task, cell, layers, bidirectional, precision)
+    folder = portable.with_suffix("")
+    avx2 = compile_harness(folder, folder.with_suffix(".avx2.bin"), (*STRICT, "-mavx2", "-mfma"))
+    sequences = _sequences(checkpoint)
+    got = _run(checkpoint, avx2, sequences)
+    assert _max_diff(got, _torch_batch(checkpoint, sequences, precision == "int8")) <= FP32_ATOL
+    assert _max_diff(got, _run(checkpoint, portable, sequences)) <= FP32_ATOL
+
+
 def test_bad_tokens_and_lengths_are_refused_by_status():
     _needs_compiler()
     checkpoint, binary = _built("tag", "lstm", 1, True, "int8", max_len=8)
@@ -234,7 +257,9 @@ def test_generated_code_uses_no_libc_beyond_math(tmp_path):
     export_c(make_checkpoint("regress", "lstm", True), tmp_path, CExportConfig(verify=False))
     source = (tmp_path / "model.c").read_text() + (tmp_path / "model.h").read_text()
     includes = {line.split()[1] for line in source.splitlines() if line.startswith("#include")}
-    assert includes == {"<math.h>", '"model.h"', "<stddef.h>", "<stdint.h>"}
+    # immintrin.h is the compiler's (AVX2 intrinsics, included only when __AVX2__ is on), not libc
+    assert includes == {"<math.h>", '"model.h"', "<stddef.h>", "<stdint.h>", "<immintrin.h>"}
+    assert "#if defined(__AVX2__) && defined(__FMA__)\n#include <immintrin.h>" in source
     assert "malloc(" not in source and "printf(" not in source
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["norm"]["y_std"] == [3.0, 0.5]

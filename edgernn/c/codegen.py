@@ -48,7 +48,7 @@ def render_source(model: CModel, sizes: Layout, arrays: list, int8: bool) -> str
     if model.spec.directions == 1:
         check = "sizeof(edgernn_state) == EDGERNN_STATE_BYTES"
         lines += [f"typedef char edgernn_check_state[{check} ? 1 : -1];"]
-    lines += ["", _template("engine.c")]
+    lines += ["", _template("avx2.c"), _template("engine.c")]
     if model.spec.directions == 2:
         parts = ["seq", "run_h", "run_x", "run_gx", "run_gh"]
         parts += ["run_c"] if model.spec.cell == "lstm" else []

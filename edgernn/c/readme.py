@@ -28,11 +28,12 @@ def render_readme(model: CModel, sizes: Layout, int8: bool, labels: list[str] | 
         f"{'bidirectional' if spec.bidirectional else 'unidirectional'}. Written by "
         "`edgernn export --target c`; regenerate it rather than edit it.",
         "",
-        "C99 with no dependencies: no malloc, nothing from libc but `math.h` (`expf`, `tanhf`).",
+        "C99 with no dependencies: no malloc, nothing from libc but `math.h` (`expf`).",
         "Weights are `static const` (flash on a microcontroller). Build it with your firmware:",
         "",
         "```sh",
         "cc -std=c99 -O2 -c model.c      # link with -lm where libm is separate",
+        "cc -std=c99 -O3 -march=native -c model.c   # a host with AVX2 + FMA: their kernels",
         "```",
         "",
         "## Sizes",

@@ -7,54 +7,64 @@ static float sigmoid(float x)
 }
 #endif
 
+/* tanh through expf: libm's tanhf costs several expf (it was half of an LSTM step), and
+ * 1 - 2 / (1 + e^2x) is within 2e-7 of it; e^2x overflowing to inf still gives 1. */
+static float tanh_via_exp(float x)
+{
+    return 1.0f - 2.0f / (1.0f + expf(2.0f * x));
+}
+
 /* y = W x + b. An int8 model keeps W as int8 rows, each with its own scale: the products
  * are summed in float and the sum is scaled once per row (weight-only int8, see README).
- * Four rows are taken at a time, so each load of x serves four rows, and each row's sum is
- * kept in EDGERNN_LANES independent lanes: a fixed-length loop over lanes that compilers
- * vectorize at -O2 without reordering any float sum (one chain of dependent adds, which
- * they may not reorder without -ffast-math, would leave the FPU waiting). */
-#define EDGERNN_LANES 8
-#define EDGERNN_ROWS 4
-static float lane_sum(const float *lanes)
+ * The row is taken in blocks of 16 weights, converted by a loop of fixed length, with four
+ * running sums: compilers vectorize both at -O2, where one chain of dependent float adds
+ * (which they may not reorder without -ffast-math) would leave the FPU waiting. */
+#if !EDGERNN_AVX2 /* else avx2.c's */
+#define EDGERNN_BLOCK 16
+static float dot(const edgernn_weight *w, int32_t cols, const float *x)
 {
-    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
-           ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int32_t k, j;
+    for (k = 0; k + EDGERNN_BLOCK <= cols; k += EDGERNN_BLOCK) {
+        float f[EDGERNN_BLOCK];
+        for (j = 0; j < EDGERNN_BLOCK; ++j) {
+            f[j] = (float)w[k + j];
+        }
+        for (j = 0; j < EDGERNN_BLOCK; j += 4) {
+            s0 += f[j] * x[k + j];
+            s1 += f[j + 1] * x[k + j + 1];
+            s2 += f[j + 2] * x[k + j + 2];
+            s3 += f[j + 3] * x[k + j + 3];
+        }
+    }
+    for (; k < cols; ++k) {
+        s0 += (float)w[k] * x[k];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+#endif
+
+static void store_row(const edgernn_linear *m, int32_t r, float sum, float *y)
+{
+#if EDGERNN_INT8
+    sum *= m->scale[r];
+#endif
+    y[r] = m->bias != NULL ? sum + m->bias[r] : sum;
 }
 
 static void linear(const edgernn_linear *m, const float *x, float *y)
 {
     const int32_t cols = m->cols;
-    int32_t r = 0, k, j, i;
-    for (; r < m->rows; r += EDGERNN_ROWS) {
-        const int32_t count = m->rows - r < EDGERNN_ROWS ? m->rows - r : EDGERNN_ROWS;
-        const edgernn_weight *w[EDGERNN_ROWS];
-        float acc[EDGERNN_ROWS][EDGERNN_LANES];
-        for (i = 0; i < EDGERNN_ROWS; ++i) {
-            /* a short last group repeats its first row rather than read past the matrix */
-            w[i] = m->weight + (size_t)(r + (i < count ? i : 0)) * (size_t)cols;
-            for (j = 0; j < EDGERNN_LANES; ++j) {
-                acc[i][j] = 0.0f;
-            }
-        }
-        for (k = 0; k + EDGERNN_LANES <= cols; k += EDGERNN_LANES) {
-            for (i = 0; i < EDGERNN_ROWS; ++i) {
-                for (j = 0; j < EDGERNN_LANES; ++j) {
-                    acc[i][j] += (float)w[i][k + j] * x[k + j];
-                }
-            }
-        }
-        for (; k < cols; ++k) {
-            for (i = 0; i < EDGERNN_ROWS; ++i) {
-                acc[i][0] += (float)w[i][k] * x[k];
-            }
-        }
-        for (i = 0; i < count; ++i) {
-            float sum = lane_sum(acc[i]);
-#if EDGERNN_INT8
-            sum *= m->scale[r + i];
+    int32_t r = 0;
+#if EDGERNN_AVX2
+    for (; r + 8 <= m->rows; r += 8) {
+        const float *scale = m->scale != NULL ? m->scale + r : NULL;
+        const float *bias = m->bias != NULL ? m->bias + r : NULL;
+        dot8(m->weight + (size_t)r * (size_t)cols, cols, x, scale, bias, y + r);
+    }
 #endif
-            y[r + i] = m->bias != NULL ? sum + m->bias[r + i] : sum;
-        }
+    for (; r < m->rows; ++r) {
+        store_row(m, r, dot(m->weight + (size_t)r * (size_t)cols, cols, x), y);
     }
 }
 
@@ -93,21 +103,27 @@ static void cell_step(const edgernn_linear *cell, const float *x, float *h, floa
     int32_t j;
     linear(&cell[0], x, gx);
     linear(&cell[1], h, gh);
-    for (j = 0; j < n; ++j) {
+    j = 0;
+#if EDGERNN_AVX2
+    for (; j + 8 <= n; j += 8) {
+        gates8(gx + j, gh + j, h + j, c != NULL ? c + j : NULL);
+    }
+#endif
+    for (; j < n; ++j) {
 #if EDGERNN_CELL == EDGERNN_CELL_LSTM
         float in_gate = sigmoid(gx[j] + gh[j]);
         float forget = sigmoid(gx[n + j] + gh[n + j]);
-        float cand = tanhf(gx[2 * n + j] + gh[2 * n + j]);
+        float cand = tanh_via_exp(gx[2 * n + j] + gh[2 * n + j]);
         float out_gate = sigmoid(gx[3 * n + j] + gh[3 * n + j]);
         c[j] = forget * c[j] + in_gate * cand;
-        h[j] = out_gate * tanhf(c[j]);
+        h[j] = out_gate * tanh_via_exp(c[j]);
 #elif EDGERNN_CELL == EDGERNN_CELL_GRU
         float reset = sigmoid(gx[j] + gh[j]);
         float update = sigmoid(gx[n + j] + gh[n + j]);
-        float cand = tanhf(gx[2 * n + j] + reset * gh[2 * n + j]);
+        float cand = tanh_via_exp(gx[2 * n + j] + reset * gh[2 * n + j]);
         h[j] = (1.0f - update) * cand + update * h[j];
 #else
-        h[j] = tanhf(gx[j] + gh[j]);
+        h[j] = tanh_via_exp(gx[j] + gh[j]);
 #endif
     }
     (void)c;
