@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from edgernn import distributed
 from edgernn.atomic import atomic_path
 from edgernn.bundle.staging import recover
 from edgernn.errors import EdgeRNNError
@@ -57,6 +56,8 @@ def run_recipe(
 
         summary = run_recipe(load_recipe("pipelines/sentiment_bilstm.toml"), "runs/demo")
     """
+    from edgernn import distributed  # torch: imported to run a recipe, not to read one
+
     outdir = Path(outdir)
     if distributed.active():
         return _run_data_parallel(recipe, outdir, progress, log, device)
@@ -76,6 +77,8 @@ def _run_data_parallel(recipe: Recipe, outdir: Path, progress: bool, log, device
     Every rank makes the same skip decisions: each reads the stages rank 0 recovered, and
     again after the teacher stage, which rank 0 recorded (and whose checkpoint it wrote).
     """
+    from edgernn import distributed
+
     main = distributed.is_main()
     with folder_lock(outdir) if main else contextlib.nullcontext():
         if main:
@@ -111,7 +114,7 @@ class _Run:
             return
         self.log(f"{name}: running")
         artifacts = work()
-        if not distributed.is_main():  # under torchrun rank 0 alone writes and records
+        if not _is_main():  # under torchrun rank 0 alone writes and records
             return
         # Only now, with every artifact in place, does the stage count as finished.
         self.stages = record_stage(self.outdir, self.stages, name, key, artifacts)
@@ -145,7 +148,7 @@ class _Run:
         if given:
             # Copied into the run, so the bundle report and resuming refer to a file it owns.
             _check_given_teacher(load_checkpoint(given), self.recipe)
-            if not distributed.is_main():
+            if not _is_main():
                 return []
             _copy_atomic(Path(given), self.teacher_file)
             return [self.teacher_file]
@@ -160,7 +163,7 @@ class _Run:
             text=data.text_choices(),
             **teacher.model_choices(),
         )
-        if not distributed.is_main():
+        if not _is_main():
             return []
         return [save_checkpoint(checkpoint, self.teacher_file)]
 
@@ -172,7 +175,7 @@ class _Run:
         teacher = load_checkpoint(self.teacher_file)
         # Kept in memory for the bundle stage; compress/ is what a resumed run reads instead.
         self.result = compress(teacher, config, self.recipe.data.source, self.device)
-        if not distributed.is_main():
+        if not _is_main():
             return []
         folder = self.outdir / COMPRESS_DIR
         folder.mkdir(exist_ok=True)
@@ -216,3 +219,10 @@ def _check_given_teacher(checkpoint, recipe: Recipe) -> None:
 def _copy_atomic(source: Path, target: Path) -> None:
     with atomic_path(target) as temp:
         shutil.copyfile(source, temp)
+
+
+def _is_main() -> bool:
+    """Rank 0, or the only process: the one that writes (``edgernn.distributed``)."""
+    from edgernn import distributed
+
+    return distributed.is_main()
