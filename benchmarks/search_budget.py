@@ -1,0 +1,155 @@
+"""``compress --search`` within a time budget against plain ``compress`` on every builtin dataset.
+
+Issue 16's Done-when: with a 30-minute budget the search finds an artifact within the metric
+budget on test (1 point, 2 % relative for perplexity/MSE) that is at least 2x smaller than
+the defaults' on at least 4 of the 6 builtin datasets. Per dataset, each command is the real
+CLI in its own process, single-threaded:
+
+    edgernn train --task TASK --data builtin:NAME -o TEACHERS/NAME.pt     (cached)
+    edgernn compress TEACHER --quiet --json -o OUT/NAME/default
+    edgernn compress TEACHER --search --time-budget 30m --trials 1000 --quiet --json \\
+        -o OUT/NAME/search
+
+Both bundles are measured the same way: the bytes of the graphs they ship (the report's final
+rows; a streaming model's step graph is the same weights again, a seq2seq ships encoder and
+decoder) and the shipped graphs' own test metric. ``--parallel N`` runs N datasets at once
+(one thread each: on 2 cores, 3 at a time leaves each search about 2/3 of a core).
+
+    .venv/bin/python benchmarks/search_budget.py --teachers runs/teachers_e40 \\
+        --time-budget 30m --parallel 3 --out benchmarks/results/search_budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from edgernn.data.builtin import BUILTINS, load_builtin
+from edgernn.metrics import metric_drop
+from edgernn.report.environment import environment
+from edgernn.tasks import primary_metric
+
+EDGERNN = str(Path(sys.executable).with_name("edgernn"))
+BUDGET = {True: 1.0, False: 2.0}  # points, or percent relative (compress's defaults)
+
+
+def run(args: list[str]) -> float:
+    """Run ``edgernn ARGS`` single-threaded; its wall seconds."""
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    done = subprocess.run([EDGERNN, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"edgernn {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def shipped(bundle: Path, metric: str) -> tuple[int, float, float]:
+    """(bytes of the shipped graphs, the teacher's test metric, the shipped graphs' test metric)."""
+    report = json.loads((bundle / "report.json").read_text())
+    rows = report["models"]
+    finals = [r for r in rows if r.get("role") == "final" and r.get("graph") != "step"]
+    size = sum(r["size_bytes"] for r in finals if not r.get("job"))
+    scored = [r for r in finals if r.get("metric") is not None]
+    final = next((r for r in scored if r.get("job")), scored[0])  # end to end where there is one
+    return size, rows[0]["metric"], final["metric"]
+
+
+def measure(name: str, teachers: Path, out: Path, time_budget: str) -> dict:
+    task = BUILTINS[name].task
+    metric, higher = primary_metric(task)
+    teacher = teachers / f"{name}.pt"
+    if not teacher.exists():
+        run(["train", "--task", task, "--data", f"builtin:{name}", "--quiet", "-o", str(teacher)])
+    row: dict = {"dataset": name, "task": task, "metric": metric, "budget": BUDGET[higher]}
+    for kind, flags in {
+        "default": [],
+        "search": ["--search", "--time-budget", time_budget, "--trials", "1000"],
+    }.items():
+        bundle = out / name / kind
+        seconds = run(["compress", str(teacher), *flags, "--quiet", "--json", "-o", str(bundle)])
+        size, teacher_test, test = shipped(bundle, metric)
+        drop = metric_drop(teacher_test, test, metric)
+        row["teacher_test"] = teacher_test
+        row[kind] = {"bytes": size, "test": test, "test_drop": drop, "seconds": round(seconds)}
+        row[kind]["within_budget"] = drop <= BUDGET[higher]
+    search = json.loads((out / name / "search" / "report.json").read_text())["search"]
+    states: dict[str, int] = {}
+    for trial in search["trials"]:
+        states[trial["state"]] = states.get(trial["state"], 0) + 1
+    row["trials"] = states
+    chosen = search["chosen"]
+    row["chosen"] = None if chosen is None else chosen["params"]
+    row["chosen_valid_drop"] = None if chosen is None else chosen["valid_drop"]
+    row["smaller"] = row["default"]["bytes"] / row["search"]["bytes"]
+    return row
+
+
+def verdict(row: dict) -> str:
+    search, default = row["search"], row["default"]
+    if not search["within_budget"]:
+        return "search misses the budget on test"
+    if not default["within_budget"]:
+        return "met: the defaults miss the budget, the search does not"
+    return "met" if row["smaller"] >= 2 else "within budget, under 2x"
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | metric | teacher test | default: KiB, test (loss) | search: KiB, test (loss) "
+        "| smaller | trials | chosen | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        unit = "pt" if primary_metric(r["task"])[1] else "%"
+        cells = [
+            f"{r[k]['bytes'] / 1024:.1f}, {r[k]['test']:.4g} ({r[k]['test_drop']:.3g} {unit})"
+            for k in ("default", "search")
+        ]
+        trials = ", ".join(f"{n} {s}" for s, n in sorted(r["trials"].items()))
+        chosen = ", ".join(f"{k} {v}" for k, v in (r["chosen"] or {}).items()) or "none"
+        lines.append(
+            f"| {r['dataset']} | {r['metric']} | {r['teacher_test']:.4g} | {cells[0]} "
+            f"| {cells[1]} | {r['smaller']:.2f}x | {trials} | {chosen} | {verdict(r)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="", help="comma-separated; default: all")
+    parser.add_argument("--teachers", type=Path, default=Path("runs/teachers_e40"))
+    parser.add_argument("--bundles", type=Path, default=Path("runs/search_budget"))
+    parser.add_argument("--time-budget", default="30m")
+    parser.add_argument("--parallel", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search_budget"))
+    args = parser.parse_args()
+    load_builtin("sentiment")  # fills the registry
+    args.teachers.mkdir(parents=True, exist_ok=True)
+    names = args.datasets.split(",") if args.datasets else sorted(BUILTINS)
+
+    def one(name: str) -> dict:
+        row = measure(name, args.teachers, args.bundles, args.time_budget)
+        print(json.dumps(row), flush=True)
+        return row
+
+    with ThreadPoolExecutor(args.parallel) as pool:
+        rows = list(pool.map(one, names))
+    env = environment()
+    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
+    machine += f", 1 thread per command, {args.parallel} datasets at once, git {env['git_sha']}"
+    met = sum(verdict(r).startswith("met") for r in rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
+    text = f"Machine: {machine}\n\n{table(rows)}\n\nMet on {met} of {len(rows)}.\n"
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
