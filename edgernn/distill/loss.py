@@ -17,6 +17,7 @@ from edgernn.config import ModelSpec
 from edgernn.data import Batch
 from edgernn.data.batching import IGNORE_INDEX
 from edgernn.data.vocab import SPECIALS
+from edgernn.distill.cache import TeacherCache
 from edgernn.distill.config import DistillConfig
 from edgernn.distill.vocab import StudentVocab
 from edgernn.models.encoder import length_mask
@@ -120,12 +121,14 @@ class DistillObjective(nn.Module):
         student: ModelSpec,
         config: DistillConfig,
         vocab: StudentVocab | None = None,
+        cache: TeacherCache | None = None,
     ):
         super().__init__()
         self._teacher = [teacher]  # a list hides it from parameters(), to() and state_dict()
         self.config = config
         self.vocab = vocab  # batches come in the teacher's ids; the student reads its own
         self.task = TASKS[student.task]
+        self.cache = cache  # the teacher's outputs per training example (edgernn.distill.cache)
         self.project: nn.Module | None = None
         if config.hidden_match > 0:
             width, target = feature_width(student), feature_width(teacher.spec)
@@ -134,7 +137,12 @@ class DistillObjective(nn.Module):
     def forward(self, model: nn.Module, batch: Batch) -> Tensor:
         teacher = self._teacher[0]
         with torch.no_grad():
-            teacher_out, teacher_features = self._run(teacher, batch)
+            if self.cache is None:
+                teacher_out, teacher_features = self._run(teacher, batch)
+            else:
+                teacher_out, teacher_features = self.cache.outputs(
+                    batch, lambda b: self._run(teacher, b)
+                )
         student_out, student_features = self._run(model, self._student(batch))
         config = self.config
         if model.spec.task == "regress":

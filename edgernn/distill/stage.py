@@ -18,6 +18,7 @@ from torch import nn
 
 from edgernn.data import TaskData
 from edgernn.data.vocab import BOS_ID, EOS_ID
+from edgernn.distill.cache import teacher_cache
 from edgernn.distill.config import DistillConfig, StudentConfig
 from edgernn.distill.loss import DistillObjective
 from edgernn.distill.student import student_spec
@@ -96,7 +97,8 @@ def distill(
     if spec.embed_rank:
         low_rank_init(model.encoder.embedding, _teacher_table(teacher, vocab, spec.vocab_size))
     sequence_only = spec.task == "seq2seq" and config.seq_kd == "sequence"
-    objective = None if sequence_only else DistillObjective(teacher, spec, config, vocab)
+    cache = teacher_cache(teacher, features=config.hidden_match > 0)
+    objective = None if sequence_only else DistillObjective(teacher, spec, config, vocab, cache)
     return fit(
         model, _student_data(data, vocab, objective is not None), config.train, device, objective
     )
