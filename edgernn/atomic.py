@@ -35,21 +35,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     temp = None
     try:
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        # mkstemp makes the file private (0600); a bundle or checkpoint is shared and deployed,
-        # so give it the mode any other new file gets here.
-        os.fchmod(handle, 0o666 & ~_umask())
-        os.close(handle)
-        yield Path(temp)
-        os.replace(temp, path)
+        with disk_errors(path):
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            # mkstemp makes the file private (0600); a bundle or checkpoint is shared and
+            # deployed, so give it the mode any other new file gets here.
+            os.fchmod(handle, 0o666 & ~_umask())
+            os.close(handle)
+            yield Path(temp)
+            os.replace(temp, path)
+    finally:
+        if temp is not None and os.path.exists(temp):
+            os.remove(temp)
+
+
+@contextmanager
+def disk_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a full disk or quota inside the block into a one-line error about ``path``.
+
+    Any other error passes through unchanged.
+
+    Raises:
+        EdgeRNNError: the block failed because the disk (or quota) under ``path`` is full.
+
+    Example::
+
+        with disk_errors(output):
+            write_everything(output)
+    """
+    try:
+        yield
     except Exception as error:
         reason = disk_full(error)
         if reason is None:
             raise
         raise EdgeRNNError(f"{path}: cannot write it: {reason}; {DISK_FULL_FIX}") from error
-    finally:
-        if temp is not None and os.path.exists(temp):
-            os.remove(temp)
 
 
 def disk_full(error: BaseException) -> str | None:

@@ -1,4 +1,5 @@
-"""Tiny data files in every documented format, written fresh for each test that asks."""
+"""Tiny data files in every documented format, written fresh for each test that asks, and the
+CLI helpers and tiny teacher several test files share."""
 
 from __future__ import annotations
 
@@ -119,6 +120,35 @@ def data_files(classify_csv, regress_npz, tag_conll, lm_txt, seq2seq_tsv) -> dic
         "lm": lm_txt,
         "seq2seq": seq2seq_tsv,
     }
+
+
+def run_cli(*args):
+    """Invoke the ``edgernn`` CLI in-process, each argument (a path, a number) as a string."""
+    from click.testing import CliRunner
+
+    from edgernn.cli import main  # imports torch: only when a test runs a command
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(result, fragment: str) -> None:
+    """Assert the command failed with exit 1 and one line naming ``fragment``, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert fragment in result.output, result.output
+
+
+@pytest.fixture
+def teacher(classify_csv: Path, tmp_path: Path) -> Path:
+    """A tiny classifier (hidden 16, one epoch) trained on ``classify_csv``, saved in tmp_path."""
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.config import TrainConfig
+    from edgernn.train import train
+
+    quick = TrainConfig(epochs=1, batch_size=16, progress=False)
+    checkpoint = train(str(classify_csv), "classify", quick, hidden=16, embed=16)
+    return save_checkpoint(checkpoint, tmp_path / "teacher.pt")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -150,31 +150,27 @@ def test_the_users_forward_runs_once_per_training_example(tmp_path, classify_csv
     assert sum(ConvGRUClassifier.calls) == len(distinct)
 
 
-def test_a_decoding_forward_teaches_its_decisions(tmp_path):
+@pytest.mark.parametrize(
+    ("model_class", "example", "decode"),
+    [
+        (ViterbiTagger, {"tokens": np.array([[1, 2, 3]])}, lambda m, row: m(row[None])[0].tolist()),
+        # The tutorial's forward returns (path score, path): the path is the decision.
+        (TutorialCRF, {"sentence": np.array([1, 2, 3])}, lambda m, row: m(row)[1]),
+    ],
+    ids=["viterbi", "tutorial-crf"],
+)
+def test_a_decoding_forward_teaches_the_path_it_decodes(tmp_path, model_class, example, decode):
     torch.manual_seed(0)
-    own = _own(ViterbiTagger(), tmp_path, tokens=np.array([[1, 2, 3]]))
+    own = _own(model_class(), tmp_path, **example)
     vocab = {"<unk>": 0} | {f"w{i}": i for i in range(1, 14)}
     teacher = black_box_checkpoint(own, "tag", vocab, ["O", "B-PER", "B-LOC"]).build()
     inputs, lengths = torch.randint(4, 17, (3, 5)), torch.tensor([5, 2, 4])
     scores = teacher(inputs, lengths)
     with torch.no_grad():
         for row, length, out in zip(inputs, lengths, scores, strict=True):
-            decoded = own.module(row[None, :length] - 3)[0]  # edgernn id - 3 = the user's
-            assert torch.equal(out[:length].argmax(-1), decoded)
-            assert out[:length].softmax(-1).max(-1).values.min() > 0.999
-
-
-def test_a_tutorial_crf_teaches_the_path_it_returns_as_a_list(tmp_path):
-    torch.manual_seed(0)
-    own = _own(TutorialCRF(), tmp_path, sentence=np.array([1, 2, 3]))
-    vocab = {"<unk>": 0} | {f"w{i}": i for i in range(1, 14)}
-    teacher = black_box_checkpoint(own, "tag", vocab, ["O", "B-PER", "B-LOC"]).build()
-    inputs, lengths = torch.randint(4, 17, (3, 5)), torch.tensor([5, 2, 4])
-    scores = teacher(inputs, lengths)
-    with torch.no_grad():
-        for row, length, out in zip(inputs, lengths, scores, strict=True):
-            _, path = own.module(row[:length] - 3)  # not the path score: the path
+            path = decode(own.module, row[:length] - 3)  # edgernn id - 3 = the user's
             assert out[:length].argmax(-1).tolist() == path
+            assert out[:length].softmax(-1).max(-1).values.min() > 0.999
 
 
 def test_outputs_of_the_wrong_shape_are_one_line(tmp_path):

@@ -3,10 +3,9 @@ from dataclasses import replace
 
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import run_cli
 
 from edgernn.checkpoint import load_checkpoint, save_checkpoint
-from edgernn.cli import main
 from edgernn.compress import CompressConfig, Compressed, compress
 from edgernn.config import TrainConfig
 from edgernn.data import Codec, encode, load_raw
@@ -26,22 +25,12 @@ ROW_FIELDS = {
 STUDENT = ["--student-hidden", "12", "--epochs", "1", "--quiet", "--tolerance", "inf"]
 
 
-def _run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture
-def teacher(classify_csv, tmp_path):
-    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=16, embed=16)
-    return save_checkpoint(checkpoint, tmp_path / "teacher.pt")
-
-
 @pytest.mark.slow
 def test_compress_end_to_end(teacher, tmp_path):
     before = teacher.read_bytes()
     out = tmp_path / "bundle"
     args = ("--prune", "0.25", "--no-export", "--json")
-    result = _run("compress", teacher, *STUDENT, *args, "-o", out)
+    result = run_cli("compress", teacher, *STUDENT, *args, "-o", out)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     report = json.loads((out / "report.json").read_text())
@@ -81,7 +70,7 @@ def test_compress_end_to_end(teacher, tmp_path):
 @pytest.mark.slow
 def test_compress_writes_a_measured_device_bundle(teacher, tmp_path, classify_csv):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, *STUDENT, "--no-prune", "--quiet", "-o", out)
+    result = run_cli("compress", teacher, *STUDENT, "--no-prune", "--quiet", "-o", out)
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
     assert names >= {"manifest.json", "model.onnx", "model.int8.onnx", "student.pt"}
@@ -161,20 +150,20 @@ def _assert_one_line_error(result, fragment, out):
 )
 def test_bad_settings_are_one_clear_line(args, fragment, teacher, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, "--quiet", *args, "-o", out)
+    result = run_cli("compress", teacher, "--quiet", *args, "-o", out)
     _assert_one_line_error(result, fragment, out)
 
 
 def test_data_of_another_task_is_refused(teacher, tag_conll, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, "--no-prune", "--data", tag_conll, "-o", out)
+    result = run_cli("compress", teacher, "--no-prune", "--data", tag_conll, "-o", out)
     _assert_one_line_error(result, "a classify dataset cannot be read from .conll files", out)
     assert tag_conll.name in result.output
 
 
 def test_missing_model_is_one_clear_line(tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", tmp_path / "absent.pt", "--no-prune", "-o", out)
+    result = run_cli("compress", tmp_path / "absent.pt", "--no-prune", "-o", out)
     _assert_one_line_error(result, "no such checkpoint", out)
 
 
@@ -187,7 +176,7 @@ def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypat
 
     monkeypatch.setattr("edgernn.compress.stages.distill", spy)
     flags = ("--augment", "0.2", "--regression-kd", "mse", "--no-export")
-    result = _run("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
+    result = run_cli("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
     assert "stop after the settings were read" in result.output
     assert (seen["config"].augment, seen["config"].regression_kd) == (0.2, "mse")
 
@@ -216,7 +205,7 @@ def test_the_bundle_ships_int8_only_when_compress_kept_it(
         _reject_int8(monkeypatch)
     out = tmp_path / "bundle"
     args = ("--no-distill", "--no-prune", "--quiet", *flags, "-o", out)
-    result = _run("compress", teacher, *args)
+    result = run_cli("compress", teacher, *args)
     assert result.exit_code == 0, result.output
     student = load_checkpoint(out / "student.pt")
     assert (student.compression["quantization"] is not None) == (shipped == "int8")
@@ -251,7 +240,7 @@ def test_export_follows_the_int8_decision_of_compress(classify_csv, tmp_path):
 
     def exported(model, *flags):
         out = tmp_path / f"{model.stem}{''.join(flags)}"
-        result = _run("export", model, *fast, *flags, "-o", out)
+        result = run_cli("export", model, *fast, *flags, "-o", out)
         assert result.exit_code == 0, result.output
         return sorted(path.name for path in out.glob("*.onnx")), result.output
 

@@ -13,12 +13,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import one_line_error, run_cli
 from export_cases import make_checkpoint
 from torch import nn
 
 from edgernn.checkpoint import Checkpoint, save_checkpoint
-from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
 from edgernn.export import ExportConfig
 from edgernn.export.axes import dynamic_axes, parse_axes
@@ -72,17 +71,6 @@ class _Planted:
         return (open, (self.target, "w"))
 
 
-def _run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
-    assert fragment in result.output, result.output
-
-
 @pytest.fixture
 def saved(tmp_path):
     """A pickled TinyGRU and its example, (3, 5, 3) float32 under forward's argument name."""
@@ -102,8 +90,8 @@ def test_pickles_are_refused_without_the_flag_and_run_no_code(saved, tmp_path):
     torch.save(_Planted(str(marker)), evil, pickle_module=pickle)
     for model in (evil, path):
         for command in ("export", "compress"):
-            result = _run(command, model, "--example", example, "-o", tmp_path / "out")
-            _one_line_error(result, "--trust-pickle")
+            result = run_cli(command, model, "--example", example, "-o", tmp_path / "out")
+            one_line_error(result, "--trust-pickle")
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
     with pytest.raises(EdgeRNNError, match="--trust-pickle"):
@@ -129,7 +117,7 @@ def test_export_cli_parity_and_int8(saved, tmp_path):
     module, path, example = saved
     out = tmp_path / "bundle"
     args = ("--trust-pickle", "--example", example, "--exporter", "torchscript", "--json")
-    result = _run("export", path, "-o", out, *args, "--no-adopt")
+    result = run_cli("export", path, "-o", out, *args, "--no-adopt")
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -153,7 +141,7 @@ def test_export_cli_parity_and_int8(saved, tmp_path):
 def test_compress_own_module(saved, tmp_path):
     module, path, example = saved
     out = tmp_path / "bundle"
-    result = _run("compress", path, "--trust-pickle", "--example", example, "--quiet", "--json",
+    result = run_cli("compress", path, "--trust-pickle", "--example", example, "--quiet", "--json",
                   "--no-adopt", "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "accuracy not measured" in result.output
@@ -179,10 +167,10 @@ def test_compress_refuses_training_options_before_work(saved, tmp_path):
     _, path, example = saved
     out = tmp_path / "bundle"
     args = ("--trust-pickle", "--example", example, "--no-adopt", "-o", out)
-    result = _run("compress", path, *args, "--data", "builtin:sentiment", "--prune", "0.3")
-    _one_line_error(result, "drop --data, --prune")
+    result = run_cli("compress", path, *args, "--data", "builtin:sentiment", "--prune", "0.3")
+    one_line_error(result, "drop --data, --prune")
     assert not out.exists()
-    _one_line_error(_run("export", path, *args, "--data", "x.csv"), "no task to score")
+    one_line_error(run_cli("export", path, *args, "--data", "x.csv"), "no task to score")
 
 
 @pytest.mark.parametrize(
@@ -199,15 +187,15 @@ def test_bad_examples_are_one_line(saved, tmp_path, arrays, fragment):
     _, path, _ = saved
     example = tmp_path / "bad.npz"
     np.savez(example, **arrays)
-    result = _run("export", path, "--trust-pickle", "--example", example, "-o", tmp_path / "b")
-    _one_line_error(result, fragment)
+    result = run_cli("export", path, "--trust-pickle", "--example", example, "-o", tmp_path / "b")
+    one_line_error(result, fragment)
     assert not (tmp_path / "b").exists()
 
 
 def test_missing_example_is_one_line(saved, tmp_path):
     _, path, _ = saved
-    result = _run("export", path, "--trust-pickle", "-o", tmp_path / "b")
-    _one_line_error(result, "needs --example")
+    result = run_cli("export", path, "--trust-pickle", "-o", tmp_path / "b")
+    one_line_error(result, "needs --example")
 
 
 def test_tokens_lengths_and_a_state_axis(tmp_path):

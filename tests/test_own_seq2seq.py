@@ -12,11 +12,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import one_line_error, run_cli
 from own_seq2seq_models import SRC_VOCAB, TRG_VOCAB, OddSeq2Seq, tutorial_model
 from torch import nn
 
-from edgernn.cli import main
 from edgernn.errors import EdgeRNNError
 from edgernn.export.own_seq2seq import export_own_seq2seq
 from edgernn.own.load import OwnModel
@@ -136,17 +135,6 @@ def test_manifest_records_the_parts_and_layout(exported):
             assert entry["parity"]["max_abs_diff"] <= 1e-4
 
 
-def _run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
-    assert fragment in result.output, result.output
-
-
 @pytest.fixture
 def saved(tmp_path):
     """The tutorial GRU model pickled whole, its example and its vocabularies."""
@@ -162,13 +150,13 @@ def test_export_and_predict_through_the_cli(saved, tmp_path):
     model, path, example, vocab = saved
     bundle = tmp_path / "bundle"
     flags = ["--trust-pickle", "--example", example]
-    result = _run("export", path, *flags, "--vocab", vocab, "-o", bundle)
+    result = run_cli("export", path, *flags, "--vocab", vocab, "-o", bundle)
     assert result.exit_code == 0, result.output
     assert "exported by parts" in result.output
     sources = [" ".join(words) for words in _sources(3, seed=4)]
     translations = {}
     for precision in ("fp32", "int8"):
-        result = _run("predict", bundle, *sources, "--precision", precision, "--json")
+        result = run_cli("predict", bundle, *sources, "--precision", precision, "--json")
         assert result.exit_code == 0, result.output
         predictions = json.loads(result.output.strip().splitlines()[-1])["predictions"]
         translations[precision] = [p["translation"] for p in predictions]
@@ -178,15 +166,15 @@ def test_export_and_predict_through_the_cli(saved, tmp_path):
     assert translations["fp32"] == [
         " ".join(TRG_VOCAB[i] for i in w if i not in shown) for w in want
     ]
-    result = _run("compress", path, *flags, "--vocab", vocab, "-o", tmp_path / "c")
-    _one_line_error(result, "edgernn export")
+    result = run_cli("compress", path, *flags, "--vocab", vocab, "-o", tmp_path / "c")
+    one_line_error(result, "edgernn export")
 
 
 def test_refusals_are_one_line(saved, tmp_path):
     _, path, example, _ = saved
-    result = _run("export", path, "--trust-pickle", "--example", example, "-o", tmp_path / "b")
-    _one_line_error(result, "source and target vocabularies")
-    result = _run(
+    result = run_cli("export", path, "--trust-pickle", "--example", example, "-o", tmp_path / "b")
+    one_line_error(result, "source and target vocabularies")
+    result = run_cli(
         "export",
         path,
         "--trust-pickle",
@@ -197,12 +185,13 @@ def test_refusals_are_one_line(saved, tmp_path):
         "-o",
         tmp_path / "d",
     )
-    _one_line_error(result, "no submodule 'dec'")
+    one_line_error(result, "no submodule 'dec'")
     odd, odd_example = tmp_path / "odd.pt", tmp_path / "odd.npz"
     torch.save(OddSeq2Seq(), odd)
     np.savez(odd_example, src=np.zeros((2, 3), dtype=np.int64), trg=np.zeros((2, 4)))
-    result = _run("export", odd, "--trust-pickle", "--example", odd_example, "-o", tmp_path / "o")
-    _one_line_error(result, "is not a one-step decoder")
+    flags = ["--trust-pickle", "--example", odd_example, "-o", tmp_path / "o"]
+    result = run_cli("export", odd, *flags)
+    one_line_error(result, "is not a one-step decoder")
 
 
 def test_named_parts_and_non_seq2seq_modules():

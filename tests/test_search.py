@@ -6,33 +6,19 @@ import sys
 
 import optuna
 import pytest
-from click.testing import CliRunner
+from conftest import run_cli
 
-from edgernn.checkpoint import save_checkpoint
-from edgernn.cli import main
 from edgernn.compress.config import CompressOptions
-from edgernn.config import ModelSpec, TrainConfig
+from edgernn.config import ModelSpec
 from edgernn.errors import EdgeRNNError
 from edgernn.report.schema import schema_problems
 from edgernn.search.config import SearchConfig, parse_duration
 from edgernn.search.study import BudgetPruner
 from edgernn.search.summary import best_feasible, pareto_front
-from edgernn.train import train
 
-QUICK = TrainConfig(epochs=1, batch_size=16, progress=False)
 SEARCH = ["--search", "--epochs", "1", "--quiet", "--no-export"]
 STATES = {"complete", "infeasible", "pruned", "failed"}
 CLI = "from edgernn.cli import main; main()"
-
-
-def _run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture
-def teacher(classify_csv, tmp_path):
-    checkpoint = train(str(classify_csv), "classify", QUICK, hidden=16, embed=16)
-    return save_checkpoint(checkpoint, tmp_path / "teacher.pt")
 
 
 def _study(out):
@@ -42,7 +28,7 @@ def _study(out):
 
 def test_search_end_to_end_writes_the_study_and_the_search_section(teacher, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, *SEARCH, "--trials", "2", "--json", "-o", out)
+    result = run_cli("compress", teacher, *SEARCH, "--trials", "2", "--json", "-o", out)
     assert result.exit_code == 0, result.output
     assert (out / "search.db").is_file() and (out / "student.pt").is_file()
     report = json.loads((out / "report.json").read_text())
@@ -73,7 +59,7 @@ def test_search_end_to_end_writes_the_study_and_the_search_section(teacher, tmp_
 def test_each_distillation_epoch_is_reported_to_the_pruner(teacher, tmp_path):
     out = tmp_path / "bundle"
     args = ["--search", "--epochs", "2", "--quiet", "--no-export", "--trials", "1"]
-    result = _run("compress", teacher, *args, "-o", out)
+    result = run_cli("compress", teacher, *args, "-o", out)
     assert result.exit_code == 0, result.output
     (trial,) = _study(out).trials
     assert sorted(trial.intermediate_values) == [1, 2]
@@ -81,10 +67,10 @@ def test_each_distillation_epoch_is_reported_to_the_pruner(teacher, tmp_path):
 
 def test_rerunning_resumes_the_study(teacher, tmp_path):
     out = tmp_path / "bundle"
-    first = _run("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    first = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
     assert first.exit_code == 0, first.output
     (before,) = _study(out).trials
-    again = _run("compress", teacher, *SEARCH, "--trials", "2", "-o", out)
+    again = run_cli("compress", teacher, *SEARCH, "--trials", "2", "-o", out)
     assert again.exit_code == 0, again.output
     trials = _study(out).trials
     assert len(trials) == 2
@@ -98,7 +84,7 @@ def test_rerunning_resumes_the_study(teacher, tmp_path):
 def test_fixed_flags_pin_their_dimension(teacher, tmp_path):
     out = tmp_path / "bundle"
     args = ["--student-hidden", "4", "--student-cell", "gru", "--no-quantize", "--trials", "2"]
-    result = _run("compress", teacher, *SEARCH, *args, "-o", out)
+    result = run_cli("compress", teacher, *SEARCH, *args, "-o", out)
     assert result.exit_code == 0, result.output
     trials = json.loads((out / "report.json").read_text())["search"]["trials"]
     for trial in trials:
@@ -109,7 +95,7 @@ def test_fixed_flags_pin_their_dimension(teacher, tmp_path):
 def test_no_trial_within_budget_falls_back_to_the_default_student(teacher, tmp_path, monkeypatch):
     monkeypatch.setattr("edgernn.search.run.best_feasible", lambda records: None)
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    result = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
     assert result.exit_code == 0, result.output
     assert "no trial of 1 stayed within 1 points on valid" in result.output
     report = json.loads((out / "report.json").read_text())
@@ -134,7 +120,7 @@ def test_no_trial_within_budget_falls_back_to_the_default_student(teacher, tmp_p
 )
 def test_bad_search_settings_are_one_clear_line(args, fragment, teacher, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, "--quiet", *args, "-o", out)
+    result = run_cli("compress", teacher, "--quiet", *args, "-o", out)
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert fragment in result.output, result.output
@@ -167,7 +153,7 @@ def test_two_processes_share_one_study(teacher, tmp_path):
 @pytest.mark.slow
 def test_search_bundle_measures_the_shipped_graphs(teacher, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, "--search", "--epochs", "1", "--quiet", "--trials", "2",
+    result = run_cli("compress", teacher, "--search", "--epochs", "1", "--quiet", "--trials", "2",
                   "--workers", "2", "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -186,7 +172,7 @@ def test_search_bundle_measures_the_shipped_graphs(teacher, tmp_path):
 @pytest.mark.parametrize("objective", ["macs", "latency"])
 def test_search_minimises_macs_or_latency(objective, teacher, tmp_path):
     out = tmp_path / "bundle"
-    result = _run("compress", teacher, *SEARCH, "--trials", "2", "--objective", objective,
+    result = run_cli("compress", teacher, *SEARCH, "--trials", "2", "--objective", objective,
                   "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     search = json.loads((out / "report.json").read_text())["search"]
@@ -199,7 +185,7 @@ def test_search_minimises_macs_or_latency(objective, teacher, tmp_path):
             assert trial.value == trial.user_attrs["macs" if objective == "macs" else "latency"]
             assert 0 < trial.value < (1e7 if objective == "macs" else 1e3)
     # Another objective is another study: it does not resume this one's trials.
-    again = _run("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    again = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
     assert again.exit_code == 0, again.output
     assert len(optuna.get_all_study_summaries(f"sqlite:///{out / 'search.db'}")) == 2
 

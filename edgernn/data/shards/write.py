@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.atomic import DISK_FULL_FIX, check_folder_path, disk_full, make_folder
+from edgernn.atomic import check_folder_path, disk_errors, make_folder
 from edgernn.config import ModelSpec
 from edgernn.data.prepare import LM_WINDOW, Codec, encode, fit_meta
 from edgernn.data.raw import SPLITS, RawData
@@ -254,16 +254,12 @@ def _temporary_folder(output: Path) -> Iterator[Path]:
     make_folder(output.parent)
     temp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        temp.chmod(0o777 & ~umask)  # mkdtemp makes it private; shards are shared data
-        yield temp
-        _replace(temp, output)
-    except Exception as error:
-        reason = disk_full(error)
-        if reason is None:
-            raise
-        raise EdgeRNNError(f"{output}: cannot write it: {reason}; {DISK_FULL_FIX}") from error
+        with disk_errors(output):
+            umask = os.umask(0)
+            os.umask(umask)
+            temp.chmod(0o777 & ~umask)  # mkdtemp makes it private; shards are shared data
+            yield temp
+            _replace(temp, output)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
