@@ -15,8 +15,10 @@ import torch
 from click.testing import CliRunner
 from export_cases import CELLS, make_checkpoint
 
-from edgernn.c import CExportConfig, export_c
+from edgernn.c import CExportConfig, CModule, build_bench, c_latency_ms, export_c
+from edgernn.c import fixed as fixed_module
 from edgernn.c import verify as verify_module
+from edgernn.c.fixed import tanh_table as good_table
 from edgernn.c.harness import CFLAGS, STRICT, compile_harness, find_compiler, run_harness
 from edgernn.c.verify import random_sequences
 from edgernn.c.weights import int8_reference
@@ -73,12 +75,17 @@ def _needs_compiler() -> None:
 
 @functools.cache
 def _built(task, cell, layers, bidirectional, precision, pooling="last", max_len=512):
-    """``(checkpoint, binary)``: exported (unverified: these tests check it) and compiled once."""
+    """``(checkpoint, binary)``: exported (unverified: these tests check it) and compiled once.
+
+    ``precision`` "integer" is int8 weights with integer-only code.
+    """
     overrides = {"layers": layers, "pooling": pooling, "max_len": max_len}
     checkpoint = make_checkpoint(task, cell, bidirectional, **overrides)
     name = f"{task}-{cell}-{layers}-{bidirectional}-{precision}-{pooling}-{max_len}"
     folder = _ROOT / name
-    export_c(checkpoint, folder, CExportConfig(precision=precision, verify=False))
+    integer = precision == "integer"
+    config = CExportConfig("int8" if integer else precision, verify=False, integer_only=integer)
+    export_c(checkpoint, folder, config)
     return checkpoint, compile_harness(folder, _ROOT / f"{name}.bin")
 
 
@@ -278,14 +285,13 @@ def test_export_checks_itself_and_says_so_without_a_compiler(tmp_path, monkeypat
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"task": "seq2seq"}, "does not support seq2seq"),
         ({"embed_rank": 3}, "low-rank embedding"),
         ({"embed_buckets": 6}, "hashed embedding"),
     ],
 )
 def test_unsupported_models_are_refused_in_one_line(tmp_path, overrides, message):
-    task = overrides.pop("task", "classify")
-    checkpoint = make_checkpoint(task, "gru", **overrides)
+    # seq2seq is written by edgernn.c.seq2seq (its own tests)
+    checkpoint = make_checkpoint("classify", "gru", **overrides)
     with pytest.raises(EdgeRNNError, match=message) as error:
         export_c(checkpoint, tmp_path)
     assert "\n" not in str(error.value)
@@ -319,3 +325,167 @@ def test_cli_target_c(tmp_path):
         main, ["export", str(path), "--target", "c", "--per-channel", "-o", str(out)]
     )
     assert refused.exit_code != 0 and "--per-channel applies to ONNX" in refused.output
+
+
+# Integer-only: every cell x direction x task, one and two layers, mean and max pooling.
+INTEGER = [
+    ("classify", "lstm", 2, False, "last"),
+    ("classify", "gru", 1, True, "mean"),
+    ("classify", "rnn", 2, False, "max"),
+    ("classify", "lstm", 1, True, "max"),
+    ("classify", "gru", 2, False, "mean"),
+    ("regress", "rnn", 2, True, "last"),
+    ("regress", "lstm", 1, False, "last"),
+    ("regress", "gru", 2, False, "last"),
+    ("tag", "gru", 2, True, "last"),
+    ("tag", "rnn", 1, False, "last"),
+    ("tag", "lstm", 2, True, "last"),
+    ("lm", "lstm", 2, False, "last"),
+    ("lm", "gru", 1, False, "last"),
+    ("lm", "rnn", 2, False, "last"),
+]
+# Against the same int8 weights in PyTorch: Q12 activations (steps of 2.4e-4) and the tanh
+# table (1.2e-4) are all that differ; these models stay below 1e-3 (measured), while a wrong
+# shift or gate is off by a good part of the outputs' range (0.1-1).
+INTEGER_ATOL = 3e-3
+
+
+@pytest.mark.parametrize("task, cell, layers, bidirectional, pooling", INTEGER)
+def test_integer_only_c_matches_pytorch(task, cell, layers, bidirectional, pooling):
+    _needs_compiler()
+    checkpoint, binary = _built(task, cell, layers, bidirectional, "integer", pooling)
+    sequences = _sequences(checkpoint)
+    got = _run(checkpoint, binary, sequences)
+    assert _max_diff(got, _torch_batch(checkpoint, sequences, int8=True)) <= INTEGER_ATOL
+    fp32 = _torch_batch(checkpoint, sequences, int8=False)
+    scale = max(1.0, max(float(np.abs(w).max()) for w in fp32))
+    assert _max_diff(got, fp32) <= INT8_VS_FP32 * scale
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_integer_only_steps_equal_the_whole_sequence_exactly(task, cell):
+    _needs_compiler()
+    pooling = {"classify": "mean", "regress": "max"}.get(task, "last")
+    checkpoint, binary = _built(task, cell, 2, False, "integer", pooling)
+    sequences = _sequences(checkpoint, seed=2)
+    stepped = _run(checkpoint, binary, sequences, step=True)
+    whole = _run(checkpoint, binary, sequences)
+    k = checkpoint.spec.num_outputs
+    for steps, run in zip(stepped, whole, strict=True):
+        np.testing.assert_array_equal(steps if task in ("tag", "lm") else steps[-k:], run)
+
+
+def _compiles_without_floating_point(source: Path) -> subprocess.CompletedProcess:
+    # -mgeneral-regs-only: the compiler may not use FP or SIMD registers, so any float or
+    # double arithmetic is an error; float and double as names catch a type left in.
+    command = [find_compiler(), *CFLAGS, *STRICT, "-mgeneral-regs-only", "-Dfloat=no_float"]
+    command += ["-Ddouble=no_double", "-c", str(source), "-o", str(source.with_suffix(".o"))]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("task, cell, layers, bidirectional, pooling", INTEGER[::2])
+def test_integer_only_code_has_no_floating_point(
+    tmp_path, task, cell, layers, bidirectional, pooling
+):
+    _needs_compiler()
+    probe = tmp_path / "probe.c"
+    probe.write_text("int probe(int x);\nint probe(int x) { return x + 1; }\n")
+    if _compiles_without_floating_point(probe).returncode != 0:
+        pytest.skip("the compiler has no -mgeneral-regs-only")
+    _, binary = _built(task, cell, layers, bidirectional, "integer", pooling)
+    source = binary.with_suffix("") / "model.c"
+    text = source.read_text()
+    assert "#include <math.h>" not in text
+    done = _compiles_without_floating_point(source)
+    assert done.returncode == 0, done.stderr
+    # the check bites: one product with a double constant in the engine and it fails
+    broken = tmp_path / "model.c"
+    entry = "static int16_t saturate16(int32_t v)\n{\n"
+    broken.write_text(text.replace(entry, entry + "    v = (int32_t)(v * 1.5);\n"))
+    assert entry in text and broken.read_text() != text
+    assert _compiles_without_floating_point(broken).returncode != 0
+
+
+def test_integer_only_header_states_the_fixed_point_formats(tmp_path):
+    result = export_c(
+        make_checkpoint("regress", "gru"), tmp_path, CExportConfig(integer_only=True, verify=False)
+    )
+    header = (tmp_path / "model.h").read_text()
+    # x_mean 0.5, x_std 2: mean + 8 std = 16.5 leaves room for Q25; inputs take at most Q16
+    assert "#define EDGERNN_INPUT_FRAC_BITS 16\n" in header
+    assert "#define EDGERNN_OUTPUT_FRAC_BITS 12\n" in header
+    assert (
+        "typedef int32_t edgernn_input;" in header and "typedef int32_t edgernn_output;" in header
+    )
+    assert "int16_t h[EDGERNN_LAYERS][EDGERNN_HIDDEN];" in header
+    assert result["integer_only"] and "Q16" in (tmp_path / "README.md").read_text()
+    source = (tmp_path / "model.c").read_text()
+    includes = {line.split()[1] for line in source.splitlines() if line.startswith("#include")}
+    assert includes == {'"model.h"'}
+
+
+def test_integer_only_export_verifies_itself_and_catches_a_wrong_table(tmp_path, monkeypatch):
+    _needs_compiler()
+    checkpoint = make_checkpoint("classify", "lstm", pooling="mean")
+    parity = export_c(checkpoint, tmp_path / "a", CExportConfig(integer_only=True))["parity"]
+    assert parity["checked"] and parity["steps_equal_run"]
+    assert 0 < parity["max_abs_diff"] <= INTEGER_ATOL and parity["max_abs_diff_vs_fp32"] > 0
+    # a bug of a few percent in every tanh and sigmoid fails the export, which writes nothing
+    monkeypatch.setattr(fixed_module, "tanh_table", lambda: (good_table() * 0.9).astype(np.int16))
+    with pytest.raises(EdgeRNNError, match="differs from PyTorch"):
+        export_c(checkpoint, tmp_path / "b", CExportConfig(integer_only=True))
+    assert not (tmp_path / "b").exists()
+
+
+def test_integer_only_refuses_a_row_that_could_overflow_int32(tmp_path):
+    # 520 inputs of int8 127 times int16 32768 exceed 2^31: the export must refuse
+    checkpoint = make_checkpoint("classify", "rnn", embed=520, hidden=4, layers=1)
+    checkpoint.state_dict["encoder.rnn.weight_ih_l0"].fill_(0.5)
+    with pytest.raises(EdgeRNNError, match="beyond int32") as error:
+        export_c(checkpoint, tmp_path, CExportConfig(integer_only=True, verify=False))
+    assert "\n" not in str(error.value) and "layer0_fwd_ih" in str(error.value)
+    assert not any(tmp_path.iterdir())
+    checkpoint.state_dict["encoder.rnn.weight_ih_l0"][:, 260:] = 0.0  # half the row: it fits
+    export_c(checkpoint, tmp_path, CExportConfig(integer_only=True, verify=False))
+
+
+def test_integer_only_needs_int8_weights_and_refuses_seq2seq(tmp_path):
+    with pytest.raises(EdgeRNNError, match="drop --no-int8"):
+        CExportConfig(precision="fp32", integer_only=True)
+    checkpoint = make_checkpoint("seq2seq", "gru")
+    with pytest.raises(EdgeRNNError, match="integer-only C target does not support seq2seq"):
+        export_c(checkpoint, tmp_path, CExportConfig(integer_only=True))
+
+
+def test_cmodule_scores_the_c_code_and_timing_runs_it(tmp_path):
+    _needs_compiler()
+    checkpoint, binary = _built("regress", "lstm", 2, False, "integer")
+    sequences = _sequences(checkpoint)
+    norm = checkpoint.meta.norm
+    inputs = torch.zeros(len(sequences), max(LENGTHS), checkpoint.spec.input_size)
+    for row, frames in enumerate(sequences):
+        inputs[row, : len(frames)] = torch.from_numpy(normalize_x(frames, norm))
+    lengths = torch.tensor([len(s) for s in sequences])
+    with torch.no_grad():
+        wanted = int8_reference(checkpoint.build())(inputs, lengths).numpy()
+    got = CModule(binary, checkpoint)(inputs, lengths).numpy()  # normalized, as evaluate wants
+    assert float(np.abs(got - wanted).max()) <= INTEGER_ATOL
+    bench = build_bench(binary.with_suffix(""), "o2")
+    assert c_latency_ms(bench, sequences) > 0
+
+
+def test_cli_target_c_integer_only(tmp_path):
+    _needs_compiler()
+    path = save_checkpoint(make_checkpoint("tag", "rnn"), tmp_path / "model.pt")
+    out = tmp_path / "c"
+    command = ["export", str(path), "--target", "c", "--integer-only", "-o", str(out), "--json"]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output.strip().splitlines()[-1])
+    assert payload["integer_only"] and payload["parity"]["steps_equal_run"]
+    assert "int8, integer-only: flash" in result.output
+    refused = CliRunner().invoke(main, ["export", str(path), "--integer-only", "-o", str(out)])
+    assert refused.exit_code != 0 and "--integer-only applies to the C target" in refused.output
+    refused = CliRunner().invoke(main, [*command, "--no-int8"])
+    assert refused.exit_code != 0 and "drop --no-int8" in refused.output

@@ -36,7 +36,7 @@ def render_source(model: CModel, sizes: Layout, arrays: list, int8: bool) -> str
     ]
     for ctype, name, values in arrays:
         ctype = "edgernn_weight" if ctype in ("int8_t", "weight") else ctype
-        lines += _c_array(ctype, name, values)
+        lines += c_array(ctype, name, values)
     cells = ",\n".join(f"    {{{_ref(ih, int8)}, {_ref(hh, int8)}}}" for ih, hh in model.cells)
     lines += [f"static const edgernn_linear edgernn_cells[{len(model.cells)}][2] = {{"]
     lines += [cells, "};", f"static const edgernn_linear edgernn_head = {_ref(model.head, int8)};"]
@@ -44,31 +44,33 @@ def render_source(model: CModel, sizes: Layout, arrays: list, int8: bool) -> str
         embedding = _ref(model.embedding, int8)
         lines += [f"static const edgernn_linear edgernn_embedding = {embedding};"]
     lines += ["", "/* model.h states these sizes; a mismatch stops the build here. */"]
-    lines += _size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
+    lines += size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
     if model.spec.directions == 1:
         check = "sizeof(edgernn_state) == EDGERNN_STATE_BYTES"
         lines += [f"typedef char edgernn_check_state[{check} ? 1 : -1];"]
-    lines += ["", _template("avx2.c"), _template("engine.c")]
+    lines += ["", template("avx2.c"), template("engine.c")]
     if model.spec.directions == 2:
         parts = ["seq", "run_h", "run_x", "run_gx", "run_gh"]
         parts += ["run_c"] if model.spec.cell == "lstm" else []
-        lines += _size_check("scratch", parts, "EDGERNN_SCRATCH_BYTES")
+        lines += size_check("scratch", parts, "EDGERNN_SCRATCH_BYTES")
     return "\n".join(lines) + "\n"
 
 
 def harness_source() -> str:
     """The test harness (stdin -> edgernn_run/step -> stdout) that verifies an export."""
-    return _template("harness.c")
+    return template("harness.c")
 
 
-def _size_check(what: str, names: list[str], macro: str) -> list[str]:
+def size_check(what: str, names: list[str], macro: str) -> list[str]:
+    """A compile-time check that the arrays ``names`` take ``macro`` bytes."""
     # C99 has no _Static_assert: an array of size -1 is the classic compile-time check.
     terms = [f"    sizeof {name} +" for name in names]
     terms[-1] = terms[-1][: -len(" +")]
     return [f"typedef char edgernn_check_{what}[(", *terms, f") == {macro} ? 1 : -1];"]
 
 
-def _template(name: str) -> str:
+def template(name: str) -> str:
+    """The text of ``templates/name``."""
     return resources.files("edgernn.c").joinpath("templates", name).read_text(encoding="utf-8")
 
 
@@ -79,9 +81,10 @@ def _ref(linear: Linear, int8: bool) -> str:
     return f"{{{linear.name}_w, {scale}, {bias}, {rows}, {cols}}}"
 
 
-def _c_array(ctype: str, name: str, values: np.ndarray) -> list[str]:
+def c_array(ctype: str, name: str, values: np.ndarray) -> list[str]:
+    """``static const ctype name[n] = {...};``: floats round-trip exactly, ints as they are."""
     flat = values.reshape(-1)
-    floats = flat.dtype != np.int8
+    floats = flat.dtype.kind == "f"
     items = [_float(v) for v in flat] if floats else [str(int(v)) for v in flat]
     per_line = 6 if floats else 16
     rows = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]

@@ -12,9 +12,16 @@ from torch import nn
 from edgernn.atomic import check_folder_path, make_folder, write_atomic
 from edgernn.c.codegen import render_source
 from edgernn.c.config import CExportConfig
+from edgernn.c.fixed import (
+    check_integer_supported,
+    fixed_arrays,
+    fixed_format,
+    render_fixed_source,
+)
 from edgernn.c.header import render_header
 from edgernn.c.layout import layout, weight_arrays
 from edgernn.c.readme import render_readme
+from edgernn.c.seq2seq import export_seq2seq_c
 from edgernn.c.verify import verify_c
 from edgernn.c.weights import check_supported, model_weights
 from edgernn.checkpoint import Checkpoint, check_finite, load_checkpoint
@@ -34,16 +41,18 @@ def export_c(
         checkpoint: an edgernn checkpoint (loaded, or its path), or a zoo model
             (``build_model``; it then has no input/output scaling).
         out_dir: folder to write into; created if needed, its other files are kept.
-        config: precision and verification; ``CExportConfig()`` by default.
+        config: precision (integer-only or not) and verification; ``CExportConfig()`` by
+            default.
 
     Returns:
-        ``{"files", "precision", "flash_bytes", "state_bytes", "scratch_bytes", "ram_bytes",
-        "weights", "parity"}``: sizes in bytes, ``weights`` the matrix entries, ``parity``
-        what ``edgernn.c.verify.verify_c`` measured.
+        ``{"files", "precision", "integer_only", "flash_bytes", "state_bytes",
+        "scratch_bytes", "ram_bytes", "weights", "parity"}``: sizes in bytes, ``weights``
+        the matrix entries, ``parity`` what ``edgernn.c.verify.verify_c`` measured.
 
     Raises:
         EdgeRNNError: a model the C target does not support (seq2seq, low-rank or hashed
-            embeddings), NaN weights, ``out_dir`` under a file, or a failed parity check.
+            embeddings; integer-only: seq2seq, or an int32 sum that could overflow), NaN
+            weights, ``out_dir`` under a file, or a failed parity check.
 
     Example::
 
@@ -52,35 +61,46 @@ def export_c(
     config = config or CExportConfig()
     source = Path(checkpoint).name if isinstance(checkpoint, str | os.PathLike) else None
     model, meta = _resolve(checkpoint)
+    if config.integer_only:
+        check_integer_supported(model.spec)
     check_folder_path(out_dir)
+    if model.spec.task == "seq2seq":
+        return export_seq2seq_c(model, meta, out_dir, config, source)
     int8 = config.precision == "int8"
     norm = meta.norm if meta is not None else None
     cmodel = model_weights(model, norm)
-    arrays = weight_arrays(cmodel, int8)
-    sizes = layout(cmodel, arrays)
+    fixed = fixed_format(cmodel) if config.integer_only else None
+    arrays = fixed_arrays(cmodel, fixed) if fixed else weight_arrays(cmodel, int8)
+    sizes = layout(cmodel, arrays, integer=fixed is not None)
     source = source or ("an edgernn checkpoint" if meta is not None else "a zoo model")
+    if fixed:
+        code = render_fixed_source(cmodel, sizes, arrays)
+    else:
+        code = render_source(cmodel, sizes, arrays, int8)
+    labels = meta.labels if meta else None
     texts = {
-        "model.h": render_header(cmodel, sizes, int8, source),
-        "model.c": render_source(cmodel, sizes, arrays, int8),
-        "README.md": render_readme(cmodel, sizes, int8, meta.labels if meta else None),
+        "model.h": render_header(cmodel, sizes, int8, source, fixed),
+        "model.c": code,
+        "README.md": render_readme(cmodel, sizes, int8, labels, fixed),
         "meta.json": json.dumps(meta.to_dict() if meta else {}, indent=1) + "\n",
     }
     # Checked in a scratch folder first: out_dir only ever gets code that passed.
     with tempfile.TemporaryDirectory(prefix="edgernn-c-src-") as scratch:
         for name, text in texts.items():
             (Path(scratch) / name).write_text(text, encoding="utf-8")
-        parity = verify_c(model, Path(scratch), norm, int8) if config.verify else None
+        parity = verify_c(model, Path(scratch), norm, int8, fixed) if config.verify else None
     folder = make_folder(out_dir)
     files = [str(write_atomic(folder / name, texts[name].encode("utf-8"))) for name in FILES]
     return {
         "files": files,
         "precision": config.precision,
+        "integer_only": config.integer_only,
         "flash_bytes": sizes.flash_bytes,
         "state_bytes": sizes.state_bytes,
         "scratch_bytes": sizes.scratch_bytes,
         "ram_bytes": sizes.ram_bytes,
         # matrix entries (recurrent, head, embedding); biases, scales and scaling excluded
-        "weights": sum(values.size for ctype, _, values in arrays if ctype != "float"),
+        "weights": sizes.weights,
         "parity": parity or {"checked": False, "note": "verification turned off"},
     }
 

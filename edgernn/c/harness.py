@@ -7,24 +7,19 @@ with PyTorch without any binding layer.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.c.codegen import harness_source
+from edgernn.c.compiler import find_compiler
 from edgernn.errors import EdgeRNNError
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2")
 # What embedded builds often add; the generated code is clean under these too.
 STRICT = ("-Wshadow", "-Wconversion", "-Wdouble-promotion", "-Wcast-qual")
 STRICT += ("-Wstrict-prototypes", "-Wmissing-prototypes")
-
-
-def find_compiler() -> str | None:
-    """The C compiler on PATH (``cc``, else ``gcc`` or ``clang``), or None."""
-    return next((found for name in ("cc", "gcc", "clang") if (found := shutil.which(name))), None)
 
 
 def compile_harness(source_dir: Path, binary: Path, extra: tuple[str, ...] = ()) -> Path:

@@ -10,6 +10,7 @@ from edgernn.c.weights import CModel, Linear, quantize_rows
 
 PER_STEP_TASKS = ("tag", "lm")  # outputs at every step; the others one per sequence
 FLOAT_BYTES = 4
+INT16_BYTES = 2
 
 
 def per_step(spec) -> bool:
@@ -29,28 +30,34 @@ class Layout:
     flash_bytes: int  # every static const array: weights, int8 scales, biases, scaling
     state_bytes: int  # one edgernn_state (0 for bidirectional models: no streaming)
     scratch_bytes: int  # the static buffers edgernn_run uses
-    x_size: int  # floats in the input / pooled-vector buffer
+    x_size: int  # values in the input / pooled-vector buffer
     seq_buffers: int  # whole-sequence buffers of a bidirectional run (0 streaming)
+    value_bytes: int = FLOAT_BYTES  # one x, h or c value: float, or int16 (integer-only)
+    weights: int = 0  # matrix entries (recurrent, head, embedding): what flash is per weight
 
     @property
     def ram_bytes(self) -> int:
         return self.state_bytes + self.scratch_bytes
 
 
-def layout(model: CModel, arrays: list[tuple[str, str, np.ndarray]]) -> Layout:
-    """The sizes of ``model`` whose arrays are ``arrays`` (see ``weight_arrays``)."""
+def layout(model: CModel, arrays: list[tuple[str, str, np.ndarray]], integer: bool = False):
+    """The sizes of ``model`` whose arrays are ``arrays`` (see ``weight_arrays``).
+
+    ``integer``: the integer-only engine's, whose x, h and c are int16 (gate sums and pools
+    stay 4 bytes, so its state struct is padded to 4).
+    """
     spec, hidden = model.spec, model.spec.hidden
+    value = INT16_BYTES if integer else FLOAT_BYTES
     x_size = max(model.features, spec.directions * hidden)
-    gate_floats = 2 * model.gates * hidden
-    lstm = spec.cell == "lstm"
+    wide = FLOAT_BYTES * 2 * model.gates * hidden  # gx, gh: float or int32
+    states = hidden * (2 if spec.cell == "lstm" else 1)  # h (and c) of one layer
     if spec.directions == 1:
-        floats = spec.layers * hidden * (2 if lstm else 1) + streams_pool(spec) * (hidden + 1)
-        state = FLOAT_BYTES * (floats + x_size + gate_floats)
-        return Layout(_nbytes(arrays), state, state, x_size, 0)
+        wide += FLOAT_BYTES * streams_pool(spec) * (hidden + 1)  # pool and its step count
+        state = _round4(wide + value * (spec.layers * states + x_size))
+        return Layout(_nbytes(arrays), state, state, x_size, 0, value, matrix_entries(arrays))
     buffers = 2 if spec.layers > 1 else 1
-    floats = buffers * spec.max_len * 2 * hidden + hidden * (2 if lstm else 1)
-    scratch = FLOAT_BYTES * (floats + x_size + gate_floats)
-    return Layout(_nbytes(arrays), 0, scratch, x_size, buffers)
+    scratch = wide + value * (buffers * spec.max_len * 2 * hidden + states + x_size)
+    return Layout(_nbytes(arrays), 0, scratch, x_size, buffers, value, matrix_entries(arrays))
 
 
 def weight_arrays(model: CModel, int8: bool) -> list[tuple[str, str, np.ndarray]]:
@@ -83,7 +90,14 @@ def _linear_arrays(linear: Linear, int8: bool) -> list[tuple[str, str, np.ndarra
     return arrays
 
 
+def matrix_entries(arrays: list[tuple[str, str, np.ndarray]]) -> int:
+    """The weight matrices' entries; biases, scales and scaling excluded."""
+    return sum(values.size for _, name, values in arrays if name.endswith("_w"))
+
+
 def _nbytes(arrays: list[tuple[str, str, np.ndarray]]) -> int:
-    return sum(
-        values.size * (1 if ctype == "int8_t" else FLOAT_BYTES) for ctype, _, values in arrays
-    )
+    return sum(values.size * values.dtype.itemsize for _, _, values in arrays)
+
+
+def _round4(size: int) -> int:
+    return -(-size // 4) * 4

@@ -52,11 +52,7 @@ class CModel:
 
 
 def check_supported(spec: ModelSpec) -> None:
-    """Refuse, in one line, a model the C target cannot write yet."""
-    if spec.task == "seq2seq":
-        raise EdgeRNNError(
-            "the C target does not support seq2seq models yet; export it to ONNX (--target onnx)"
-        )
+    """Refuse, in one line, a model the C target cannot write yet (seq2seq: edgernn.c.seq2seq)."""
     if spec.embed_rank or spec.embed_buckets:
         kind = "low-rank" if spec.embed_rank else "hashed"
         raise EdgeRNNError(

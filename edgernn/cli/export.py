@@ -68,6 +68,13 @@ _ONNX_ONLY += ("int8_tolerance",)
     help="Most metric one int8 node may cost on the valid split (points, or percent relative "
     "for perplexity/MSE) before it runs weight-only; inf keeps every node on integer kernels.",
 )
+@click.option(
+    "--integer-only",
+    is_flag=True,
+    default=False,
+    help="--target c only: no floating point at run time, for MCUs without an FPU (int8 "
+    "weights with integer multipliers, int16 Q12 activations, fixed-point in and out).",
+)
 @own_model_options
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of results.")
 def export_command(
@@ -82,6 +89,7 @@ def export_command(
     no_eval,
     exporter,
     int8_tolerance,
+    integer_only,
     as_json,
     **own,
 ):
@@ -102,6 +110,8 @@ def export_command(
     from edgernn.own.resolve import resolve_model
     from edgernn.paths import check_output_not_input, data_path
 
+    if integer_only and target != "c":
+        raise EdgeRNNError("--integer-only applies to the C target; add --target c")
     inputs = [("CHECKPOINT", checkpoint), ("--data", data_path(data)), *own_model_inputs(own)]
     check_output_not_input(output, inputs, folder=True)
     config = ExportConfig(
@@ -121,7 +131,9 @@ def export_command(
     if int8 is None and resolved.checkpoint is not None:
         config = _follow_compress_int8(resolved.checkpoint, config)
     if target == "c":
-        _export_c(resolved, checkpoint, output, config.int8, as_json)
+        # integer-only code has int8 weights: only an explicit --no-int8 refuses it
+        weights_int8 = config.int8 or (integer_only and int8 is None)
+        _export_c(resolved, checkpoint, output, weights_int8, integer_only, as_json)
         return
     if embed_bits is None and resolved.checkpoint is not None:
         from edgernn.compress.precision import embed_bits as recorded_bits
@@ -155,7 +167,9 @@ def export_command(
         echo_json({"bundle": str(bundle), "files": files, "metrics": manifest["metrics"]})
 
 
-def _export_c(resolved, path: str, output: str, int8: bool, as_json: bool) -> None:
+def _export_c(
+    resolved, path: str, output: str, int8: bool, integer_only: bool, as_json: bool
+) -> None:
     from edgernn.c import CExportConfig, export_c
     from edgernn.lock import folder_lock
 
@@ -169,7 +183,7 @@ def _export_c(resolved, path: str, output: str, int8: bool, as_json: bool) -> No
             f"{path}: the C target needs an edgernn checkpoint or a model edgernn adopts; "
             "this one is kept as it is: export it with --target onnx"
         )
-    config = CExportConfig(precision="int8" if int8 else "fp32")
+    config = CExportConfig(precision="int8" if int8 else "fp32", integer_only=integer_only)
     with folder_lock(output):
         result = export_c(resolved.checkpoint, output, config)
     parity = result["parity"]
@@ -177,8 +191,9 @@ def _export_c(resolved, path: str, output: str, int8: bool, as_json: bool) -> No
         click.echo(f"max |diff| {parity['max_abs_diff']:.2e} vs {parity['against']}")
     else:
         click.echo(f"note: {parity['note']}")
+    kind = result["precision"] + (", integer-only" if result["integer_only"] else "")
     click.echo(
-        f"{result['precision']}: flash {result['flash_bytes']:,} bytes, "
+        f"{kind}: flash {result['flash_bytes']:,} bytes, "
         f"RAM {result['ram_bytes']:,} bytes; C sources: {output}"
     )
     if as_json:

@@ -323,7 +323,7 @@ static void pool_sequence(const float *top, int32_t length, float *pooled)
     for (j = 0; j < EDGERNN_WIDTH; ++j) {
         float value = EDGERNN_POOLING == EDGERNN_POOL_MAX ? -INFINITY : 0.0f;
         for (t = 0; t < length; ++t) {
-            float item = top[(size_t)t * EDGERNN_WIDTH + j];
+            float item = top[(size_t)t * EDGERNN_WIDTH + (size_t)j];
 #if EDGERNN_POOLING == EDGERNN_POOL_MAX
             value = item > value ? item : value;
 #else

@@ -1,0 +1,254 @@
+"""model.h and model.c of a seq2seq model, and the flash and RAM they take.
+
+As for the other tasks, only the arrays and the macros are generated; the engine
+(``templates/seq2seq.c``, with ``templates/avx2.c``'s kernels) is the same C for every model.
+model.c checks at compile time that the sizes model.h states are what the compiler lays out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from edgernn import __version__
+from edgernn.c.layout import matrix_entries
+from edgernn.c.seq2seq_weights import Seq2SeqC
+from edgernn.c.weights import Linear
+from edgernn.config import GATES
+from edgernn.data.vocab import BOS_ID, EOS_ID
+from edgernn.runtime.search import DECODE_MARGIN
+
+FLOAT_BYTES = 4
+CELL_MACROS = {"rnn": "EDGERNN_CELL_RNN", "lstm": "EDGERNN_CELL_LSTM", "gru": "EDGERNN_CELL_GRU"}
+
+
+@dataclass(frozen=True)
+class Seq2SeqLayout:
+    """The sizes of a seq2seq model in C: what model.h states and ``export_c`` returns."""
+
+    flash_bytes: int  # every static const array: weights, int8 scales, biases
+    state_bytes: int  # one edgernn_decoder (the app's; one per beam hypothesis)
+    scratch_bytes: int  # model.c's static buffers at the default EDGERNN_MAX_SRC_LEN
+    per_source_floats: int  # floats of those buffers per source position
+    fixed_floats: int  # the rest, in 4-byte units (source_len included)
+    x_size: int  # floats of the recurrent-input buffer
+    weights: int  # matrix entries: what flash is per weight
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.state_bytes + self.scratch_bytes
+
+
+def seq2seq_layout(model: Seq2SeqC, arrays: list) -> Seq2SeqLayout:
+    """The sizes of ``model`` whose arrays are ``arrays``; mirrors the statics of seq2seq.c."""
+    spec, hidden, width = model.spec, model.spec.hidden, model.width
+    lstm = spec.cell == "lstm"
+    state = spec.layers * hidden * (2 if lstm else 1)
+    buffers = 2 if spec.layers > 1 else 1
+    x_size = spec.embed + (width if model.bahdanau else 0)
+    per_source = buffers * width + hidden + 1  # sequence buffers, keys, scores
+    fixed = (1 + lstm) * (spec.layers * width + hidden)  # final states, the running state
+    fixed += x_size + 2 * GATES[spec.cell] * hidden + width + (width + hidden) + hidden
+    fixed += hidden * model.bahdanau + spec.num_outputs + state + 1  # ..., logits, search, length
+    flash = sum(v.size * (1 if t == "int8_t" else FLOAT_BYTES) for t, _, v in arrays)
+    scratch = FLOAT_BYTES * (per_source * spec.max_len + fixed)
+    weights = matrix_entries(arrays)
+    return Seq2SeqLayout(flash, FLOAT_BYTES * state, scratch, per_source, fixed, x_size, weights)
+
+
+def render_header(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool, source: str) -> str:
+    """model.h: the macros, the decoder state and the API."""
+    spec = model.spec
+    lstm = spec.cell == "lstm"
+    lines = [
+        f"/* model.h: seq2seq {spec.cell.upper()} encoder-decoder with {spec.attention} "
+        f"attention, {spec.layers} layer(s) of {spec.hidden} units, "
+        f"{'bi' if spec.bidirectional else 'uni'}directional encoder, "
+        f"{'int8' if int8 else 'fp32'} weights.",
+        f" * Written by edgernn {__version__} from {source}; C99, no malloc, no libc beyond",
+        " * math.h. Regenerate rather than edit; README.md says how to use it. */",
+        "#ifndef EDGERNN_MODEL_H",
+        "#define EDGERNN_MODEL_H",
+        "",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        *_macros(model, sizes, int8),
+        "",
+        "/* Return codes; edgernn_translate returns the number of ids written, or one of these. */",
+        "#define EDGERNN_OK 0",
+        "#define EDGERNN_ERR_LENGTH (-1) /* src_len < 1 or > EDGERNN_MAX_SRC_LEN; max_out < 0 */",
+        "#define EDGERNN_ERR_TOKEN (-2) /* an id outside its vocabulary */",
+        "#define EDGERNN_ERR_NO_SOURCE (-3) /* edgernn_decode_step before any edgernn_encode */",
+        "",
+        "/* The decoder's state between steps: copy it to branch (beam search keeps one each). */",
+        "typedef struct {",
+        "    float h[EDGERNN_LAYERS][EDGERNN_HIDDEN];",
+        *(["    float c[EDGERNN_LAYERS][EDGERNN_HIDDEN];"] if lstm else []),
+        "} edgernn_decoder;",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        "/* Encode a source (src_len ids of meta.json's vocab) into model.c's static memory and",
+        "   set *state to the decoder's start. Replaces the previous source; a refused one",
+        "   changes nothing. */",
+        "int edgernn_encode(const int32_t *src, int32_t src_len, edgernn_decoder *state);",
+        "/* One decoder step on the encoded source: the previous target id in (EDGERNN_BOS_ID",
+        "   first), EDGERNN_TGT_VOCAB logits out; *state advances. */",
+        "int edgernn_decode_step(edgernn_decoder *state, int32_t token, float *logits);",
+        "/* Greedy decoding: at most max_out ids (EOS not included) and at most",
+        "   2 * src_len + EDGERNN_DECODE_MARGIN steps, as edgernn's greedy search. Returns the",
+        "   number of ids written, or a negative status. */",
+        "int32_t edgernn_translate(const int32_t *src, int32_t src_len, int32_t *out,"
+        " int32_t max_out);",
+        "",
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        "#endif /* EDGERNN_MODEL_H */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _macros(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool) -> list[str]:
+    spec = model.spec
+    values = {
+        "EDGERNN_CELL": CELL_MACROS[spec.cell],
+        "EDGERNN_GATES": GATES[spec.cell],
+        "EDGERNN_HIDDEN": spec.hidden,
+        "EDGERNN_LAYERS": spec.layers,
+        "EDGERNN_DIRECTIONS": spec.directions,
+        "EDGERNN_WIDTH": model.width,
+        "EDGERNN_EMBED": spec.embed,
+        "EDGERNN_SRC_VOCAB": spec.vocab_size,
+        "EDGERNN_TGT_VOCAB": spec.num_outputs,
+        "EDGERNN_BAHDANAU": int(model.bahdanau),
+        "EDGERNN_INT8": int(int8),
+        "EDGERNN_X_SIZE": sizes.x_size,
+        "EDGERNN_SEQ_BUFFERS": 2 if spec.layers > 1 else 1,
+        "EDGERNN_BOS_ID": BOS_ID,
+        "EDGERNN_EOS_ID": EOS_ID,
+        "EDGERNN_DECODE_MARGIN": DECODE_MARGIN,
+        "EDGERNN_WEIGHTS": sizes.weights,
+        "EDGERNN_FLASH_BYTES": sizes.flash_bytes,
+        "EDGERNN_STATE_BYTES": sizes.state_bytes,
+    }
+    lines = [f"#define EDGERNN_CELL_{name} {i}" for i, name in enumerate(("RNN", "LSTM", "GRU"))]
+    lines += ['#define EDGERNN_TASK "seq2seq"']
+    lines += [f"#define {name} {value}" for name, value in values.items()]
+    return lines + [
+        "/* Longest source edgernn_encode takes; its buffers grow with it. Define it for every",
+        " * file (-DEDGERNN_MAX_SRC_LEN=64) to trade length for RAM. */",
+        "#ifndef EDGERNN_MAX_SRC_LEN",
+        f"#define EDGERNN_MAX_SRC_LEN {spec.max_len}",
+        "#endif",
+        "/* model.c's static buffers: memory, keys and scores per source position, then scratch */",
+        f"#define EDGERNN_SCRATCH_BYTES (4 * (EDGERNN_MAX_SRC_LEN * {sizes.per_source_floats} + "
+        f"{sizes.fixed_floats}))",
+        "#define EDGERNN_RAM_BYTES (EDGERNN_STATE_BYTES + EDGERNN_SCRATCH_BYTES)",
+    ]
+
+
+def render_source(model: Seq2SeqC, sizes: Seq2SeqLayout, arrays: list, int8: bool) -> str:
+    """model.c: the weight arrays, their descriptors, the engine and the size checks."""
+    del sizes  # the sizes are model.h's macros, checked below
+    spec = model.spec
+    lines = [
+        "/* model.c: weights in flash (static const) and the engine; see model.h. */",
+        "#include <math.h>",
+        "",
+        '#include "model.h"',
+        "",
+        f"typedef {'int8_t' if int8 else 'float'} edgernn_weight;",
+        "",
+        "/* y = W x (+ bias); scale is one float per row of an int8 W, NULL for fp32. */",
+        "typedef struct {",
+        "    const edgernn_weight *weight;",
+        "    const float *scale;",
+        "    const float *bias;",
+        "    int32_t rows;",
+        "    int32_t cols;",
+        "} edgernn_linear;",
+        "",
+    ]
+    for ctype, name, values in arrays:
+        lines += _c_array(
+            "edgernn_weight" if ctype in ("int8_t", "weight") else ctype, name, values
+        )
+    lines += _descriptors(model, int8)
+    lines += ["", _template("avx2.c"), _template("seq2seq.c")]
+    lines += ["/* model.h states these sizes; a mismatch stops the build here. */"]
+    lines += _size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
+    lines += [
+        "typedef char edgernn_check_state[sizeof(edgernn_decoder) == EDGERNN_STATE_BYTES ? 1 : -1];"
+    ]
+    buffers = ["seq", "keys", "scores", "final_h", "run_h", "run_x", "run_gx", "run_gh"]
+    buffers += ["context", "features", "mixed", "logits", "search_state", "source_len"]
+    buffers += ["final_c", "run_c"] if spec.cell == "lstm" else []
+    buffers += ["attn_hidden"] if model.bahdanau else []
+    lines += _size_check("scratch", buffers, "EDGERNN_SCRATCH_BYTES")
+    return "\n".join(lines) + "\n"
+
+
+def harness_source() -> str:
+    """The parity harness (stdin -> encode / decode_step / translate -> stdout)."""
+    return _template("seq2seq_harness.c")
+
+
+def _descriptors(model: Seq2SeqC, int8: bool) -> list[str]:
+    def cells(name: str, pairs: list[tuple[Linear, Linear]]) -> list[str]:
+        rows = ",\n".join(f"    {{{_ref(ih, int8)}, {_ref(hh, int8)}}}" for ih, hh in pairs)
+        return [f"static const edgernn_linear {name}[{len(pairs)}][2] = {{", rows, "};"]
+
+    bridge = ", ".join(_ref(m, int8) for m in model.bridge)
+    lines = [
+        *cells("edgernn_enc_cells", model.enc_cells),
+        *cells("edgernn_dec_cells", model.dec_cells),
+    ]
+    lines += [f"static const edgernn_linear edgernn_bridge[{len(model.bridge)}] = {{{bridge}}};"]
+    singles = ("src_embedding", "tgt_embedding", "attn_key", "attn_query", "attn_score")
+    for name in (*singles, "combine", "out"):
+        linear = getattr(model, name)
+        if linear is not None:
+            lines += [f"static const edgernn_linear edgernn_{name} = {_ref(linear, int8)};"]
+    return lines
+
+
+def _size_check(what: str, names: list[str], macro: str) -> list[str]:
+    # C99 has no _Static_assert: an array of size -1 is the classic compile-time check.
+    terms = " +\n    ".join(f"sizeof {name}" for name in names)
+    return [f"typedef char edgernn_check_{what}[(\n    {terms}) == {macro} ? 1 : -1];"]
+
+
+def _template(name: str) -> str:
+    return resources.files("edgernn.c").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _ref(linear: Linear, int8: bool) -> str:
+    scale = f"{linear.name}_scale" if int8 else "NULL"
+    bias = f"{linear.name}_b" if linear.bias is not None else "NULL"
+    rows, cols = linear.weight.shape
+    return f"{{{linear.name}_w, {scale}, {bias}, {rows}, {cols}}}"
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray) -> list[str]:
+    flat = values.reshape(-1)
+    floats = flat.dtype != np.int8
+    items = [_float(v) for v in flat] if floats else [str(int(v)) for v in flat]
+    per_line = 6 if floats else 16
+    rows = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return [f"static const {ctype} {name}[{len(flat)}] = {{", *(f"    {r}," for r in rows), "};"]
+
+
+def _float(value: np.float32) -> str:
+    # 9 significant digits round-trip every float32 exactly.
+    text = f"{float(value):.9g}"
+    if not any(mark in text for mark in ".en"):
+        text += ".0"
+    return text + "f"
