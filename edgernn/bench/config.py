@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from edgernn.errors import EdgeRNNError
 
 DEVICES = ("cpu", "cuda")
-FORMATS = ("torch", "onnx")
+FORMATS = ("torch", "onnx", "c")  # c: a C export folder (edgernn export --target c)
 PRECISIONS = ("fp32", "fp16", "int8")
 ROLES = ("teacher", "student", "final", "peer")
 # What an app does with a model of the task, timed end to end as one call per input.
@@ -111,8 +111,8 @@ class Candidate:
     """
 
     name: str
-    path: str  # the .pt checkpoint or the .onnx file
-    format: str  # torch | onnx
+    path: str  # the .pt checkpoint, the .onnx file or the C export folder
+    format: str  # torch | onnx | c
     precision: str  # fp32 | fp16 | int8
     role: str = "peer"  # teacher | student | final | peer
     example: str | None = None
@@ -137,4 +137,4 @@ class Candidate:
 
     @property
     def runtime(self) -> str:
-        return "torch" if self.format == "torch" else "onnxruntime"
+        return {"torch": "torch", "onnx": "onnxruntime", "c": "c"}[self.format]

@@ -75,7 +75,9 @@ def candidates_from_paths(
         path = Path(raw)
         if not path.exists():
             raise EdgeRNNError(f"{path}: no such file or directory")
-        if path.is_dir():
+        if path.is_dir() and (path / "model.c").is_file():
+            found.append(_from_c(path))
+        elif path.is_dir():
             found += _from_bundle(path, example, end_to_end)
         elif path.suffix == ".pt":
             found += _from_checkpoint(path, device, end_to_end)
@@ -92,6 +94,16 @@ def candidates_from_paths(
             "checkpoints and bundles follow --batch-sizes and --seq-lens: drop --axes"
         )
     return _unique_names(found)
+
+
+def _from_c(folder: Path) -> Candidate:
+    """A C export folder: timed as built for this CPU; its task from the header."""
+    from edgernn.c.library import c_precision, header_values
+
+    task, values = header_values(folder)
+    precision = c_precision(values)
+    kind = "integer-only" if values.get("EDGERNN_INTEGER_ONLY") else precision
+    return Candidate(f"{folder.name} c {kind}", str(folder), "c", precision, task=task)
 
 
 def _from_foreign_onnx(path: Path, example: str | None, axes: dict) -> Candidate:

@@ -54,7 +54,7 @@ def bench(candidates: Sequence[Candidate], config: BenchConfig) -> dict:
     task = _common_task(candidates)
     grid = len(config.batch_sizes) * len(config.seq_lens) * len(config.threads)
     rows, notes, baselines = [], _as_given_notes(candidates), {}
-    notes += chunk_notes(list(candidates), config) + _job_notes(candidates)
+    notes += chunk_notes(list(candidates), config) + _job_notes(candidates) + _c_notes(candidates)
     total = grid * len(candidates)
     bar = tqdm(total=total, unit="point", file=sys.stderr, disable=not config.progress)
     with bar:
@@ -96,6 +96,18 @@ def _job_notes(candidates: Sequence[Candidate]) -> list[str]:
     ]
 
 
+def _c_notes(candidates: Sequence[Candidate]) -> list[str]:
+    if not any(candidate.format == "c" for candidate in candidates):
+        return []
+    return [
+        "C rows: the export built with -O3 -march=native (this CPU) as a shared library, "
+        "edgernn_run once per sequence at batch 1 (the C API has no batch) on one thread, "
+        "through ctypes (about a microsecond a call); a streaming model's stream row is "
+        "edgernn_step per frame; size is the flash bytes; memory is its fixed RAM "
+        "(ram_bytes), not a process peak"
+    ]
+
+
 def _real_time_factors(candidate: Candidate, latency: list, config: BenchConfig) -> list:
     return [
         with_real_time_factor(entry, config.chunk_ms)
@@ -109,6 +121,8 @@ def unavailable(candidate: Candidate, device: str) -> str | None:
     """Why ``candidate`` cannot be measured on ``device``, or None when it can."""
     if device != "cuda":
         return None
+    if candidate.format == "c":
+        return "the C target runs on the CPU; not measured on cuda"
     if candidate.precision == "int8":
         return CPU_ONLY_INT8
     if candidate.job and candidate.format == "onnx":
@@ -183,6 +197,8 @@ def _measure(candidate: Candidate, config: BenchConfig, baseline: float, progres
     }
     if candidate.graph == "step":
         request["stream"] = {"steps": stream_steps(config), "states": _step_states(candidate)}
+    if candidate.format == "c":  # a streaming C model carries its state in C (edgernn_step)
+        request["stream"] = {"steps": stream_steps(config), "states": []}
     if candidate.job:
         from edgernn.bench.job_inputs import job_inputs
 

@@ -1,4 +1,5 @@
-"""The two runtimes a worker can measure: PyTorch (checkpoints) and ONNX Runtime (ONNX files).
+"""The runtimes a worker can measure: PyTorch (checkpoints), ONNX Runtime (ONNX files) and
+the C target (a C export folder, compiled for this CPU and called through ctypes).
 
 Each runtime module is imported only inside the worker that measures it, so a process's
 memory holds one runtime. ``import_runtime`` is what the empty baseline process runs too.
@@ -24,7 +25,7 @@ def import_runtime(runtime: str, device: str) -> None:
         if device == "cuda":
             torch.zeros(1, device="cuda")
             torch.cuda.synchronize()
-    else:
+    elif runtime == "onnxruntime":
         import onnxruntime  # noqa: F401
 
 
@@ -230,4 +231,43 @@ def _load_example(path: str | None) -> dict | None:
     return None if path is None else load_npz(Path(path), None)
 
 
-RUNNERS = {"torch": TorchRunner, "onnxruntime": OrtRunner}
+class CRunner:
+    """A C export (``edgernn export --target c``) built as a shared library, one sequence per
+    call: the C API has no batch, so only batch 1 is timed, on the one thread it runs on."""
+
+    def __init__(self, request: dict):
+        import tempfile
+        from pathlib import Path
+
+        from edgernn.c.library import CLibrary
+
+        self.work = tempfile.TemporaryDirectory(prefix="edgernn-bench-c-")
+        self.library = CLibrary(Path(request["path"]), Path(self.work.name))
+        self.streaming = self.library.streaming  # time_grid adds a stream entry then
+        self.rng = np.random.default_rng(request["seed"])
+
+    def points(self, batches: list[int], seq_lens: list[int]) -> list[tuple]:
+        return [(1, t) for t in seq_lens]
+
+    def set_threads(self, threads: int) -> None:
+        """The C code runs on the calling thread whatever the count."""
+
+    def prepare(self, batch: int, seq_len: int) -> tuple[Callable, dict]:
+        frames = self.library.frames(seq_len, self.rng)
+        call, _ = self.library.runner(frames)
+        self.library.run(frames)  # refuses, as one line, a model that cannot take it
+        return call, {"input": list(frames.shape)}
+
+    def stream(self, steps: int, states: list[dict]) -> tuple[Callable, dict]:
+        """A stream's chunk: ``edgernn_step`` once per frame, the state carried in C."""
+        frames = self.library.frames(steps, self.rng)
+        return self.library.stepper(frames)[0], {"input": list(frames.shape)}
+
+    def sync(self) -> None:
+        """The C call returns when its work is done."""
+
+    def extra(self) -> dict:
+        return {"ram_bytes": self.library.ram_bytes}
+
+
+RUNNERS = {"torch": TorchRunner, "onnxruntime": OrtRunner, "c": CRunner}

@@ -19,6 +19,8 @@ def static_stats(candidate: Candidate) -> dict:
     """
     if candidate.format == "torch":
         return _torch_stats(candidate.path, candidate.precision)
+    if candidate.format == "c":
+        return _c_stats(candidate.path)
     if candidate.job:  # the whole bundle at one precision: every graph the job loads
         return _bundle_stats(candidate.path, candidate.precision)
     return _onnx_stats(candidate.path)
@@ -39,6 +41,22 @@ def _bundle_stats(bundle: str, precision: str) -> dict:
         key: sum(g[key] for g in graphs) for key in ("size_bytes", "params", "nonzero_params")
     }
     return counts | {"size_parts": parts}
+
+
+def _c_stats(folder: str) -> dict:
+    # The C arrays in flash are its size; its RAM, fixed at compile time, the worker reads.
+    from edgernn.c.library import header_values
+
+    _, values = header_values(Path(folder))
+    weights = values.get("EDGERNN_WEIGHTS", 0)  # the matrices' entries
+    flash = values["EDGERNN_FLASH_BYTES"]
+    return {
+        "size_bytes": flash,
+        "flash_bytes": flash,
+        "params": weights,
+        "nonzero_params": weights,
+        "size_parts": None,
+    }
 
 
 def _torch_stats(path: str, precision: str) -> dict:

@@ -74,7 +74,7 @@ def time_grid(runner, request: dict) -> list[dict]:
             entry |= {"throughput_per_s": per_call * 1000.0 / stats["p50_ms"], "shapes": shapes}
             latency.append(entry)
             print(f"@progress {len(latency)} {total}", file=sys.stderr, flush=True)
-        if request.get("stream"):
+        if request.get("stream") and getattr(runner, "streaming", True):
             latency.append(_streaming_entry(runner, request, threads))
     return latency
 

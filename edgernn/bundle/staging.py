@@ -35,6 +35,7 @@ from edgernn.bundle.manifest import MANIFEST, PREVIOUS_PREFIX
 from edgernn.errors import EdgeRNNError
 
 STAGING_PREFIX = ".staging-"
+ASIDE_PREFIX = ".aside-"  # a staged subfolder waiting for swap_in_folder (set_aside)
 JOURNAL = "swap.json"  # in .previous-T: the new bundle's file names; its presence commits
 
 
@@ -106,6 +107,37 @@ def _roll_forward(staging: Path, folder: Path, backup: Path, new: list[str]) -> 
         os.replace(staging / MANIFEST, folder / MANIFEST)
     _remove(backup)
     _remove(staging)
+
+
+def set_aside(staged: Path, folder: Path) -> Path | None:
+    """Move the subfolder ``staged`` of a staging folder out of the way of ``publish``.
+
+    ``publish`` swaps files only; a subfolder (the C target's ``c/``) waits in a hidden
+    ``.aside-`` folder of ``folder`` for ``swap_in_folder``; one an earlier, killed command
+    left there is removed first (the caller holds the folder lock).
+    """
+    for leftover in folder.glob(f"{ASIDE_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if not staged.is_dir():
+        return None
+    aside = Path(tempfile.mkdtemp(dir=folder, prefix=f"{ASIDE_PREFIX}{staged.name}-"))
+    os.replace(staged, aside / staged.name)
+    return aside
+
+
+def swap_in_folder(aside: Path | None, target: Path) -> None:
+    """Replace the folder ``target`` by the one ``set_aside`` kept; None removes ``target``.
+
+    Killed half way, ``target`` is the old folder, missing, or the new one: never a mix.
+    """
+    old = target.with_name(f"{ASIDE_PREFIX}{target.name}-old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.is_dir():
+        os.replace(target, old)
+    if aside is not None:
+        os.replace(aside / target.name, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _roll_back(folder: Path, backup: Path, new: list[str]) -> None:

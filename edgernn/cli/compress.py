@@ -163,6 +163,12 @@ class Duration(click.ParamType):
 @click.option(
     "--no-export", is_flag=True, help="Stop after student.pt: no ONNX bundle, no latency report."
 )
+@click.option(
+    "--with-c",
+    is_flag=True,
+    help="Also export the C99 target into OUTDIR/c and report its flash and RAM bytes, test "
+    "metric and batch-1 latency beside the ONNX graphs (needs a C compiler).",
+)
 @own_model_options
 @click.option(
     "--search",
@@ -209,12 +215,14 @@ class Duration(click.ParamType):
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle directory."
 )
-def compress_command(model, data, device, no_export, quiet, as_json, output, **options):
+def compress_command(model, data, device, no_export, with_c, quiet, as_json, output, **options):
     """Distill, prune and quantize a trained model; write student.pt and a report.
 
     With --search, the student is the smallest of an Optuna study within --budget.
     """
     search = _search_config(options)
+    if with_c and no_export:
+        raise click.UsageError("--with-c writes the C target into the bundle: drop --no-export")
 
     from edgernn import distributed
     from edgernn.compress.bundle import bundle_summary, publish_bundle
@@ -242,6 +250,11 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
             )
         resolved, config = _black_box_seq2seq(resolved, own, config, search)
     elif resolved.checkpoint is None and (data is None or own.task is None):
+        if with_c:
+            raise EdgeRNNError(
+                "--with-c needs a model compress distills (give --data and --task); export "
+                f"your model to C on its own with: edgernn export {model} --target c -o DIR"
+            )
         return _compress_own(resolved, own, output, axes, quiet, as_json)
     elif resolved.checkpoint is None:
         resolved, config = _black_box(resolved, own, axes, config, search)
@@ -267,7 +280,7 @@ def compress_command(model, data, device, no_export, quiet, as_json, output, **o
                 return
             if here.world > 1:
                 result.notes.append(DATA_PARALLEL.format(here.world))
-            report = BundleReportConfig(progress=not quiet)
+            report = BundleReportConfig(progress=not quiet, c_target=with_c)
             black_box = getattr(resolved.checkpoint, "teacher", None)  # a BlackBoxCheckpoint's
             names = publish_bundle(
                 result, output, reference, data, report, not no_export, black_box

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgernn.bundle.staging import staged_folder
+from edgernn.bundle.staging import set_aside, staged_folder, swap_in_folder
 from edgernn.compress.config import BundleReportConfig
 from edgernn.compress.finish import finish_bundle
 from edgernn.compress.stages import Compressed, write_compressed
@@ -51,7 +51,11 @@ def publish_bundle(
             finish_bundle(result, staging, teacher_file, data, report, black_box)
         else:
             write_compressed(result, staging, str(teacher_file))
-        return sorted(path.name for path in staging.iterdir() if path.is_file())
+        names = sorted(path.name for path in staging.iterdir() if path.is_file())
+        c_target = set_aside(staging / "c", Path(folder))  # publish swaps files only
+    # The C target follows the bundle: this compress's, or none (an older one would mislead).
+    swap_in_folder(c_target, Path(folder) / "c")
+    return names
 
 
 def bundle_summary(result: Compressed, folder: str | Path, names: list[str]) -> dict:

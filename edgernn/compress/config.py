@@ -138,3 +138,6 @@ class BundleReportConfig:
     threads: tuple[int, ...] = (1,)
     min_time_s: float = 0.3  # per grid point; ratios, not absolute times, are the point
     progress: bool = True
+    # Also export the C99 target into OUTDIR/c (edgernn.c) and report its flash, RAM, test
+    # metric and batch-1 latency beside the ONNX graphs.
+    c_target: bool = False

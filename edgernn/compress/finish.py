@@ -84,7 +84,12 @@ def finish_bundle(
         timing=timing,
         progress=config.progress,
     )
+    c_folder = _export_c(result, outdir) if config.c_target else None
+    if c_folder is not None:
+        candidates += candidates_from_paths([str(c_folder)])
     measured = bench(candidates, bench_config)
+    if c_folder is not None:
+        _score_c(measured, result, data)
     if untimed:
         row = _untimed_teacher(result, str(teacher_file))
         if black_box is not None:
@@ -93,6 +98,36 @@ def finish_bundle(
         measured["models"].insert(0, row)
     paths = write_report(_merge(measured, result, str(teacher_file)), outdir)
     return {"student": student} | report_paths(paths)
+
+
+def _export_c(result: Compressed, outdir: Path) -> Path:
+    """The C target of the shipped model (int8 when the bundle ships int8) in ``outdir/c``."""
+    from edgernn.c import CExportConfig, export_c
+
+    precision = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
+    export_c(result.checkpoint, outdir / "c", CExportConfig(precision=precision))
+    return outdir / "c"
+
+
+def _score_c(measured: dict, result: Compressed, data: str | None) -> None:
+    """The C row's test metric: the compiled harness scored by edgernn's own metric code."""
+    import tempfile
+
+    from edgernn.c.harness import compile_harness
+    from edgernn.c.score import CModule
+    from edgernn.checkpoint import checkpoint_data
+    from edgernn.evaluate import evaluate
+    from edgernn.tasks import primary_metric
+
+    (row,) = [row for row in measured["models"] if row["format"] == "c"]
+    encoded, _ = checkpoint_data(result.checkpoint, data)
+    if encoded is None:
+        return
+    checkpoint = result.checkpoint
+    with tempfile.TemporaryDirectory(prefix="edgernn-c-score-") as work:
+        binary = compile_harness(Path(row["file"]), Path(work) / "harness")
+        scores = evaluate(CModule(binary, checkpoint), encoded.splits["test"], checkpoint.meta)
+    row["metrics"], row["metric"] = scores, scores[primary_metric(checkpoint.spec.task)[0]]
 
 
 def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
@@ -120,7 +155,10 @@ def _merge(measured: dict, result: Compressed, teacher_file: str) -> dict:
             row["file"] = ""  # the whole bundle through the runtime: no one file of it
     stages = [row.to_dict() for row in report_rows(result, teacher_file)]
     student_rows = [_unmeasured(row) for row in stages if row["role"] != "teacher"]
-    measured["models"] = [teacher, *teacher_jobs, *student_rows, *graphs]
+    # The C target before the ONNX graphs: the headline ratios describe the last final row.
+    c_rows = [row for row in graphs if row["format"] == "c"]
+    graphs = [row for row in graphs if row["format"] != "c"]
+    measured["models"] = [teacher, *teacher_jobs, *student_rows, *c_rows, *graphs]
     fp32_only = fp32_only_note(result.checkpoint.compression)
     notes = [*result.notes, *([fp32_only] if fp32_only else [])]
     measured["notes"] = notes + measured.get("notes", [])

@@ -117,6 +117,8 @@ def _stage(row: dict) -> str:
 
 
 def _rss(row: dict) -> str:
+    if row.get("ram_bytes") is not None:  # the C target: RAM fixed at compile time
+        return f"{row['ram_bytes'] / 2**20:.3f} (C RAM, fixed)"
     if row.get("peak_rss_mb") is None:
         return "-"
     return (
@@ -283,8 +285,11 @@ def console_lines(report: dict) -> list[str]:
         rtf = "" if "real_time_factor" not in entry else f", RTF {fmt(entry['real_time_factor'])}"
         if is_job(row):
             rtf += f" per input ({entry.get('job')}), {fmt(entry.get('tokens_per_s'))} tokens/s"
+        memory = f"peak RSS +{fmt(row['peak_rss_mb'])} MB"
+        if row.get("ram_bytes") is not None:  # the C target's RAM, fixed at compile time
+            memory = f"RAM {row['ram_bytes']:,} B (fixed)"
         lines.append(
             f"  {row['name']}: {fmt(entry.get('p50_ms'))} ms{rtf}, "
-            f"{fmt(row['size_bytes'] / 1024)} KiB, peak RSS +{fmt(row['peak_rss_mb'])} MB{metric}"
+            f"{fmt(row['size_bytes'] / 1024)} KiB, {memory}{metric}"
         )
     return lines

@@ -113,7 +113,9 @@ def write_search_section(
         finals = [
             row
             for row in report.get("models", [])
-            if row.get("role") == "final" and row.get("graph") != "step"
+            if row.get("role") == "final"
+            and row.get("graph") != "step"
+            and row.get("format") != "c"  # a C target beside the graphs is not shipped with them
         ]
         # A job row (seq2seq, lm) times the whole bundle end to end: not one more file.
         shipped = [row["size_bytes"] for row in finals if not row.get("job")]
