@@ -102,6 +102,7 @@ def measure(work: Path, reuse: Path | None, name: str, cell: str) -> dict:
         config = CExportConfig(precision=precision, integer_only=integer_only)
         result = export_c(checkpoint, folder, config)
         row[f"c_{variant}_flash_bytes"] = result["flash_bytes"]
+        row["weights"] = result["weights"]  # matrix entries: 1 byte each under int8
         row[f"c_{variant}_ram_bytes"] = result["ram_bytes"]
         row[f"c_{variant}_parity"] = result["parity"]["max_abs_diff"]
         if integer_only:
@@ -120,6 +121,8 @@ def measure(work: Path, reuse: Path | None, name: str, cell: str) -> dict:
         row[f"c_{variant}{suffix}_ms"] = float(np.median(c_ms[variant, build]))
     row["onnx_int8_ms"] = float(np.median(ort_ms))
     row["c_int8_bytes_per_weight"] = row["c_int8_flash_bytes"] / row["parameters"]
+    # int8 flash = 1 byte per weight + 4 bytes per row scale, bias and normalization value.
+    row["c_int8_overhead_bytes"] = row["c_int8_flash_bytes"] - row["weights"]
     row["onnx_int8_bytes_per_weight"] = row["onnx_int8_bytes"] / row["parameters"]
     print(json.dumps(row), flush=True)
     return row
@@ -129,17 +132,21 @@ def table(rows: list[dict]) -> str:
     head = (
         "| dataset | cell | metric | PyTorch fp32 | ONNX int8 | C int8 | C fp32 | C integer "
         "| C int8 - ONNX int8 | C integer - ONNX int8 | C int8 flash B/weight "
+        "| C int8 flash = weights x 1 B + overhead B "
         "| ONNX int8 file B/weight | C int8 RAM B | C integer RAM B "
         "| ms/seq C int8 | ms/seq C fp32 | ms/seq C integer | ms/seq C int8 -O2 "
         "| ms/seq C fp32 -O2 | ms/seq C integer -O2 | ms/seq ORT int8 |"
     )
-    lines = [head, "|" + "---|" * 21]
+    lines = [head, "|" + "---|" * 22]
     for r in rows:  # rows from before integer-only have no c_integer*: shown as "-"
         cells = [r["dataset"], r["cell"], r["metric"]]
         keys = ("pytorch_fp32", "onnx_int8", "c_int8", "c_fp32", "c_integer")
         cells += [_number(r, k, ".4g") for k in keys]
         cells += [_gap(r, "c_int8"), _gap(r, "c_integer")]
-        cells += [f"{r['c_int8_bytes_per_weight']:.3f}", f"{r['onnx_int8_bytes_per_weight']:.3f}"]
+        cells += [f"{r['c_int8_bytes_per_weight']:.3f}"]
+        overhead = r.get("c_int8_overhead_bytes")
+        cells += [f"{r['weights']:,} + {overhead:,}" if overhead is not None else "-"]
+        cells += [f"{r['onnx_int8_bytes_per_weight']:.3f}"]
         cells += [_number(r, "c_int8_ram_bytes", ","), _number(r, "c_integer_ram_bytes", ",")]
         keys = ("c_int8_ms", "c_fp32_ms", "c_integer_ms", "c_int8_o2_ms", "c_fp32_o2_ms")
         keys += ("c_integer_o2_ms", "onnx_int8_ms")
