@@ -98,3 +98,18 @@ def test_compress_with_c_reports_the_c_target_beside_the_graphs(tmp_path, teache
 def test_with_c_needs_the_bundle(tmp_path, teacher):
     result = run_cli("compress", str(teacher), "--no-export", "--with-c", "-o", str(tmp_path / "b"))
     assert result.exit_code != 0 and "drop --no-export" in result.output
+
+
+def test_a_streaming_lm_in_c_generates_the_runtimes_text(tmp_path):
+    from edgernn.export import ExportConfig, export_bundle
+    from edgernn.runtime import Runtime
+
+    checkpoint = make_checkpoint("lm", "gru", False, layers=1)
+    export_bundle(checkpoint, tmp_path / "bundle", config=ExportConfig(int8=False))
+    runtime = Runtime(tmp_path / "bundle", precision="fp32")
+    export_c(checkpoint, tmp_path / "c", CExportConfig(precision="fp32"))
+    library = CLibrary(tmp_path / "c", tmp_path)
+    prefix = "ab"
+    wanted = runtime.generate(prefix, 30, temperature=0)
+    ids = library.generate(runtime.codec.ids(prefix), 30)
+    assert runtime.codec.text(ids, "vocab") == wanted

@@ -25,6 +25,7 @@ import numpy as np
 from edgernn.c.compiler import find_compiler
 from edgernn.errors import EdgeRNNError
 
+RESERVED = 4  # <pad>, <unk>, <bos>, <eos>: never generated
 NATIVE = ("-std=c99", "-O3", "-march=native", "-fPIC", "-shared")
 # sizeof(edgernn_state), which the app allocates, and the RAM bytes as the compiler reads
 # the header's expression for them.
@@ -142,6 +143,23 @@ class CLibrary:
             return data
 
         return call, out
+
+    def generate(self, prefix: list[int], count: int) -> list[int]:
+        """``count`` ids continuing ``prefix`` at temperature 0, as an app's loop over
+        ``edgernn_step`` does it: the prefix streamed in, then each argmax fed back; the
+        reserved ids 0-3 never chosen, as in ``edgernn.runtime``'s ``generate``."""
+        out, frame = self._outputs(1), np.zeros(1, np.int32)
+        args = (self.state, _pointer(frame), _pointer(out))
+        self.lib.edgernn_init(self.state)
+        generated: list[int] = []
+        for token in prefix:
+            frame[0] = token
+            self.lib.edgernn_step(*args)
+        while len(generated) < count:
+            generated.append(int(np.argmax(out[RESERVED:])) + RESERVED)
+            frame[0] = generated[-1]
+            self.lib.edgernn_step(*args)
+        return generated
 
     def _outputs(self, steps: int) -> np.ndarray:
         dtype = np.int32 if self.values.get("EDGERNN_INTEGER_ONLY") else np.float32

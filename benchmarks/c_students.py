@@ -1,0 +1,167 @@
+"""Compressed students to C: does the C int8 code keep the shipped ONNX int8 graph's metric?
+
+Issue 19's Done-when: every builtin recipe's student exports to C, compiles warning-free and
+matches its ONNX int8 graph's test metric within 0.5 point (1 % relative), and a streaming
+LM generates the same text from C as from the runtime. Per bundle folder (``edgernn compress``
+or ``edgernn run`` output: ``student.pt`` beside the graphs), ``export_c`` writes the
+student as int8 C (which compiles it with ``-std=c99 -Wall -Wextra -Werror -pedantic`` and
+checks it against PyTorch before writing), then on the test split of the student's data:
+
+- C int8 through edgernn's own metric code (``edgernn.c.score.CModule``; seq2seq through
+  ``edgernn_translate``, greedy, one source per call) against ``edgernn.runtime`` on the
+  bundle's int8 graphs (``edgernn.export.scoring.bundle_metrics``);
+- for a language model, the text of ``GENERATED`` tokens at temperature 0 after each of a
+  few test-text prefixes: C (the ``edgernn_step`` loop, int8 and fp32) against
+  ``Runtime.generate`` (int8 and fp32 graphs), characters in common before they differ.
+
+    .venv/bin/python benchmarks/c_students.py runs/recipes/charlm_lstm \\
+        runs/recipes/translate_bahdanau runs/search_budget/*/default \\
+        --out benchmarks/results/c_students
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgernn.c import CExportConfig, export_c
+from edgernn.c.harness import compile_harness
+from edgernn.c.library import CLibrary
+from edgernn.c.score import CModule
+from edgernn.checkpoint import checkpoint_data, load_checkpoint
+from edgernn.evaluate import evaluate
+from edgernn.export.scoring import bundle_metrics
+from edgernn.metrics import metric_drop
+from edgernn.report.environment import environment
+from edgernn.runtime import Runtime
+from edgernn.tasks import primary_metric
+
+BUDGET = {True: 0.5, False: 1.0}  # points, or percent relative
+GENERATED = 100
+PREFIXES = 5
+
+
+class CTranslator(nn.Module):
+    """``greedy`` through the C library, so the seq2seq task's metric code scores it."""
+
+    def __init__(self, library: CLibrary):
+        super().__init__()
+        self.library = library
+
+    def greedy(self, inputs: torch.Tensor, lengths: torch.Tensor, max_len=None) -> list:
+        rows = zip(inputs, lengths.tolist(), strict=True)
+        return [self.library.run(row[:n].numpy().astype(np.int32)).tolist() for row, n in rows]
+
+
+def c_scores(folder: Path, checkpoint, test: list, work: Path) -> dict:
+    if checkpoint.spec.task == "seq2seq":
+        model = CTranslator(CLibrary(folder, work))
+    else:
+        model = CModule(compile_harness(folder, work / "harness"), checkpoint)
+    return evaluate(model, test, checkpoint.meta)
+
+
+def texts(bundle: Path, checkpoint, c_folders: dict, work: Path, data) -> dict:
+    """Per precision, how many of GENERATED characters C and the runtime have in common."""
+    vocab = checkpoint.meta.vocab
+    corpus = "".join(vocab[int(i)] for x, _ in data.splits["test"][:PREFIXES] for i in x)
+    prefixes = [corpus[i * 20 : i * 20 + 20] for i in range(PREFIXES)]
+    result = {}
+    for precision, folder in c_folders.items():
+        runtime = Runtime(bundle, precision=precision)
+        library = CLibrary(folder, Path(tempfile.mkdtemp(dir=work)))  # one .so per path
+        same = []
+        for prefix in prefixes:
+            wanted = runtime.generate(prefix, GENERATED, temperature=0)
+            got = runtime.codec.text(
+                library.generate(runtime.codec.ids(prefix), GENERATED), "vocab"
+            )
+            same.append(next((i for i, (a, b) in enumerate(zip(got, wanted)) if a != b), GENERATED))
+        result[precision] = same
+    return result
+
+
+def measure(bundle: Path, work: Path) -> dict:
+    checkpoint = load_checkpoint(bundle / "student.pt")
+    task = checkpoint.spec.task
+    metric, higher = primary_metric(task)
+    data, _ = checkpoint_data(checkpoint)
+    folders = {p: work / f"{bundle.parent.name}-{bundle.name}-{p}" for p in ("int8", "fp32")}
+    exported = {p: export_c(checkpoint, f, CExportConfig(precision=p)) for p, f in folders.items()}
+    scoring = Path(tempfile.mkdtemp(dir=work))
+    c = c_scores(folders["int8"], checkpoint, data.splits["test"], scoring)[metric]
+    onnx = bundle_metrics(bundle, "int8", checkpoint.meta.source)[metric]
+    drop = metric_drop(onnx, c, metric)
+    int8 = exported["int8"]
+    row = {
+        "bundle": str(bundle),
+        "task": task,
+        "metric": metric,
+        "onnx_int8": onnx,
+        "c_int8": c,
+        "c_vs_onnx": drop,
+        "within": abs(drop) <= BUDGET[higher],
+        "flash_bytes": int8["flash_bytes"],
+        "ram_bytes": int8["ram_bytes"],
+        "weights": int8["weights"],
+        "parity": int8["parity"]["max_abs_diff"],
+    }
+    if task == "lm":
+        row["same_characters"] = texts(bundle, checkpoint, folders, work, data)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| bundle | task | metric | ONNX int8 | C int8 | C vs ONNX | within | flash B "
+        "(weights + overhead) | RAM B |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        unit = "pt" if primary_metric(r["task"])[1] else "% rel."
+        flash = f"{r['flash_bytes']:,} ({r['weights']:,} + {r['flash_bytes'] - r['weights']:,})"
+        lines.append(
+            f"| {r['bundle']} | {r['task']} | {r['metric']} | {r['onnx_int8']:.4g} "
+            f"| {r['c_int8']:.4g} | {-r['c_vs_onnx']:+.3g} {unit} | {'yes' if r['within'] else 'NO'} "
+            f"| {flash} | {r['ram_bytes']:,} |"
+        )
+    for r in rows:
+        for precision, same in r.get("same_characters", {}).items():
+            lines.append(
+                f"\n{r['bundle']}: {precision} C vs the runtime's {precision} graphs, characters "
+                f"equal before the first difference, of {GENERATED} after each of {len(same)} "
+                f"test prefixes: {same}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/c_students"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgernn-c-students-") as work:
+        rows = []
+        for bundle in args.bundles:
+            folder = Path(work) / str(len(rows))
+            folder.mkdir()
+            rows.append(measure(bundle, folder))
+    env = environment()
+    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
+    machine += f", git {env['git_sha']}"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
+    text = f"Machine: {machine}\n\n{table(rows)}\n"
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
