@@ -79,10 +79,10 @@ def texts(bundle: Path, checkpoint, c_folders: dict, work: Path, data) -> dict:
         same = []
         for prefix in prefixes:
             wanted = runtime.generate(prefix, GENERATED, temperature=0)
-            got = runtime.codec.text(
-                library.generate(runtime.codec.ids(prefix), GENERATED), "vocab"
-            )
-            same.append(next((i for i, (a, b) in enumerate(zip(got, wanted)) if a != b), GENERATED))
+            ids = library.generate(runtime.codec.ids(prefix), GENERATED)
+            got = runtime.codec.text(ids, "vocab")
+            pairs = enumerate(zip(got, wanted, strict=True))
+            same.append(next((i for i, (a, b) in pairs if a != b), GENERATED))
         result[precision] = same
     return result
 
@@ -129,7 +129,8 @@ def table(rows: list[dict]) -> str:
         flash = f"{r['flash_bytes']:,} ({r['weights']:,} + {r['flash_bytes'] - r['weights']:,})"
         lines.append(
             f"| {r['bundle']} | {r['task']} | {r['metric']} | {r['onnx_int8']:.4g} "
-            f"| {r['c_int8']:.4g} | {-r['c_vs_onnx']:+.3g} {unit} | {'yes' if r['within'] else 'NO'} "
+            f"| {r['c_int8']:.4g} | {-r['c_vs_onnx']:+.3g} {unit} "
+            f"| {'yes' if r['within'] else 'NO'} "
             f"| {flash} | {r['ram_bytes']:,} |"
         )
     for r in rows:
