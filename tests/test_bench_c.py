@@ -113,3 +113,13 @@ def test_a_streaming_lm_in_c_generates_the_runtimes_text(tmp_path):
     wanted = runtime.generate(prefix, 30, temperature=0)
     ids = library.generate(runtime.codec.ids(prefix), 30)
     assert runtime.codec.text(ids, "vocab") == wanted
+
+
+def test_a_student_the_c_target_cannot_write_still_gets_its_bundle(tmp_path, teacher):
+    out = tmp_path / "bundle"
+    flags = ["compress", str(teacher), "--epochs", "1", "--student-embed", "4", "--embed-rank", "2"]
+    result = run_cli(*flags, "--quiet", "--with-c", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    notes = json.loads((out / "report.json").read_text())["notes"]
+    assert any(n.startswith("--with-c: no C target written") and "low-rank" in n for n in notes)
+    assert (out / "model.onnx").is_file() and not (out / "c").exists()

@@ -223,6 +223,11 @@ def compress_command(model, data, device, no_export, with_c, quiet, as_json, out
     search = _search_config(options)
     if with_c and no_export:
         raise click.UsageError("--with-c writes the C target into the bundle: drop --no-export")
+    if with_c:
+        from edgernn.c.compiler import find_compiler
+
+        if find_compiler() is None:
+            raise click.UsageError("--with-c needs a C compiler (cc, gcc or clang) on PATH")
 
     from edgernn import distributed
     from edgernn.compress.bundle import bundle_summary, publish_bundle

@@ -22,6 +22,7 @@ from edgernn.compress.stages import (
     report_rows,
     save_student,
 )
+from edgernn.errors import EdgeRNNError
 from edgernn.export import ExportConfig, export_bundle
 from edgernn.report.schema import write_report
 
@@ -84,12 +85,14 @@ def finish_bundle(
         timing=timing,
         progress=config.progress,
     )
-    c_folder = _export_c(result, outdir) if config.c_target else None
+    c_folder, c_note = _export_c(result, outdir) if config.c_target else (None, None)
     if c_folder is not None:
         candidates += candidates_from_paths([str(c_folder)])
     measured = bench(candidates, bench_config)
     if c_folder is not None:
         _score_c(measured, result, data)
+    if c_note:
+        measured.setdefault("notes", []).append(c_note)
     if untimed:
         row = _untimed_teacher(result, str(teacher_file))
         if black_box is not None:
@@ -100,13 +103,18 @@ def finish_bundle(
     return {"student": student} | report_paths(paths)
 
 
-def _export_c(result: Compressed, outdir: Path) -> Path:
-    """The C target of the shipped model (int8 when the bundle ships int8) in ``outdir/c``."""
+def _export_c(result: Compressed, outdir: Path) -> tuple[Path | None, str | None]:
+    """The C target of the shipped model (int8 when the bundle ships int8) in ``outdir/c``,
+    or, for a model the C target cannot write (a low-rank embedding a search chose, say),
+    None and the note that says why: the bundle is still written."""
     from edgernn.c import CExportConfig, export_c
 
     precision = "int8" if ships_int8(result.checkpoint.compression) else "fp32"
-    export_c(result.checkpoint, outdir / "c", CExportConfig(precision=precision))
-    return outdir / "c"
+    try:
+        export_c(result.checkpoint, outdir / "c", CExportConfig(precision=precision))
+    except EdgeRNNError as error:
+        return None, f"--with-c: no C target written: {error}"
+    return outdir / "c", None
 
 
 def _score_c(measured: dict, result: Compressed, data: str | None) -> None:
