@@ -26,14 +26,10 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
 from edgernn.c import CExportConfig, export_c
 from edgernn.c.harness import compile_harness
 from edgernn.c.library import CLibrary
-from edgernn.c.score import CModule
+from edgernn.c.score import CModule, CTranslator
 from edgernn.checkpoint import checkpoint_data, load_checkpoint
 from edgernn.evaluate import evaluate
 from edgernn.export.scoring import bundle_metrics
@@ -45,18 +41,6 @@ from edgernn.tasks import primary_metric
 BUDGET = {True: 0.5, False: 1.0}  # points, or percent relative
 GENERATED = 100
 PREFIXES = 5
-
-
-class CTranslator(nn.Module):
-    """``greedy`` through the C library, so the seq2seq task's metric code scores it."""
-
-    def __init__(self, library: CLibrary):
-        super().__init__()
-        self.library = library
-
-    def greedy(self, inputs: torch.Tensor, lengths: torch.Tensor, max_len=None) -> list:
-        rows = zip(inputs, lengths.tolist(), strict=True)
-        return [self.library.run(row[:n].numpy().astype(np.int32)).tolist() for row, n in rows]
 
 
 def c_scores(folder: Path, checkpoint, test: list, work: Path) -> dict:

@@ -123,3 +123,20 @@ def test_a_student_the_c_target_cannot_write_still_gets_its_bundle(tmp_path, tea
     notes = json.loads((out / "report.json").read_text())["notes"]
     assert any(n.startswith("--with-c: no C target written") and "low-rank" in n for n in notes)
     assert (out / "model.onnx").is_file() and not (out / "c").exists()
+
+
+def test_compress_with_c_scores_a_seq2seq_student_by_its_greedy_translations(tmp_path, seq2seq_tsv):
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.config import TrainConfig
+    from edgernn.train import train
+
+    quick = TrainConfig(epochs=2, batch_size=16, progress=False)
+    teacher = train(str(seq2seq_tsv), "seq2seq", quick, hidden=16, embed=8)
+    path = save_checkpoint(teacher, tmp_path / "teacher.pt")
+    out = tmp_path / "bundle"
+    result = run_cli("compress", str(path), "--epochs", "1", "--quiet", "--with-c", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "report.json").read_text())["models"]
+    (c_row,) = [row for row in rows if row["format"] == "c"]
+    assert set(c_row["metrics"]) == {"exact_match", "token_accuracy", "bleu"}
+    assert c_row["latency"] and (out / "c" / "model.h").is_file()

@@ -65,3 +65,20 @@ class CModule(nn.Module):
         for index, out in enumerate(outputs):
             padded[index, : len(rows[index])] = torch.from_numpy(out).view(-1, spec.num_outputs)
         return padded
+
+
+class CTranslator(nn.Module):
+    """A seq2seq C export's ``edgernn_translate`` (greedy) behind a zoo model's ``greedy``,
+    so edgernn's seq2seq metric code scores it; one source per call.
+
+    Args:
+        library: the export built as ``edgernn.c.library.CLibrary``.
+    """
+
+    def __init__(self, library):
+        super().__init__()
+        self.library = library
+
+    def greedy(self, inputs: torch.Tensor, lengths: torch.Tensor, max_len=None) -> list:
+        rows = zip(inputs, lengths.tolist(), strict=True)
+        return [self.library.run(row[:n].numpy().astype(np.int32)).tolist() for row, n in rows]

@@ -122,7 +122,8 @@ def _score_c(measured: dict, result: Compressed, data: str | None) -> None:
     import tempfile
 
     from edgernn.c.harness import compile_harness
-    from edgernn.c.score import CModule
+    from edgernn.c.library import CLibrary
+    from edgernn.c.score import CModule, CTranslator
     from edgernn.checkpoint import checkpoint_data
     from edgernn.evaluate import evaluate
     from edgernn.tasks import primary_metric
@@ -132,9 +133,13 @@ def _score_c(measured: dict, result: Compressed, data: str | None) -> None:
     if encoded is None:
         return
     checkpoint = result.checkpoint
+    folder = Path(row["file"])
     with tempfile.TemporaryDirectory(prefix="edgernn-c-score-") as work:
-        binary = compile_harness(Path(row["file"]), Path(work) / "harness")
-        scores = evaluate(CModule(binary, checkpoint), encoded.splits["test"], checkpoint.meta)
+        if checkpoint.spec.task == "seq2seq":  # greedy, through edgernn_translate
+            model = CTranslator(CLibrary(folder, Path(work)))
+        else:
+            model = CModule(compile_harness(folder, Path(work) / "harness"), checkpoint)
+        scores = evaluate(model, encoded.splits["test"], checkpoint.meta)
     row["metrics"], row["metric"] = scores, scores[primary_metric(checkpoint.spec.task)[0]]
 
 
