@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from c_cases import module_scratch, needs_compiler
 from click.testing import CliRunner
 from export_cases import CELLS, make_checkpoint
 
@@ -59,18 +58,7 @@ INT8_ATOL = 1e-5
 # while still catching a wrong scale (off by a factor) or a transposed row.
 INT8_VS_FP32 = 0.02
 
-_ROOT = Path(tempfile.mkdtemp(prefix="edgernn-c-tests-"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cleanup():
-    yield
-    shutil.rmtree(_ROOT, ignore_errors=True)
-
-
-def _needs_compiler() -> None:
-    if find_compiler() is None:
-        pytest.skip("no C compiler (cc) on PATH")
+_ROOT, _cleanup = module_scratch("edgernn-c-tests-")
 
 
 @functools.cache
@@ -130,7 +118,7 @@ def _sequences(checkpoint, seed=1):
 
 @pytest.mark.parametrize("task, cell, layers, bidirectional", FP32)
 def test_fp32_c_matches_pytorch(task, cell, layers, bidirectional):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built(task, cell, layers, bidirectional, "fp32")
     sequences = _sequences(checkpoint)
     got = _run(checkpoint, binary, sequences)
@@ -139,7 +127,7 @@ def test_fp32_c_matches_pytorch(task, cell, layers, bidirectional):
 
 @pytest.mark.parametrize("task, cell, layers, bidirectional", INT8)
 def test_int8_c_computes_the_int8_weights(task, cell, layers, bidirectional):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built(task, cell, layers, bidirectional, "int8")
     sequences = _sequences(checkpoint)
     got = _run(checkpoint, binary, sequences)
@@ -152,7 +140,7 @@ def test_int8_c_computes_the_int8_weights(task, cell, layers, bidirectional):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_streaming_steps_equal_the_whole_sequence(task, cell):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built(task, cell, 2, False, "fp32")
     sequences = _sequences(checkpoint, seed=2)
     stepped = _run(checkpoint, binary, sequences, step=True)
@@ -171,7 +159,7 @@ def test_streaming_steps_equal_the_whole_sequence(task, cell):
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_mean_and_max_pooling(pooling, bidirectional):
-    _needs_compiler()
+    needs_compiler()
     for precision in ("fp32", "int8"):
         checkpoint, binary = _built("classify", "gru", 2, bidirectional, precision, pooling)
         sequences = _sequences(checkpoint)
@@ -186,7 +174,7 @@ def test_mean_and_max_pooling(pooling, bidirectional):
 
 @pytest.mark.parametrize("task, cell, layers, bidirectional", INT8)
 def test_generated_code_is_clean_under_strict_embedded_warnings(task, cell, layers, bidirectional):
-    _needs_compiler()
+    needs_compiler()
     _, binary = _built(task, cell, layers, bidirectional, "int8")
     folder = binary.with_suffix("")  # the sources sit beside their harness
     command = [find_compiler(), *CFLAGS, *STRICT, "-c", str(folder / "model.c")]
@@ -205,7 +193,7 @@ def _host_has_avx2() -> bool:
 def test_avx2_kernels_compute_what_the_portable_code_does(
     task, cell, layers, bidirectional, precision
 ):
-    _needs_compiler()
+    needs_compiler()
     if not _host_has_avx2():
         pytest.skip("the host has no AVX2 + FMA to run the AVX2 kernels on")
     checkpoint, portable = _built(task, cell, layers, bidirectional, precision)
@@ -218,7 +206,7 @@ def test_avx2_kernels_compute_what_the_portable_code_does(
 
 
 def test_bad_tokens_and_lengths_are_refused_by_status():
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built("tag", "lstm", 1, True, "int8", max_len=8)
     spec = checkpoint.spec
     good = np.array([4, 5, 6], dtype=np.int32)
@@ -230,7 +218,7 @@ def test_bad_tokens_and_lengths_are_refused_by_status():
 
 
 def test_max_len_can_be_lowered_at_compile_time(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     checkpoint = make_checkpoint("classify", "rnn", True)
     export_c(checkpoint, tmp_path / "src", CExportConfig(verify=False))
     binary = compile_harness(tmp_path / "src", tmp_path / "h", ("-DEDGERNN_MAX_LEN=4",))
@@ -240,7 +228,7 @@ def test_max_len_can_be_lowered_at_compile_time(tmp_path):
 
 
 def test_stated_sizes_are_checked_by_the_compiler(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     result = export_c(make_checkpoint("lm", "gru"), tmp_path, CExportConfig(verify=False))
     header = (tmp_path / "model.h").read_text()
     flash = f"#define EDGERNN_FLASH_BYTES {result['flash_bytes']}\n"
@@ -273,7 +261,7 @@ def test_generated_code_uses_no_libc_beyond_math(tmp_path):
 
 
 def test_export_checks_itself_and_says_so_without_a_compiler(tmp_path, monkeypatch):
-    _needs_compiler()
+    needs_compiler()
     result = export_c(make_checkpoint("tag", "gru"), tmp_path / "a")
     assert result["parity"]["checked"] and result["parity"]["max_abs_diff"] <= FP32_ATOL
     assert result["parity"]["max_abs_diff_vs_fp32"] > 0
@@ -311,7 +299,7 @@ def test_bad_output_precision_and_weights_are_refused(tmp_path):
 
 
 def test_cli_target_c(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     path = save_checkpoint(make_checkpoint("regress", "gru"), tmp_path / "model.pt")
     out = tmp_path / "c"
     result = CliRunner().invoke(
@@ -352,7 +340,7 @@ INTEGER_ATOL = 3e-3
 
 @pytest.mark.parametrize("task, cell, layers, bidirectional, pooling", INTEGER)
 def test_integer_only_c_matches_pytorch(task, cell, layers, bidirectional, pooling):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built(task, cell, layers, bidirectional, "integer", pooling)
     sequences = _sequences(checkpoint)
     got = _run(checkpoint, binary, sequences)
@@ -365,7 +353,7 @@ def test_integer_only_c_matches_pytorch(task, cell, layers, bidirectional, pooli
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_integer_only_steps_equal_the_whole_sequence_exactly(task, cell):
-    _needs_compiler()
+    needs_compiler()
     pooling = {"classify": "mean", "regress": "max"}.get(task, "last")
     checkpoint, binary = _built(task, cell, 2, False, "integer", pooling)
     sequences = _sequences(checkpoint, seed=2)
@@ -388,7 +376,7 @@ def _compiles_without_floating_point(source: Path) -> subprocess.CompletedProces
 def test_integer_only_code_has_no_floating_point(
     tmp_path, task, cell, layers, bidirectional, pooling
 ):
-    _needs_compiler()
+    needs_compiler()
     probe = tmp_path / "probe.c"
     probe.write_text("int probe(int x);\nint probe(int x) { return x + 1; }\n")
     if _compiles_without_floating_point(probe).returncode != 0:
@@ -426,7 +414,7 @@ def test_integer_only_header_states_the_fixed_point_formats(tmp_path):
 
 
 def test_integer_only_export_verifies_itself_and_catches_a_wrong_table(tmp_path, monkeypatch):
-    _needs_compiler()
+    needs_compiler()
     checkpoint = make_checkpoint("classify", "lstm", pooling="mean")
     parity = export_c(checkpoint, tmp_path / "a", CExportConfig(integer_only=True))["parity"]
     assert parity["checked"] and parity["steps_equal_run"]
@@ -459,7 +447,7 @@ def test_integer_only_needs_int8_weights_and_refuses_seq2seq(tmp_path):
 
 
 def test_cmodule_scores_the_c_code_and_timing_runs_it(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, binary = _built("regress", "lstm", 2, False, "integer")
     sequences = _sequences(checkpoint)
     norm = checkpoint.meta.norm
@@ -476,7 +464,7 @@ def test_cmodule_scores_the_c_code_and_timing_runs_it(tmp_path):
 
 
 def test_cli_target_c_integer_only(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     path = save_checkpoint(make_checkpoint("tag", "rnn"), tmp_path / "model.pt")
     out = tmp_path / "c"
     command = ["export", str(path), "--target", "c", "--integer-only", "-o", str(out), "--json"]

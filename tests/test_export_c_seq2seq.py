@@ -7,12 +7,12 @@ import functools
 import json
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from c_cases import module_scratch, needs_compiler
 from click.testing import CliRunner
 from export_cases import make_checkpoint
 
@@ -39,18 +39,7 @@ MAX_LEN = 12  # the spec's max_len: the longest source the C buffers hold
 ATOL = 1e-5  # float rounding: the int8 code computes its dequantized rows exactly
 INT8_VS_FP32 = 0.02  # what int8 rows may move these logits (see test_export_c.INT8_VS_FP32)
 
-_ROOT = Path(tempfile.mkdtemp(prefix="edgernn-c-s2s-tests-"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cleanup():
-    yield
-    shutil.rmtree(_ROOT, ignore_errors=True)
-
-
-def _needs_compiler() -> None:
-    if find_compiler() is None:
-        pytest.skip("no C compiler (cc) on PATH")
+_ROOT, _cleanup = module_scratch("edgernn-c-s2s-tests-")
 
 
 def _checkpoint(attention, cell, layers, bidirectional):
@@ -118,7 +107,7 @@ def _max_diff(got, wanted) -> float:
 @pytest.mark.parametrize("attention, cell, layers, bidirectional", MODELS)
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_teacher_forced_logits_match_pytorch(attention, cell, layers, bidirectional, precision):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, _, binary = _built(attention, cell, layers, bidirectional, precision)
     cases = _cases(checkpoint.spec, seed=1)
     _, results = run_seq2seq_harness(binary, cases, checkpoint.spec.num_outputs)
@@ -134,7 +123,7 @@ def test_teacher_forced_logits_match_pytorch(attention, cell, layers, bidirectio
 @pytest.mark.parametrize("attention, cell, layers, bidirectional", MODELS)
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_greedy_ids_equal_pytorch_greedy(attention, cell, layers, bidirectional, precision):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, _, binary = _built(attention, cell, layers, bidirectional, precision)
     model = _model(checkpoint, precision == "int8")
     cases = _cases(checkpoint.spec, seed=2)
@@ -151,7 +140,7 @@ def test_greedy_ids_equal_pytorch_greedy(attention, cell, layers, bidirectional,
 
 
 def test_bad_sources_tokens_and_limits_are_refused_by_status():
-    _needs_compiler()
+    needs_compiler()
     checkpoint, _, binary = _built("luong", "gru", 2, True, "int8")
     spec = checkpoint.spec
     good, bos = np.array([4, 5, 6], np.int32), np.array([BOS_ID], np.int32)
@@ -200,7 +189,7 @@ def _asan_harness(folder: Path, work: Path, model_c: str | None = None) -> Path:
 
 @pytest.mark.parametrize("attention, cell", [("bahdanau", "lstm"), ("luong", "gru")])
 def test_sanitizers_find_nothing_on_valid_and_refused_inputs(attention, cell, tmp_path):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, folder, _ = _built(attention, cell, 2, True, "int8")
     spec = checkpoint.spec
     bos = np.array([BOS_ID], np.int32)
@@ -228,7 +217,7 @@ _REMOVED = {
 
 @pytest.mark.parametrize("protection", sorted(_REMOVED))
 def test_each_protection_is_what_keeps_the_buffers_intact(protection, tmp_path):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, folder, _ = _built("bahdanau", "lstm", 2, True, "fp32")
     spec = checkpoint.spec
     case = {
@@ -253,7 +242,7 @@ def test_each_protection_is_what_keeps_the_buffers_intact(protection, tmp_path):
 
 
 def test_max_src_len_can_be_lowered_at_compile_time(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     _, folder, _ = _built("luong", "lstm", 1, False, "fp32")
     binary = compile_seq2seq_harness(folder, tmp_path / "h", ("-DEDGERNN_MAX_SRC_LEN=4",))
     bos = np.array([BOS_ID], np.int32)
@@ -263,7 +252,7 @@ def test_max_src_len_can_be_lowered_at_compile_time(tmp_path):
 
 
 def test_stated_sizes_are_checked_by_the_compiler(tmp_path):
-    _needs_compiler()
+    needs_compiler()
     checkpoint = _checkpoint("bahdanau", "lstm", 2, True)
     result = export_c(checkpoint, tmp_path, CExportConfig(verify=False))
     header = (tmp_path / "model.h").read_text()
@@ -280,7 +269,7 @@ def test_stated_sizes_are_checked_by_the_compiler(tmp_path):
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_generated_code_is_clean_c99_with_no_libc_beyond_math(tmp_path, precision):
-    _needs_compiler()
+    needs_compiler()
     checkpoint, folder, _ = _built("bahdanau", "gru", 1, False, precision)
     source = (folder / "model.c").read_text() + (folder / "model.h").read_text()
     includes = {line.split()[1] for line in source.splitlines() if line.startswith("#include")}
@@ -303,7 +292,7 @@ def test_int8_weights_take_about_a_quarter_of_the_flash(tmp_path):
 
 
 def test_export_checks_itself_and_fails_on_a_difference(tmp_path, monkeypatch):
-    _needs_compiler()
+    needs_compiler()
     checkpoint = _checkpoint("luong", "gru", 1, True)
     result = export_c(checkpoint, tmp_path / "a")
     parity = result["parity"]
@@ -333,7 +322,7 @@ def test_integer_only_and_factored_embeddings_are_refused_in_one_line(tmp_path):
     [("bahdanau", "lstm", True, []), ("luong", "gru", False, ["--no-int8"])],
 )
 def test_cli_target_c(tmp_path, attention, cell, bidirectional, flags):
-    _needs_compiler()
+    needs_compiler()
     checkpoint = make_checkpoint("seq2seq", cell, bidirectional, attention=attention, max_len=16)
     path = save_checkpoint(checkpoint, tmp_path / "model.pt")
     out = tmp_path / "c"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from torch import nn
 
-from edgernn.atomic import check_folder_path, make_folder, write_atomic
+from edgernn.atomic import check_folder_path
+from edgernn.c.bundle import export_record, write_checked
 from edgernn.c.codegen import render_source
 from edgernn.c.config import CExportConfig
 from edgernn.c.fixed import (
@@ -26,8 +26,6 @@ from edgernn.c.verify import verify_c
 from edgernn.c.weights import check_supported, model_weights
 from edgernn.checkpoint import Checkpoint, check_finite, load_checkpoint
 from edgernn.errors import EdgeRNNError
-
-FILES = ("model.h", "model.c", "README.md", "meta.json")
 
 
 def export_c(
@@ -84,25 +82,9 @@ def export_c(
         "README.md": render_readme(cmodel, sizes, int8, labels, fixed),
         "meta.json": json.dumps(meta.to_dict() if meta else {}, indent=1) + "\n",
     }
-    # Checked in a scratch folder first: out_dir only ever gets code that passed.
-    with tempfile.TemporaryDirectory(prefix="edgernn-c-src-") as scratch:
-        for name, text in texts.items():
-            (Path(scratch) / name).write_text(text, encoding="utf-8")
-        parity = verify_c(model, Path(scratch), norm, int8, fixed) if config.verify else None
-    folder = make_folder(out_dir)
-    files = [str(write_atomic(folder / name, texts[name].encode("utf-8"))) for name in FILES]
-    return {
-        "files": files,
-        "precision": config.precision,
-        "integer_only": config.integer_only,
-        "flash_bytes": sizes.flash_bytes,
-        "state_bytes": sizes.state_bytes,
-        "scratch_bytes": sizes.scratch_bytes,
-        "ram_bytes": sizes.ram_bytes,
-        # matrix entries (recurrent, head, embedding); biases, scales and scaling excluded
-        "weights": sizes.weights,
-        "parity": parity or {"checked": False, "note": "verification turned off"},
-    }
+    check = (lambda folder: verify_c(model, folder, norm, int8, fixed)) if config.verify else None
+    files, parity = write_checked(texts, out_dir, check)
+    return export_record(files, config.precision, config.integer_only, sizes, parity)
 
 
 def _resolve(checkpoint) -> tuple[nn.Module, object]:

@@ -4,8 +4,9 @@ No floating point at run time, for cores without an FPU. Weights are the int8 ro
 int8 target (``quantize_rows``); each row's float scale becomes an int32 mantissa and a right
 shift (``y = acc * m >> shift``, rounded), as TFLite and CMSIS-NN requantize. Activations are
 int16 Q12 (x, h, c), sums int32, gates Q15, sigmoid/tanh one interpolated table
-(``templates/fixed.c`` states its error). Numeric inputs are int32 with
-``FixedFormat.input_frac_bits`` fraction bits, outputs int32 Q12.
+(``templates/fixed.c`` states its error; ``templates/driver.c`` steps and runs it, as it
+does the float engine). Numeric inputs are int32 with ``FixedFormat.input_frac_bits``
+fraction bits, outputs int32 Q12.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.c.codegen import c_array, size_check, template
+from edgernn.c.codegen import c_array, checked, descriptors, templates
 from edgernn.c.layout import Layout
 from edgernn.c.weights import CModel, Linear, quantize_rows
 from edgernn.errors import EdgeRNNError
@@ -128,21 +129,8 @@ def render_fixed_source(model: CModel, sizes: Layout, arrays: list) -> str:
     ]
     for ctype, name, values in arrays:
         lines += c_array(ctype, name, values)
-    cells = ",\n".join(f"    {{{_ref(ih)}, {_ref(hh)}}}" for ih, hh in model.cells)
-    lines += [f"static const edgernn_linear edgernn_cells[{len(model.cells)}][2] = {{"]
-    lines += [cells, "};", f"static const edgernn_linear edgernn_head = {_ref(model.head)};"]
-    if model.embedding is not None:
-        lines += [f"static const edgernn_linear edgernn_embedding = {_ref(model.embedding)};"]
-    lines += ["", "/* model.h states these sizes; a mismatch stops the build here. */"]
-    lines += size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
-    if model.spec.directions == 1:
-        check = "sizeof(edgernn_state) == EDGERNN_STATE_BYTES"
-        lines += [f"typedef char edgernn_check_state[{check} ? 1 : -1];"]
-    lines += ["", template("fixed.c")]
-    if model.spec.directions == 2:
-        parts = ["seq", "run_h", "run_x", "run_gx", "run_gh"]
-        parts += ["run_c"] if model.spec.cell == "lstm" else []
-        lines += size_check("scratch", parts, "EDGERNN_SCRATCH_BYTES")
+    lines += descriptors(model, _ref)
+    lines += checked(model, arrays, templates("fixed.c", "driver.c"))
     return "\n".join(lines) + "\n"
 
 

@@ -22,8 +22,16 @@ STRICT = ("-Wshadow", "-Wconversion", "-Wdouble-promotion", "-Wcast-qual")
 STRICT += ("-Wstrict-prototypes", "-Wmissing-prototypes")
 
 
-def compile_harness(source_dir: Path, binary: Path, extra: tuple[str, ...] = ()) -> Path:
-    """Build ``binary`` from ``source_dir``'s model.c and the harness, with ``CFLAGS``.
+def compile_harness(
+    source_dir: Path, binary: Path, extra: tuple[str, ...] = (), harness_text: str | None = None
+) -> Path:
+    """Build ``binary`` from ``source_dir``'s model.c and a harness, with ``CFLAGS``.
+
+    Args:
+        source_dir: the folder holding model.h and model.c.
+        binary: the executable to write; the harness source is written beside it.
+        extra: flags after ``CFLAGS`` (``STRICT``, say).
+        harness_text: the harness's C source; the non-seq2seq tasks' one by default.
 
     Raises:
         EdgeRNNError: no compiler, or the generated code does not compile warning-free.
@@ -32,7 +40,7 @@ def compile_harness(source_dir: Path, binary: Path, extra: tuple[str, ...] = ())
     if compiler is None:
         raise EdgeRNNError("no C compiler (cc, gcc or clang) on PATH to check the C code with")
     harness = binary.with_suffix(".harness.c")
-    harness.write_text(harness_source(), encoding="utf-8")
+    harness.write_text(harness_text or harness_source(), encoding="utf-8")
     command = [compiler, *CFLAGS, *extra, f"-I{source_dir}", "-o", str(binary)]
     command += [str(harness), str(source_dir / "model.c"), "-lm"]
     done = subprocess.run(command, capture_output=True, text=True)

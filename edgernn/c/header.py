@@ -27,12 +27,8 @@ def render_header(
         f"{spec.hidden} units, {'bi' if spec.bidirectional else 'uni'}directional, {kind}.",
         f" * Written by edgernn {__version__} from {source}; C99, no malloc, {libc}.",
         " * Regenerate rather than edit; README.md says how to use it. */",
-        "#ifndef EDGERNN_MODEL_H",
-        "#define EDGERNN_MODEL_H",
-        "",
-        "#include <stddef.h>",
-        "#include <stdint.h>",
-        "",
+    ]
+    body = [
         *_header_macros(model, sizes, int8, fixed),
         "",
         "/* Return codes of edgernn_step and edgernn_run. */",
@@ -41,12 +37,28 @@ def render_header(
         "#define EDGERNN_ERR_TOKEN (-2) /* a token id outside [0, EDGERNN_VOCAB_SIZE) */",
         "",
         *_types(model, fixed),
+    ]
+    return header_file(lines, body, _api(model, fixed))
+
+
+def header_file(banner: list[str], body: list[str], api: list[str]) -> str:
+    """model.h from its parts: ``banner``, then the include guard around ``body`` (macros and
+    types) and ``api`` (the declarations, callable from C++)."""
+    lines = [
+        *banner,
+        "#ifndef EDGERNN_MODEL_H",
+        "#define EDGERNN_MODEL_H",
+        "",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        *body,
         "",
         "#ifdef __cplusplus",
         'extern "C" {',
         "#endif",
         "",
-        *_api(model, fixed),
+        *api,
         "#ifdef __cplusplus",
         "}",
         "#endif",

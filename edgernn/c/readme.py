@@ -45,17 +45,14 @@ def render_readme(
         f"{'bidirectional' if spec.bidirectional else 'unidirectional'}. Written by "
         "`edgernn export --target c`; regenerate it rather than edit it.",
         "",
-        *_build(fixed is not None),
+        *build_section(fixed is not None),
         "",
-        "## Sizes",
-        "",
-        "| | bytes | macro |",
-        "|---|---:|---|",
-        f"| flash (weights, scales, biases, scaling) | {sizes.flash_bytes:,} | "
-        "`EDGERNN_FLASH_BYTES` |",
-        f"| one `edgernn_state` | {sizes.state_bytes:,} | `EDGERNN_STATE_BYTES` |",
-        f"| static buffers of `edgernn_run` | {sizes.scratch_bytes:,} | `EDGERNN_SCRATCH_BYTES` |",
-        f"| RAM in all | {sizes.ram_bytes:,} | `EDGERNN_RAM_BYTES` |",
+        *sizes_table(
+            sizes,
+            "flash (weights, scales, biases, scaling)",
+            "one `edgernn_state`",
+            "static buffers of `edgernn_run`",
+        ),
         "",
         "Code and the small descriptor tables come on top. model.c checks at compile time that",
         "these macros are the sizes the compiler lays out.",
@@ -83,7 +80,21 @@ def render_readme(
     return "\n".join(lines)
 
 
-def _build(integer: bool) -> list[str]:
+def sizes_table(sizes, flash: str, state: str, scratch: str) -> list[str]:
+    """The README's "Sizes" table: ``sizes``' bytes (a ``Layout`` or ``Seq2SeqLayout``), each
+    row labelled as given, with the model.h macro that states it."""
+    rows = [
+        (flash, sizes.flash_bytes, "FLASH"),
+        (state, sizes.state_bytes, "STATE"),
+        (scratch, sizes.scratch_bytes, "SCRATCH"),
+        ("RAM in all", sizes.ram_bytes, "RAM"),
+    ]
+    lines = ["## Sizes", "", "| | bytes | macro |", "|---|---:|---|"]
+    return lines + [f"| {label} | {n:,} | `EDGERNN_{macro}_BYTES` |" for label, n, macro in rows]
+
+
+def build_section(integer: bool) -> list[str]:
+    """The README's lines on what model.c needs and how to compile it."""
     if integer:
         return [
             "C99 with no dependencies and no floating point: no malloc, no libc, no `math.h`;",

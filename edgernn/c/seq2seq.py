@@ -9,20 +9,15 @@ written to the output folder.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from torch import nn
 
-from edgernn.atomic import make_folder, write_atomic
+from edgernn.c.bundle import export_record, write_checked
 from edgernn.c.seq2seq_codegen import render_header, render_source, seq2seq_layout
 from edgernn.c.seq2seq_readme import render_readme
 from edgernn.c.seq2seq_verify import verify_seq2seq_c
 from edgernn.c.seq2seq_weights import seq2seq_arrays, seq2seq_weights
 from edgernn.errors import EdgeRNNError
-
-FILES = ("model.h", "model.c", "README.md", "meta.json")
 
 
 def export_seq2seq_c(model: nn.Module, meta, out_dir, config, source: str | None) -> dict:
@@ -55,20 +50,6 @@ def export_seq2seq_c(model: nn.Module, meta, out_dir, config, source: str | None
         "README.md": render_readme(cmodel, sizes, int8),
         "meta.json": json.dumps(meta.to_dict() if meta else {}, indent=1) + "\n",
     }
-    with tempfile.TemporaryDirectory(prefix="edgernn-c-src-") as scratch:
-        for name, text in texts.items():
-            (Path(scratch) / name).write_text(text, encoding="utf-8")
-        parity = verify_seq2seq_c(model, Path(scratch), int8) if config.verify else None
-    folder = make_folder(os.fspath(out_dir))
-    files = [str(write_atomic(folder / name, texts[name].encode("utf-8"))) for name in FILES]
-    return {
-        "files": files,
-        "precision": config.precision,
-        "integer_only": False,
-        "flash_bytes": sizes.flash_bytes,
-        "state_bytes": sizes.state_bytes,
-        "scratch_bytes": sizes.scratch_bytes,
-        "ram_bytes": sizes.ram_bytes,
-        "weights": sizes.weights,
-        "parity": parity or {"checked": False, "note": "verification turned off"},
-    }
+    check = (lambda folder: verify_seq2seq_c(model, folder, int8)) if config.verify else None
+    files, parity = write_checked(texts, out_dir, check)
+    return export_record(files, config.precision, False, sizes, parity)

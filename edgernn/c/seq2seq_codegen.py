@@ -1,18 +1,26 @@
 """model.h and model.c of a seq2seq model, and the flash and RAM they take.
 
 As for the other tasks, only the arrays and the macros are generated; the engine
-(``templates/seq2seq.c``, with ``templates/avx2.c``'s kernels) is the same C for every model.
+(``templates/seq2seq.c``, after ``templates/avx2.c`` and ``templates/kernels.c``, the
+kernels it shares with the other tasks' engine) is the same C for every model.
 model.c checks at compile time that the sizes model.h states are what the compiler lays out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
-
-import numpy as np
 
 from edgernn import __version__
+from edgernn.c.codegen import (
+    cell_table,
+    float_arrays,
+    float_engine,
+    preamble,
+    ref,
+    size_check,
+    template,
+)
+from edgernn.c.header import CELL_MACROS, header_file
 from edgernn.c.layout import matrix_entries
 from edgernn.c.seq2seq_weights import Seq2SeqC
 from edgernn.c.weights import Linear
@@ -21,7 +29,6 @@ from edgernn.data.vocab import BOS_ID, EOS_ID
 from edgernn.runtime.search import DECODE_MARGIN
 
 FLOAT_BYTES = 4
-CELL_MACROS = {"rnn": "EDGERNN_CELL_RNN", "lstm": "EDGERNN_CELL_LSTM", "gru": "EDGERNN_CELL_GRU"}
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,8 @@ def render_header(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool, source: str
         f"{'int8' if int8 else 'fp32'} weights.",
         f" * Written by edgernn {__version__} from {source}; C99, no malloc, no libc beyond",
         " * math.h. Regenerate rather than edit; README.md says how to use it. */",
-        "#ifndef EDGERNN_MODEL_H",
-        "#define EDGERNN_MODEL_H",
-        "",
-        "#include <stddef.h>",
-        "#include <stdint.h>",
-        "",
+    ]
+    body = [
         *_macros(model, sizes, int8),
         "",
         "/* Return codes; edgernn_translate returns the number of ids written, or one of these. */",
@@ -88,11 +91,8 @@ def render_header(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool, source: str
         "    float h[EDGERNN_LAYERS][EDGERNN_HIDDEN];",
         *(["    float c[EDGERNN_LAYERS][EDGERNN_HIDDEN];"] if lstm else []),
         "} edgernn_decoder;",
-        "",
-        "#ifdef __cplusplus",
-        'extern "C" {',
-        "#endif",
-        "",
+    ]
+    api = [
         "/* Encode a source (src_len ids of meta.json's vocab) into model.c's static memory and",
         "   set *state to the decoder's start. Replaces the previous source; a refused one",
         "   changes nothing. */",
@@ -106,14 +106,8 @@ def render_header(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool, source: str
         "int32_t edgernn_translate(const int32_t *src, int32_t src_len, int32_t *out,"
         " int32_t max_out);",
         "",
-        "#ifdef __cplusplus",
-        "}",
-        "#endif",
-        "",
-        "#endif /* EDGERNN_MODEL_H */",
-        "",
     ]
-    return "\n".join(lines)
+    return header_file(lines, body, api)
 
 
 def _macros(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool) -> list[str]:
@@ -159,32 +153,10 @@ def render_source(model: Seq2SeqC, sizes: Seq2SeqLayout, arrays: list, int8: boo
     """model.c: the weight arrays, their descriptors, the engine and the size checks."""
     del sizes  # the sizes are model.h's macros, checked below
     spec = model.spec
-    lines = [
-        "/* model.c: weights in flash (static const) and the engine; see model.h. */",
-        "#include <math.h>",
-        "",
-        '#include "model.h"',
-        "",
-        f"typedef {'int8_t' if int8 else 'float'} edgernn_weight;",
-        "",
-        "/* y = W x (+ bias); scale is one float per row of an int8 W, NULL for fp32. */",
-        "typedef struct {",
-        "    const edgernn_weight *weight;",
-        "    const float *scale;",
-        "    const float *bias;",
-        "    int32_t rows;",
-        "    int32_t cols;",
-        "} edgernn_linear;",
-        "",
-    ]
-    for ctype, name, values in arrays:
-        lines += _c_array(
-            "edgernn_weight" if ctype in ("int8_t", "weight") else ctype, name, values
-        )
-    lines += _descriptors(model, int8)
-    lines += ["", _template("avx2.c"), _template("seq2seq.c")]
+    lines = [*preamble(int8), *float_arrays(arrays), *_descriptors(model, int8)]
+    lines += ["", float_engine("seq2seq.c")]
     lines += ["/* model.h states these sizes; a mismatch stops the build here. */"]
-    lines += _size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
+    lines += size_check("flash", [name for _, name, _ in arrays], "EDGERNN_FLASH_BYTES")
     lines += [
         "typedef char edgernn_check_state[sizeof(edgernn_decoder) == EDGERNN_STATE_BYTES ? 1 : -1];"
     ]
@@ -192,63 +164,28 @@ def render_source(model: Seq2SeqC, sizes: Seq2SeqLayout, arrays: list, int8: boo
     buffers += ["context", "features", "mixed", "logits", "search_state", "source_len"]
     buffers += ["final_c", "run_c"] if spec.cell == "lstm" else []
     buffers += ["attn_hidden"] if model.bahdanau else []
-    lines += _size_check("scratch", buffers, "EDGERNN_SCRATCH_BYTES")
+    lines += size_check("scratch", buffers, "EDGERNN_SCRATCH_BYTES")
     return "\n".join(lines) + "\n"
 
 
 def harness_source() -> str:
     """The parity harness (stdin -> encode / decode_step / translate -> stdout)."""
-    return _template("seq2seq_harness.c")
+    return template("seq2seq_harness.c")
 
 
 def _descriptors(model: Seq2SeqC, int8: bool) -> list[str]:
-    def cells(name: str, pairs: list[tuple[Linear, Linear]]) -> list[str]:
-        rows = ",\n".join(f"    {{{_ref(ih, int8)}, {_ref(hh, int8)}}}" for ih, hh in pairs)
-        return [f"static const edgernn_linear {name}[{len(pairs)}][2] = {{", rows, "};"]
+    def ref_of(linear: Linear) -> str:
+        return ref(linear, int8)
 
-    bridge = ", ".join(_ref(m, int8) for m in model.bridge)
+    bridge = ", ".join(ref_of(m) for m in model.bridge)
     lines = [
-        *cells("edgernn_enc_cells", model.enc_cells),
-        *cells("edgernn_dec_cells", model.dec_cells),
+        *cell_table("edgernn_enc_cells", model.enc_cells, ref_of),
+        *cell_table("edgernn_dec_cells", model.dec_cells, ref_of),
     ]
     lines += [f"static const edgernn_linear edgernn_bridge[{len(model.bridge)}] = {{{bridge}}};"]
     singles = ("src_embedding", "tgt_embedding", "attn_key", "attn_query", "attn_score")
     for name in (*singles, "combine", "out"):
         linear = getattr(model, name)
         if linear is not None:
-            lines += [f"static const edgernn_linear edgernn_{name} = {_ref(linear, int8)};"]
+            lines += [f"static const edgernn_linear edgernn_{name} = {ref_of(linear)};"]
     return lines
-
-
-def _size_check(what: str, names: list[str], macro: str) -> list[str]:
-    # C99 has no _Static_assert: an array of size -1 is the classic compile-time check.
-    terms = " +\n    ".join(f"sizeof {name}" for name in names)
-    return [f"typedef char edgernn_check_{what}[(\n    {terms}) == {macro} ? 1 : -1];"]
-
-
-def _template(name: str) -> str:
-    return resources.files("edgernn.c").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def _ref(linear: Linear, int8: bool) -> str:
-    scale = f"{linear.name}_scale" if int8 else "NULL"
-    bias = f"{linear.name}_b" if linear.bias is not None else "NULL"
-    rows, cols = linear.weight.shape
-    return f"{{{linear.name}_w, {scale}, {bias}, {rows}, {cols}}}"
-
-
-def _c_array(ctype: str, name: str, values: np.ndarray) -> list[str]:
-    flat = values.reshape(-1)
-    floats = flat.dtype != np.int8
-    items = [_float(v) for v in flat] if floats else [str(int(v)) for v in flat]
-    per_line = 6 if floats else 16
-    rows = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
-    return [f"static const {ctype} {name}[{len(flat)}] = {{", *(f"    {r}," for r in rows), "};"]
-
-
-def _float(value: np.float32) -> str:
-    # 9 significant digits round-trip every float32 exactly.
-    text = f"{float(value):.9g}"
-    if not any(mark in text for mark in ".en"):
-        text += ".0"
-    return text + "f"

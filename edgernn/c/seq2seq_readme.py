@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgernn.c.readme import build_section, sizes_table
 from edgernn.c.seq2seq_codegen import Seq2SeqLayout
 from edgernn.c.seq2seq_weights import Seq2SeqC
 
@@ -16,23 +17,14 @@ def render_readme(model: Seq2SeqC, sizes: Seq2SeqLayout, int8: bool) -> str:
         f"layer(s) x {spec.hidden} units, {'bi' if spec.bidirectional else 'uni'}directional "
         "encoder. Written by `edgernn export --target c`; regenerate it rather than edit it.",
         "",
-        "C99 with no dependencies: no malloc, nothing from libc but `math.h` (`expf`).",
-        "Weights are `static const` (flash on a microcontroller). Build it with your firmware:",
+        *build_section(integer=False),
         "",
-        "```sh",
-        "cc -std=c99 -O2 -c model.c      # link with -lm where libm is separate",
-        "cc -std=c99 -O3 -march=native -c model.c   # a host with AVX2 + FMA: their kernels",
-        "```",
-        "",
-        "## Sizes",
-        "",
-        "| | bytes | macro |",
-        "|---|---:|---|",
-        f"| flash (weights, scales, biases) | {sizes.flash_bytes:,} | `EDGERNN_FLASH_BYTES` |",
-        f"| one `edgernn_decoder` | {sizes.state_bytes:,} | `EDGERNN_STATE_BYTES` |",
-        f"| static buffers (source memory, scratch) | {sizes.scratch_bytes:,} | "
-        "`EDGERNN_SCRATCH_BYTES` |",
-        f"| RAM in all | {sizes.ram_bytes:,} | `EDGERNN_RAM_BYTES` |",
+        *sizes_table(
+            sizes,
+            "flash (weights, scales, biases)",
+            "one `edgernn_decoder`",
+            "static buffers (source memory, scratch)",
+        ),
         "",
         f"The source memory holds `EDGERNN_MAX_SRC_LEN` ({spec.max_len}) ids, "
         f"{4 * sizes.per_source_floats} bytes each; compile every file with",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgernn.c.harness import CFLAGS, find_compiler
+from edgernn.c.harness import compile_harness, find_compiler
 from edgernn.c.seq2seq_codegen import harness_source
 from edgernn.c.seq2seq_weights import seq2seq_int8_reference
 from edgernn.c.verify import TOLERANCE
@@ -62,22 +62,8 @@ def random_cases(spec, seed: int = 0) -> list[Case]:
 
 
 def compile_seq2seq_harness(source_dir: Path, binary: Path, extra: tuple[str, ...] = ()) -> Path:
-    """Build ``binary`` from ``source_dir``'s model.c and the seq2seq harness, with ``CFLAGS``.
-
-    Raises:
-        EdgeRNNError: no compiler, or the generated code does not compile warning-free.
-    """
-    compiler = find_compiler()
-    if compiler is None:
-        raise EdgeRNNError("no C compiler (cc, gcc or clang) on PATH to check the C code with")
-    harness = binary.with_suffix(".harness.c")
-    harness.write_text(harness_source(), encoding="utf-8")
-    command = [compiler, *CFLAGS, *extra, f"-I{source_dir}", "-o", str(binary)]
-    command += [str(harness), str(source_dir / "model.c"), "-lm"]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise EdgeRNNError(f"the generated C code does not compile: {done.stderr.strip()[:500]}")
-    return binary
+    """``compile_harness`` with the seq2seq harness (encode / decode_step / translate)."""
+    return compile_harness(source_dir, binary, extra, harness_source())
 
 
 def run_seq2seq_harness(binary: Path, cases: list[Case], vocab: int) -> tuple[int, list[Result]]:
