@@ -113,7 +113,8 @@ class CLibrary:
         return out[:status] if self.task == "seq2seq" else out
 
     def runner(self, frames: np.ndarray):
-        """``(call, outputs)``: ``call()`` runs ``edgernn_run`` on ``frames`` into ``outputs``.
+        """``(call, outputs)``: ``call()`` runs ``edgernn_run`` (seq2seq: ``edgernn_translate``)
+        on ``frames`` into ``outputs`` and returns its status (the id count for seq2seq).
 
         The pointers are made once, so a timed call is the C function and ctypes' own cost.
         """
@@ -125,22 +126,24 @@ class CLibrary:
             out = self._outputs(len(data) if self.values["EDGERNN_PER_STEP"] else 1)
             run, limit = self.lib.edgernn_run, []
         args = [_pointer(data), ctypes.c_int32(len(data)), _pointer(out), *limit]
-        return (lambda: run(*args) if data is not None else None), out
+
+        def call(arrays=(data, out)) -> int:  # the default keeps the pointed-to arrays alive
+            return run(*args)
+
+        return call, out
 
     def stepper(self, frames: np.ndarray):
         """``(call, outputs)``: ``call()`` feeds a stream ``frames``, one ``edgernn_step``
         each, the state carried from call to call as an app's stream carries it; ``outputs``
         holds the last step's."""
         out, state, lib = self._outputs(1), self.state, self.lib
-        data = np.ascontiguousarray(frames).reshape(len(frames), -1)  # kept alive by call
+        data = np.ascontiguousarray(frames).reshape(len(frames), -1)
         rows, target = [_pointer(row) for row in data], _pointer(out)
-
         lib.edgernn_init(state)
 
-        def call() -> np.ndarray:
+        def call(arrays=(data, out)) -> None:  # the default keeps the pointed-to arrays alive
             for row in rows:
                 lib.edgernn_step(state, row, target)
-            return data
 
         return call, out
 
