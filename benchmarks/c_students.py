@@ -110,12 +110,13 @@ def measure(bundle: Path, work: Path) -> dict:
 def table(rows: list[dict]) -> str:
     lines = [
         "| bundle | task | metric | shipped | ONNX | C | C vs ONNX | within | flash B "
-        "(weights + overhead) | RAM B |",
+        "(matrices + overhead) | RAM B |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         unit = "pt" if primary_metric(r["task"])[1] else "% rel."
-        flash = f"{r['flash_bytes']:,} ({r['weights']:,} + {r['flash_bytes'] - r['weights']:,})"
+        matrices = r["weights"] * (1 if r.get("precision", "int8") == "int8" else 4)
+        flash = f"{r['flash_bytes']:,} ({matrices:,} + {r['flash_bytes'] - matrices:,})"
         lines.append(
             f"| {r['bundle']} | {r['task']} | {r['metric']} | {r['precision']} | {r['onnx']:.4g} "
             f"| {r['c']:.4g} | {-r['c_vs_onnx']:+.3g} {unit} "
