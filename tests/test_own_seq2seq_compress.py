@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import one_line_error, run_cli
 from own_seq2seq_models import (
     SRC_VOCAB,
     TRG_VOCAB,
@@ -21,15 +22,7 @@ from own_seq2seq_models import (
     Seq2Seq,
     tutorial_model,
 )
-from test_own_seq2seq import (
-    CASES,
-    VOCAB,
-    _example,
-    _one_line_error,
-    _reference_greedy,
-    _run,
-    _sources,
-)
+from test_own_seq2seq import CASES, VOCAB, _example, _reference_greedy, _sources
 from torch import nn
 
 from edgernn.cli import main
@@ -168,12 +161,12 @@ def _saved(tmp_path, model: nn.Module) -> list:
 
 def test_what_a_seq2seq_teacher_cannot_do_is_refused_in_one_line(tmp_path):
     flags = _saved(tmp_path, tutorial_model())
-    _one_line_error(_run("compress", *flags, "-o", tmp_path / "a"), "--data")
+    one_line_error(run_cli("compress", *flags, "-o", tmp_path / "a"), "--data")
     data = tmp_path / "pairs.tsv"
     data.write_text("\n".join(_pairs(20, seed=3)) + "\n", encoding="utf-8")
     for flag in ("--no-distill", "--search"):
-        result = _run("compress", *flags, "--data", data, flag, "-o", tmp_path / "b")
-        _one_line_error(result, flag)
+        result = run_cli("compress", *flags, "--data", data, flag, "-o", tmp_path / "b")
+        one_line_error(result, flag)
 
 
 def _bigger_model() -> Seq2Seq:
@@ -195,7 +188,7 @@ def test_compress_distills_an_edgernn_student_from_a_users_seq2seq(tmp_path):
         "compress", *flags, "--data", data, "--epochs", "1", "--student-hidden", "8",
         "--quiet", "--json", "-o", out,
     ]  # fmt: skip
-    result = _run(*command)
+    result = run_cli(*command)
     assert result.exit_code == 0, result.output
     assert "black-box teacher" in result.output
     for name in ("student.pt", "manifest.json", "report.json"):
