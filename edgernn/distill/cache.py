@@ -36,14 +36,14 @@ class TeacherCache:
 
     def outputs(self, batch: Batch, run: Callable[[Batch], Outputs]) -> Outputs:
         """``run(batch)``, or the same rows assembled from the cache when every row is in it."""
-        lengths = batch.lengths.tolist()
-        keys = [_key(row, length) for row, length in zip(batch.inputs, lengths, strict=True)]
+        lengths, inputs = batch.lengths.tolist(), batch.inputs.cpu()  # one copy off a GPU
+        keys = [_key(row, length) for row, length in zip(inputs, lengths, strict=True)]
         if all(key in self._rows for key in keys):
             self.hits += 1
             return self._assemble(keys, batch)
         self.misses += 1
         output, features = run(batch)
-        self._store(keys, batch.lengths.tolist(), output, features)
+        self._store(keys, lengths, output, features)
         return output, features
 
     def _store(self, keys, lengths, output: Tensor, features: Tensor | None) -> None:
@@ -78,7 +78,7 @@ class TeacherCache:
 
 def _key(inputs: Tensor, length: int) -> bytes:
     # Inputs beyond the length are padding: the same example padded otherwise is the same key.
-    return inputs[:length].detach().cpu().numpy().tobytes() + length.to_bytes(4, "little")
+    return inputs[:length].numpy().tobytes() + length.to_bytes(4, "little")
 
 
 _CACHES: dict[tuple, TeacherCache] = {}
