@@ -140,3 +140,19 @@ def test_compress_with_c_scores_a_seq2seq_student_by_its_greedy_translations(tmp
     (c_row,) = [row for row in rows if row["format"] == "c"]
     assert set(c_row["metrics"]) == {"exact_match", "token_accuracy", "bleu"}
     assert c_row["latency"] and (out / "c" / "model.h").is_file()
+
+
+def test_a_damaged_c_folder_is_one_clear_line(tmp_path):
+    from edgernn.errors import EdgeRNNError
+
+    _, folder, _ = _exported(tmp_path, "classify")
+    header = (folder / "model.h").read_text()
+    (folder / "model.h").write_text(header.replace("#define EDGERNN_TOKENS", "#define X"))
+    with pytest.raises(EdgeRNNError, match="lacks EDGERNN_TOKENS"):
+        candidates_from_paths([str(folder)])
+    (folder / "model.h").write_text(header)
+    (folder / "model.c").write_text((folder / "model.c").read_text() + "int broken(\n")
+    config = BenchConfig(batch_sizes=(1,), seq_lens=(3,), timing=FAST, progress=False)
+    with pytest.raises(EdgeRNNError, match="model.c does not build: .*error") as raised:
+        bench(candidates_from_paths([str(folder)]), config)
+    assert "\n" not in str(raised.value)

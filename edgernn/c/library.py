@@ -43,6 +43,17 @@ long edgernn_bench_state_size(void)
 long edgernn_bench_ram_bytes(void) { return (long)(EDGERNN_RAM_BYTES); }
 """
 _DEFINE = re.compile(r"^#define (EDGERNN_\w+) \(?(-?\d+)\)?(?:\s|$)", re.MULTILINE)
+# What bench reads from model.h, by kind of model.
+NEEDED = {
+    "seq2seq": ("EDGERNN_FLASH_BYTES", "EDGERNN_SRC_VOCAB", "EDGERNN_DECODE_MARGIN"),
+    "other": (
+        "EDGERNN_FLASH_BYTES",
+        "EDGERNN_TOKENS",
+        "EDGERNN_INPUT_SIZE",
+        "EDGERNN_OUTPUT_SIZE",
+        "EDGERNN_PER_STEP",
+    ),
+}
 _TASK = re.compile(r'^#define EDGERNN_TASK "(\w+)"', re.MULTILINE)
 
 
@@ -58,8 +69,14 @@ def header_values(folder: Path) -> tuple[str, dict[str, int]]:
         raise EdgeRNNError(f"{folder}: cannot read model.h ({error})") from None
     task = _TASK.search(text)
     values = {name: int(value) for name, value in _DEFINE.findall(text)}
-    if task is None or "EDGERNN_FLASH_BYTES" not in values:
-        raise EdgeRNNError(f"{folder}: model.h is not from edgernn export --target c")
+    needed = NEEDED["seq2seq" if task and task.group(1) == "seq2seq" else "other"]
+    missing = [name for name in needed if name not in values]
+    if task is None or missing:
+        lacks = f" (it lacks {missing[0]})" if task is not None else ""
+        raise EdgeRNNError(
+            f"{folder}: model.h is not from this edgernn's export --target c{lacks}; "
+            "export the model again"
+        )
     return task.group(1), values
 
 
@@ -81,8 +98,10 @@ class CLibrary:
         command = [compiler, *NATIVE, f"-I{folder}", "-o", str(library)]
         command += [str(Path(folder) / "model.c"), str(shim), "-lm"]
         done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise EdgeRNNError(f"{folder}: model.c does not compile: {done.stderr.strip()[:300]}")
+        if done.returncode != 0:  # the first error line: the whole log would bury it
+            lines = done.stderr.strip().splitlines() or ["no message"]
+            first = next((line for line in lines if "error" in line), lines[0])
+            raise EdgeRNNError(f"{folder}: model.c does not build: {first.strip()[:300]}")
         self.lib = ctypes.CDLL(str(library))
         self.lib.edgernn_bench_state_size.restype = ctypes.c_long
         self.lib.edgernn_bench_ram_bytes.restype = ctypes.c_long
