@@ -3,9 +3,11 @@
 import json
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
+import sqlalchemy
 from conftest import run_cli
 
 from edgernn.compress.config import CompressOptions
@@ -128,17 +130,36 @@ def test_bad_search_settings_are_one_clear_line(args, fragment, teacher, tmp_pat
     assert len(error_lines) == 1
 
 
+def _wait_for_a_started_trial(database, process, timeout_s=300):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        if database.exists():
+            try:
+                (summary,) = optuna.get_all_study_summaries(f"sqlite:///{database}")
+                study = optuna.load_study(
+                    study_name=summary.study_name, storage=f"sqlite:///{database}"
+                )
+                if any("worker" in trial.user_attrs for trial in study.trials):
+                    return
+            except (ValueError, sqlalchemy.exc.SQLAlchemyError):
+                pass  # the first process is still creating the study
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_two_processes_share_one_study(teacher, tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    # The second asks for more trials than the first, so it still runs some should the
-    # first be done before it starts.
     commands = [
         [sys.executable, "-c", CLI, "compress", str(teacher), *SEARCH, "--trials", str(trials)]
         + ["--storage", storage, "-o", str(tmp_path / f"bundle{trials}")]
         for trials in (2, 4)
     ]
-    runs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for c in commands]
+    # The second starts once the first holds a trial and asks for more trials than the first
+    # stops at, so each runs some however the two are scheduled.
+    first = subprocess.Popen(commands[0], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _wait_for_a_started_trial(tmp_path / "shared.db", first)
+    second = subprocess.Popen(commands[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    runs = [first, second]
     outputs = [run.communicate(timeout=600)[0].decode() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     (summary,) = optuna.get_all_study_summaries(storage)
