@@ -60,7 +60,7 @@ def shipped(bundle: Path, metric: str) -> tuple[int, float, float]:
     return size, rows[0]["metric"], final["metric"]
 
 
-def measure(name: str, teachers: Path, out: Path, time_budget: str) -> dict:
+def measure(name: str, teachers: Path, out: Path, time_budget: str, reuse: bool) -> dict:
     task = BUILTINS[name].task
     metric, higher = primary_metric(task)
     teacher = teachers / f"{name}.pt"
@@ -72,11 +72,21 @@ def measure(name: str, teachers: Path, out: Path, time_budget: str) -> dict:
         "search": ["--search", "--time-budget", time_budget, "--trials", "1000"],
     }.items():
         bundle = out / name / kind
-        seconds = run(["compress", str(teacher), *flags, "--quiet", "--json", "-o", str(bundle)])
+        if reuse and kind == "default" and (bundle / "report.json").exists():
+            seconds = None  # plain compress's bundle from an earlier run
+        else:
+            seconds = run(
+                ["compress", str(teacher), *flags, "--quiet", "--json", "-o", str(bundle)]
+            )
         size, teacher_test, test = shipped(bundle, metric)
         drop = metric_drop(teacher_test, test, metric)
         row["teacher_test"] = teacher_test
-        row[kind] = {"bytes": size, "test": test, "test_drop": drop, "seconds": round(seconds)}
+        row[kind] = {
+            "bytes": size,
+            "test": test,
+            "test_drop": drop,
+            "seconds": seconds and round(seconds),
+        }
         row[kind]["within_budget"] = drop <= BUDGET[higher]
     search = json.loads((out / name / "search" / "report.json").read_text())["search"]
     states: dict[str, int] = {}
@@ -127,6 +137,9 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=Path("runs/search_budget"))
     parser.add_argument("--time-budget", default="30m")
     parser.add_argument("--parallel", type=int, default=3)
+    parser.add_argument(
+        "--reuse-defaults", action="store_true", help="keep BUNDLES/NAME/default when there"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search_budget"))
     args = parser.parse_args()
     load_builtin("sentiment")  # fills the registry
@@ -134,7 +147,7 @@ def main() -> None:
     names = args.datasets.split(",") if args.datasets else sorted(BUILTINS)
 
     def one(name: str) -> dict:
-        row = measure(name, args.teachers, args.bundles, args.time_budget)
+        row = measure(name, args.teachers, args.bundles, args.time_budget, args.reuse_defaults)
         print(json.dumps(row), flush=True)
         return row
 

@@ -23,9 +23,11 @@ STATES = {"complete", "infeasible", "pruned", "failed"}
 CLI = "from edgernn.cli import main; main()"
 
 
-def _study(out):
+def _ran(out):
+    """The trials of the study in ``out`` that ran (seeded trials not yet run are queued)."""
     (summary,) = optuna.get_all_study_summaries(f"sqlite:///{out / 'search.db'}")
-    return optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{out}/search.db")
+    study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{out}/search.db")
+    return [trial for trial in study.trials if trial.state != optuna.trial.TrialState.WAITING]
 
 
 def test_search_end_to_end_writes_the_study_and_the_search_section(teacher, tmp_path):
@@ -63,7 +65,7 @@ def test_each_distillation_epoch_is_reported_to_the_pruner(teacher, tmp_path):
     args = ["--search", "--epochs", "2", "--quiet", "--no-export", "--trials", "1"]
     result = run_cli("compress", teacher, *args, "-o", out)
     assert result.exit_code == 0, result.output
-    (trial,) = _study(out).trials
+    (trial,) = _ran(out)
     assert sorted(trial.intermediate_values) == [1, 2]
 
 
@@ -71,10 +73,10 @@ def test_rerunning_resumes_the_study(teacher, tmp_path):
     out = tmp_path / "bundle"
     first = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
     assert first.exit_code == 0, first.output
-    (before,) = _study(out).trials
+    (before,) = _ran(out)
     again = run_cli("compress", teacher, *SEARCH, "--trials", "2", "-o", out)
     assert again.exit_code == 0, again.output
-    trials = _study(out).trials
+    trials = _ran(out)
     assert len(trials) == 2
     # Trial 0 is the stored one, not run again.
     assert trials[0].datetime_complete == before.datetime_complete
@@ -199,8 +201,7 @@ def test_search_minimises_macs_or_latency(objective, teacher, tmp_path):
     search = json.loads((out / "report.json").read_text())["search"]
     unit = {"macs": "multiply-accumulates", "latency": "ms, p50"}[objective]
     assert search["objective"] == objective and search["objective_unit"].startswith(unit)
-    study = _study(out)
-    for trial in study.trials:
+    for trial in _ran(out):
         if trial.state is optuna.trial.TrialState.COMPLETE:
             # The value minimised is what the trial measured, MACs or milliseconds.
             assert trial.value == trial.user_attrs["macs" if objective == "macs" else "latency"]
@@ -316,6 +317,24 @@ def test_pinned_dimensions_are_not_searched_and_the_default_respects_them():
     default = default_params(teacher, pinned)
     assert "hidden" not in default and default["cell"] == "lstm" and default["prune"] == 0.25
     assert 2 <= default["embed"] <= 16
+
+
+def test_a_new_study_is_seeded_with_the_default_student_and_smaller_ones_of_its_shape():
+    from edgernn.distill.student import count_params, student_spec
+    from edgernn.search.space import default_params, seed_params, trial_options
+
+    teacher = _spec(task="classify")
+    seeds = seed_params(teacher, {})
+    assert seeds[0] == default_params(teacher, {}) and len(seeds) >= 3
+    sizes = []
+    for params in seeds:
+        assert {params["cell"], params["layers"], params["prune"]} == {"lstm", 1, 0.25}
+        config = trial_options(CompressOptions(), params | {"bidirectional": False}).config()
+        student = student_spec(teacher, config.student, None)
+        sizes.append(count_params(student))
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    # A pinned width leaves one student to seed.
+    assert len(seed_params(teacher, {"hidden": 4, "embed": 4})) == 1
 
 
 def test_token_models_search_the_embedding_and_numeric_ones_do_not():

@@ -15,7 +15,7 @@ from edgernn.compress.config import DEFAULT_TOLERANCE
 from edgernn.errors import EdgeRNNError
 
 OBJECTIVES = ("size", "macs", "latency")  # edgernn.search.objective measures them
-DEFAULT_TRIALS = 20  # enough for TPE to leave its 10 random start-up trials behind
+DEFAULT_TRIALS = 20  # the seeded ladder, TPE's random start, then TPE's own choices
 STORAGE_FILE = "search.db"  # OUTDIR/search.db unless --storage names another study database
 # The dimensions a fixed compress flag pins (``--student-hidden 32`` searches everything else).
 DIMENSIONS = ("cell", "layers", "bidirectional", "hidden", "embed", "prune", "int8")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from optuna.trial import TrialState
+
 from edgernn.compress.config import CompressOptions
 from edgernn.compress.stages import Compressed, compress
 from edgernn.metrics import drop_unit, metric_drop
@@ -67,7 +69,9 @@ def search_compress(
     deadline = None if config.time_budget_s is None else time.time() + config.time_budget_s
     run_workers(settings, url, name, config.trials, deadline, options.seed, config.workers, echo)
     study = load_study(url, name, settings, options.seed)
-    records = [trial_record(trial) for trial in study.get_trials(deepcopy=False)]
+    # Seeded trials a trial budget left queued ran nowhere: the next run of the command takes them.
+    ran = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    records = [trial_record(trial) for trial in ran]
     section = {
         "study": name,
         "storage": url,

@@ -29,6 +29,8 @@ INT8_BITS = 8
 MAX_PRUNE = 0.75  # of the student's hidden units; beyond that, a narrower student is cheaper
 PRUNE_STEP = 0.05
 SMALLEST_FRACTION = 16  # widths down to 1/16 of the teacher's
+DEFAULT_PARAM_RATIO = StudentConfig.max_param_ratio  # plain compress's student: 1/4
+LADDER = (DEFAULT_PARAM_RATIO, 1 / 8, 1 / 16, 1 / 32)  # the seeded trials' parameter shares
 
 
 def suggest_choices(trial, teacher: ModelSpec, pinned: dict) -> dict:
@@ -81,10 +83,28 @@ def _rank(trial, embed: int) -> int:
     return max(1, round(share * embed)) if share else 0
 
 
-def default_params(teacher: ModelSpec, pinned: dict) -> dict | None:
+def seed_params(teacher: ModelSpec, pinned: dict) -> list[dict]:
+    """The first trials of a new study: plain compress's student, then the same shape at
+    each smaller ``LADDER`` share of the teacher's parameters (duplicates dropped).
+
+    A 30-minute search on one core runs 10-20 trials, too few for TPE's random start to
+    find the small end of the space; the ladder measures it first, smallest last.
+    """
+    ladder = [default_params(teacher, pinned, ratio) for ratio in LADDER]
+    unique = []
+    for params in ladder:
+        if params is not None and params not in unique:
+            unique.append(params)
+    return unique
+
+
+def default_params(
+    teacher: ModelSpec, pinned: dict, ratio: float = DEFAULT_PARAM_RATIO
+) -> dict | None:
     """Plain compress's student (1/4 of the teacher's parameters, its shape, a quarter of its
     units pruned, int8) as the params of a first trial, so the search starts from the
-    answer compress gives without it; None when that student cannot be built.
+    answer compress gives without it; ``ratio`` other than 1/4: that student at ``ratio``
+    of the parameters. None when the student cannot be built.
     """
     config = StudentConfig(
         hidden=pinned.get("hidden"),
@@ -92,6 +112,7 @@ def default_params(teacher: ModelSpec, pinned: dict) -> dict | None:
         layers=pinned.get("layers"),
         cell=pinned.get("cell"),
         bidirectional=pinned.get("bidirectional"),
+        max_param_ratio=ratio,
     )
     try:
         student = student_spec(teacher, config)

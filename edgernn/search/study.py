@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from edgernn.errors import EdgeRNNError
 from edgernn.search.config import STORAGE_FILE
-from edgernn.search.space import default_params
+from edgernn.search.space import LADDER, default_params, seed_params
 from edgernn.search.trial import CONSTRAINT_PER_TRIAL, TrialContext, TrialSettings, run_trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -36,6 +36,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 HEARTBEAT_S, GRACE_S = 20, 60
 SQLITE_WAIT_S = 60  # workers sharing one SQLite file wait this long for its write lock
 STORAGE_ATTEMPTS = 3
+# TPE's own default of 10 random trials would be most of a 30-minute search on one core;
+# the seeded ladder already spans the sizes, so TPE takes over after two more.
+STARTUP_TRIALS = len(LADDER) + 2
 QUEUE_WAIT_S = 30  # how long workers 1.. wait for worker 0 to take the queued trial
 
 
@@ -143,7 +146,9 @@ def load_study(url: str, name: str, settings: TrialSettings, seed: int) -> optun
     constraints = {} if CONSTRAINT_PER_TRIAL else {"constraints_func": _constraints}
     with warnings.catch_warnings():  # constraints_func is marked experimental in Optuna 4
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, **constraints)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=STARTUP_TRIALS, **constraints
+        )
     return optuna.create_study(
         storage=storage,
         study_name=name,
@@ -225,9 +230,14 @@ def optimize(
 def _wait_for_queued_trials(study: optuna.Study) -> None:
     """Let worker 0 take the queued default trial before this worker asks for one."""
     waited = 0.0
-    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) and waited < QUEUE_WAIT_S:
+    while _default_waiting(study) and waited < QUEUE_WAIT_S:
         time.sleep(0.2)
         waited += 0.2
+
+
+def _default_waiting(study: optuna.Study) -> bool:
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return any(trial.user_attrs.get("default") for trial in waiting)
 
 
 def run_workers(settings, url, name, trials, deadline, seed, workers: int, echo=None) -> None:
@@ -239,7 +249,7 @@ def run_workers(settings, url, name, trials, deadline, seed, workers: int, echo=
     """
     study = load_study(url, name, settings, seed)  # created once, before workers race to
     if not study.trials:
-        _enqueue_default(study, settings)
+        _enqueue_seeds(study, settings)
     if workers == 1:
         optimize(settings, url, name, trials, deadline, seed, 0, echo)
         return
@@ -264,12 +274,13 @@ def run_workers(settings, url, name, trials, deadline, seed, workers: int, echo=
         )
 
 
-def _enqueue_default(study: optuna.Study, settings: TrialSettings) -> None:
+def _enqueue_seeds(study: optuna.Study, settings: TrialSettings) -> None:
     teacher = TrialContext.load(settings.teacher_file, settings.data).teacher
-    params = default_params(teacher.spec, settings.pinned)
-    if params is not None:
-        # skip_if_exists: another command sharing the storage may have queued it already.
-        study.enqueue_trial(params, user_attrs={"default": True}, skip_if_exists=True)
+    default = default_params(teacher.spec, settings.pinned)
+    for params in seed_params(teacher.spec, settings.pinned):
+        # skip_if_exists: another command sharing the storage may have queued them already.
+        attrs = {"default": True} if params == default else {"seed": True}
+        study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
 
 
 def _share(remaining: int, workers: int, index: int) -> int:
