@@ -1,6 +1,7 @@
 """`edgernn compress --search`: the Optuna budget search, end to end and in its parts."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -8,8 +9,11 @@ import time
 import optuna
 import pytest
 import sqlalchemy
+import torch
 from conftest import run_cli
 
+import edgernn.search.run
+from edgernn.checkpoint import load_checkpoint
 from edgernn.compress.config import CompressOptions
 from edgernn.config import ModelSpec
 from edgernn.errors import EdgeRNNError
@@ -56,8 +60,29 @@ def test_search_end_to_end_writes_the_study_and_the_search_section(teacher, tmp_
     assert any(note.startswith("search: Pareto front") for note in report["notes"])
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["search"]["number"] == chosen["number"]
-    # The bundle is the chosen trial's student, trained again.
+    # The bundle is the chosen trial's own student.
     assert report["models"][1]["params"] < report["models"][0]["params"]
+    kept = out / "search-trials" / search["study"] / f"trial-{chosen['number']}.pt"
+    kept, shipped = load_checkpoint(kept).state_dict, load_checkpoint(out / "student.pt").state_dict
+    assert kept.keys() == shipped.keys()
+    assert all(torch.equal(kept[name], shipped[name]) for name in kept)
+
+
+def test_the_chosen_trial_is_not_trained_again_unless_its_student_is_gone(
+    teacher, tmp_path, monkeypatch
+):
+    out, rebuilt = tmp_path / "bundle", []
+    real = edgernn.search.run.measure
+    monkeypatch.setattr(
+        "edgernn.search.run.measure", lambda *args: rebuilt.append(1) or real(*args)
+    )
+    first = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    assert first.exit_code == 0, first.output
+    assert rebuilt == []
+    shutil.rmtree(out / "search-trials")
+    again = run_cli("compress", teacher, *SEARCH, "--trials", "1", "-o", out)
+    assert again.exit_code == 0, again.output
+    assert rebuilt == [1]  # resumed with nothing left to run: the chosen one is rebuilt
 
 
 def test_each_distillation_epoch_is_reported_to_the_pruner(teacher, tmp_path):

@@ -17,6 +17,7 @@ from edgernn.errors import EdgeRNNError
 OBJECTIVES = ("size", "macs", "latency")  # edgernn.search.objective measures them
 DEFAULT_TRIALS = 20  # the seeded ladder, TPE's random start, then TPE's own choices
 STORAGE_FILE = "search.db"  # OUTDIR/search.db unless --storage names another study database
+TRIALS_FOLDER = "search-trials"  # OUTDIR/search-trials/STUDY/trial-N.pt: each trial's student
 # The dimensions a fixed compress flag pins (``--student-hidden 32`` searches everything else).
 DIMENSIONS = ("cell", "layers", "bidirectional", "hidden", "embed", "prune", "int8")
 DIMENSIONS += ("vocab", "rank", "embed_bits")

@@ -1,4 +1,7 @@
-"""The whole search: run the study, rebuild the best trial within budget, describe it all.
+"""The whole search: run the study, take the best trial within budget, describe it all.
+
+The chosen trial's own compressed student (kept in ``OUTDIR/search-trials``) is the bundle;
+one this machine does not hold (another machine's trial on a shared storage) is rebuilt.
 
 ``search_compress`` returns a ``Compressed`` like ``compress`` does (the caller publishes it
 with ``publish_bundle``, the same bundle as a plain compress) plus the report's ``search``
@@ -11,18 +14,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from optuna.trial import TrialState
 
+from edgernn.checkpoint import load_checkpoint
 from edgernn.compress.config import CompressOptions
 from edgernn.compress.stages import Compressed, compress
+from edgernn.errors import EdgeRNNError
 from edgernn.metrics import drop_unit, metric_drop
-from edgernn.search.config import SearchConfig
+from edgernn.search.config import TRIALS_FOLDER, SearchConfig
 from edgernn.search.objective import LEAST, UNITS, shown
 from edgernn.search.space import trial_options
 from edgernn.search.study import load_study, run_workers, storage_url, study_name
 from edgernn.search.summary import best_feasible, pareto_front, trial_record
-from edgernn.search.trial import TrialContext, TrialSettings, measure
+from edgernn.search.trial import TrialContext, TrialSettings, measure, score
 from edgernn.tasks import primary_metric
 
 
@@ -61,8 +67,9 @@ def search_compress(
     context = TrialContext.load(teacher_file, data)
     higher = primary_metric(context.teacher.spec.task)[1]
     budget = config.metric_budget(higher)
+    trials_dir = str(Path(outdir) / TRIALS_FOLDER)
     settings = TrialSettings(
-        teacher_file, data, options, budget, config.pinned, device, config.objective
+        teacher_file, data, options, budget, config.pinned, device, config.objective, trials_dir
     )
     source = data or context.teacher.meta.source or "recorded"
     url, name = storage_url(config.storage, outdir), study_name(settings, source)
@@ -91,10 +98,30 @@ def search_compress(
         result.notes.append(_no_feasible_note(records, budget, context.metric))
         result.notes.append(_front_note(section))
         return SearchOutcome(result, section)
-    measured = measure(context, trial_options(options, chosen["params"]), data, device)
+    chosen_options = trial_options(options, chosen["params"])
+    saved = _saved_result(next(t for t in ran if t.number == chosen["number"]))
+    if saved is None:
+        measured = measure(context, chosen_options, data, device)
+    else:
+        measured = score(context, saved, chosen_options.config(progress=False))
     section["chosen"] = _chosen(chosen, measured, budget, context.metric)
     measured.result.notes.extend(_search_notes(section))
     return SearchOutcome(measured.result, section)
+
+
+def _saved_result(trial) -> Compressed | None:
+    """The trial's own compressed student when this machine has it; None: train it again.
+
+    A trial another machine ran (a shared ``--storage``) or one whose file is gone or
+    damaged is rebuilt from its params, as the search did before students were kept.
+    """
+    path = trial.user_attrs.get("checkpoint")
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return Compressed.from_checkpoint(load_checkpoint(path))
+    except EdgeRNNError:
+        return None
 
 
 def _chosen(record: dict, measured, budget: float, metric: str) -> dict:

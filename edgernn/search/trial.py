@@ -15,12 +15,13 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 import torch
 
 import edgernn.train
-from edgernn.checkpoint import Checkpoint, checkpoint_data, load_checkpoint
+from edgernn.checkpoint import Checkpoint, checkpoint_data, load_checkpoint, save_checkpoint
 from edgernn.compress.config import CompressOptions
 from edgernn.compress.precision import ships_int8
 from edgernn.compress.stages import Compressed, compress
@@ -49,6 +50,7 @@ class TrialSettings:
     pinned: dict
     device: str = "cpu"
     objective: str = "size"  # edgernn.search.objective.OBJECTIVES
+    trials_dir: str | None = None  # where each measured trial's student.pt is kept; None: not
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
     except EdgeRNNError as error:  # an impossible student (bigger than the teacher, ...)
         trial.set_user_attr("error", str(error))
         raise
+    _keep_student(trial, measured.result, settings.trials_dir)
     trial.set_user_attr("valid_metric", measured.valid_metric)
     trial.set_user_attr("valid_drop", measured.valid_drop)
     trial.set_user_attr("precision", measured.precision)
@@ -136,10 +139,33 @@ def run_trial(trial: optuna.Trial, settings: TrialSettings) -> float:
     return value
 
 
+def _keep_student(trial: optuna.Trial, result: Compressed, trials_dir: str | None) -> None:
+    """Save the trial's compressed student, so a chosen trial is not trained again.
+
+    One folder per study: the trial numbers of two studies in one storage overlap.
+    """
+    if trials_dir is None:
+        return
+    path = Path(trials_dir) / trial.study.study_name / f"trial-{trial.number}.pt"
+    try:
+        saved = save_checkpoint(result.checkpoint, path)
+    except EdgeRNNError as error:  # a full disk costs the chosen trial a rebuild, not the trial
+        trial.set_user_attr("checkpoint_error", str(error))
+        return
+    trial.set_user_attr("checkpoint", str(saved.resolve()))
+
+
 def measure(context: TrialContext, options: CompressOptions, data, device) -> Measured:
     """Compress with ``options`` and score the model the bundle would ship on valid."""
     config = options.config(progress=False)
-    result = compress(context.teacher, config, data, device)
+    return score(context, compress(context.teacher, config, data, device), config)
+
+
+def score(context: TrialContext, result: Compressed, config) -> Measured:
+    """``result`` as the search judges it: what its bundle ships, scored on valid.
+
+    ``config``: the ``CompressConfig`` it was compressed with.
+    """
     # The int8 model when its plan was kept, else the final fp32 one: what ships.
     shipped = load_int8(result.checkpoint)
     valid = context.data
