@@ -27,6 +27,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from results_file import machine_line, write_results
+
 from edgernn.c import CExportConfig, export_c
 from edgernn.c.harness import compile_harness
 from edgernn.c.library import CLibrary
@@ -36,7 +38,6 @@ from edgernn.compress.precision import ships_int8
 from edgernn.evaluate import evaluate
 from edgernn.export.scoring import bundle_metrics
 from edgernn.metrics import metric_drop
-from edgernn.report.environment import environment
 from edgernn.runtime import Runtime
 from edgernn.tasks import primary_metric
 
@@ -144,14 +145,9 @@ def main() -> None:
             folder = Path(work) / str(len(rows))
             folder.mkdir()
             rows.append(measure(bundle, folder))
-    env = environment()
-    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
-    machine += f", git {env['git_sha']}"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
-    text = f"Machine: {machine}\n\n{table(rows)}\n"
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    machine = machine_line()
+    write_results(args.out, {"machine": machine, "rows": rows}, f"{table(rows)}\n")
+    print(table(rows))
 
 
 if __name__ == "__main__":

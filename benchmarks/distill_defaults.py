@@ -22,9 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from results_file import machine_line, write_results
+
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.metrics import metric_drop
-from edgernn.report.environment import environment
 from edgernn.tasks import primary_metric
 
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))
@@ -110,12 +111,8 @@ def main() -> None:
     for name in names:
         rows.append(measure(name, args.teachers, args.bundles))
         print(json.dumps(rows[-1]), flush=True)
-    env = environment()
-    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
-    machine += f", 1 thread, git {env['git_sha']}"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
-    args.out.with_suffix(".md").write_text(f"Machine: {machine}\n\n{table(rows)}\n")
+    machine = machine_line("1 thread")
+    write_results(args.out, {"machine": machine, "rows": rows}, f"{table(rows)}\n")
     print(table(rows))
 
 

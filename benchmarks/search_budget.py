@@ -30,9 +30,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from results_file import machine_line, write_results
+
 from edgernn.data.builtin import BUILTINS, load_builtin
 from edgernn.metrics import metric_drop
-from edgernn.report.environment import environment
 from edgernn.tasks import primary_metric
 
 EDGERNN = str(Path(sys.executable).with_name("edgernn"))
@@ -153,14 +154,10 @@ def main() -> None:
 
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(one, names))
-    env = environment()
-    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
-    machine += f", 1 thread per command, {args.parallel} datasets at once, git {env['git_sha']}"
+    machine = machine_line("1 thread per command", f"{args.parallel} datasets at once")
     met = sum(verdict(r).startswith("met") for r in rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
-    text = f"Machine: {machine}\n\n{table(rows)}\n\nMet on {met} of {len(rows)}.\n"
-    args.out.with_suffix(".md").write_text(text)
+    text = f"{table(rows)}\n\nMet on {met} of {len(rows)}.\n"
+    write_results(args.out, {"machine": machine, "rows": rows}, text)
     print(text)
 
 

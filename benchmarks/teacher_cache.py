@@ -86,17 +86,11 @@ def main() -> None:
     if args.one:
         print(json.dumps(trials(args.one, args.epochs, args.cached)))
         return
-    from edgernn.report.environment import environment
+    from results_file import machine_line, write_results
 
     rows = [measure(n, args.teachers, args.epochs, args.rounds) for n in args.datasets.split(",")]
-    env = environment()
-    machine = f"{env['cpu']} ({env['cores']} cores, shared), torch {env['versions']['torch']}"
-    machine += f", 1 thread, git {env['git_sha']}"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}) + "\n")
-    text = f"Machine: {machine}\n\n{table(rows)}\n"
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    write_results(args.out, {"machine": machine_line("1 thread"), "rows": rows}, table(rows) + "\n")
+    print(table(rows))
 
 
 if __name__ == "__main__":
