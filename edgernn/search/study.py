@@ -279,7 +279,7 @@ def _enqueue_seeds(study: optuna.Study, settings: TrialSettings) -> None:
     default = default_params(teacher.spec, settings.pinned)
     for params in seed_params(teacher.spec, settings.pinned):
         # skip_if_exists: another command sharing the storage may have queued them already.
-        attrs = {"default": True} if params == default else {"seed": True}
+        attrs = {"default": True} if params == default else {}
         study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
 
 
