@@ -79,17 +79,19 @@ def measure(name: str, teachers: Path, out: Path, time_budget: str, reuse: bool)
             seconds = run(
                 ["compress", str(teacher), *flags, "--quiet", "--json", "-o", str(bundle)]
             )
-        size, teacher_test, test = shipped(bundle, metric)
-        drop = metric_drop(teacher_test, test, metric)
+        row[kind] = {"seconds": seconds and round(seconds)}
+    return scored(row, out / name)
+
+
+def scored(row: dict, bundles: Path) -> dict:
+    """``row`` with both bundles measured (``shipped``) and the search summarized."""
+    for kind in ("default", "search"):
+        size, teacher_test, test = shipped(bundles / kind, row["metric"])
+        drop = metric_drop(teacher_test, test, row["metric"])
         row["teacher_test"] = teacher_test
-        row[kind] = {
-            "bytes": size,
-            "test": test,
-            "test_drop": drop,
-            "seconds": seconds and round(seconds),
-        }
-        row[kind]["within_budget"] = drop <= BUDGET[higher]
-    row |= search_summary(out / name / "search")
+        row[kind] |= {"bytes": size, "test": test, "test_drop": drop}
+        row[kind]["within_budget"] = drop <= row["budget"]
+    row |= search_summary(bundles / "search")
     row["smaller"] = row["default"]["bytes"] / row["search"]["bytes"]
     return row
 
@@ -162,14 +164,14 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search_budget"))
     parser.add_argument(
-        "--render", action="store_true", help="rewrite OUT.md from OUT.json and the bundles"
+        "--render", action="store_true", help="measure the bundles again into OUT.json and OUT.md"
     )
     args = parser.parse_args()
     load_builtin("sentiment")  # fills the registry
     if args.render:
         payload = json.loads(args.out.with_suffix(".json").read_text())
-        for row in payload["rows"]:
-            row |= search_summary(args.bundles / row["dataset"] / "search")
+        rows = [scored(row, args.bundles / row["dataset"]) for row in payload["rows"]]
+        payload["rows"] = rows
         write_results(args.out, payload, summary(payload["rows"]))
         return
     args.teachers.mkdir(parents=True, exist_ok=True)
