@@ -149,6 +149,22 @@ def test_weight_only_nodes_compute_in_float_from_int8_weights(cell, per_channel)
         assert check_parity(model, {"model": session(int8)}, np.inf, np.inf)["model"] < 0.05
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_per_channel_weight_only_int8_computes_what_the_c_target_computes(cell):
+    # One scale per table row, gate row and head output, float activations: the int8 model
+    # of edgernn.c, so the C code and the runtime write the same text (README, C target).
+    # One-way: ONNX per-channel weights share a row's scale between directions, C does not.
+    from edgernn.c.weights import int8_reference
+
+    checkpoint = make_checkpoint("classify", cell, bidirectional=False, hidden=16, embed=8)
+    fp32, _ = to_onnx(build_graphs(checkpoint.build())[-1], prefer="torchscript")  # model
+    int8 = quantize_int8(fp32, per_channel=True, weight_only=set(integer_nodes(fp32)))
+    lookups = [n for n in int8.graph.node if n.op_type == "Gather" and "_int8" in n.input[0]]
+    assert len(lookups) == 1  # the embedding, looked up as int8 rows
+    reference = int8_reference(checkpoint.build())
+    assert check_parity(reference, {"model": session(int8)}, np.inf, np.inf)["model"] < 1e-5
+
+
 def test_quantize_node_puts_only_that_node_on_an_integer_kernel():
     checkpoint, fp32 = _export("lstm", hidden=16)
     candidates = integer_nodes(fp32)

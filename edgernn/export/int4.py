@@ -83,7 +83,7 @@ def table_plan(model: onnx.ModelProto, embed_bits: int = 4, block_size: int = BL
         raise EdgeRNNError(f"embed_bits must be one of {EMBED_BITS}, got {embed_bits!r}")
     check_block_size(block_size)
     weights = {tensor.name: tensor for tensor in model.graph.initializer}
-    uses = _uses(model)
+    uses = tensor_uses(model)
     plan = {}
     for node in model.graph.node:
         table = _table(node, weights)
@@ -209,7 +209,7 @@ def _refusal(node: onnx.NodeProto, table: onnx.TensorProto, uses: Counter, block
     return None
 
 
-def _uses(model: onnx.ModelProto) -> Counter:
+def tensor_uses(model: onnx.ModelProto) -> Counter:
     # How many node inputs (subgraph bodies included) and graph outputs name each tensor.
     uses, pending = Counter(output.name for output in model.graph.output), [model.graph]
     while pending:
@@ -253,7 +253,7 @@ def _uint4(codes: np.ndarray, name: str) -> onnx.TensorProto:
 
 
 def _drop_unused(model: onnx.ModelProto) -> None:
-    uses = _uses(model)
+    uses = tensor_uses(model)
     keep = [tensor for tensor in model.graph.initializer if uses[tensor.name]]
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)

@@ -72,7 +72,7 @@ from edgernn.export.fold import (
     one_line,
     unshare_lstm_weights,
 )
-from edgernn.export.int4 import four_bit_tables, table_plan
+from edgernn.export.int4 import four_bit_tables, table_plan, tensor_uses
 
 INTEGER_OPS = ("LSTM", "MatMul")  # ORT runs these on int8 weights *and* activations
 WEIGHT_ONLY_OPS = ("GRU", "RNN")  # no integer kernel in ORT: always weight-only
@@ -121,8 +121,10 @@ def quantize_int8(
     # 4-bit tables skip ORT's quantizer: re-quantizing its int8 table would add its error.
     plan = table_plan(source, embed_bits)
     tables = [name for name, entry in plan.items() if entry["bits"] == 4]
-    quantized = _ort_dynamic(source, per_channel, exclude=[*weight_only, *tables])
+    rows = _row_tables(source, plan) if per_channel else []
+    quantized = _ort_dynamic(source, per_channel, exclude=[*weight_only, *tables, *rows])
     _int8_weights(quantized, per_channel, recurrent_form, set(weight_only))
+    _row_scaled_tables(quantized, set(rows))
     four_bit_tables(quantized, only=tables)
     _strip(quantized)
     _audit(model, quantized, set(weight_only))
@@ -344,6 +346,53 @@ def _int8_weights(model: onnx.ModelProto, per_channel: bool, form: str, names: s
                 added += _DEQUANTIZE[form](model, name, quantized, scale, per_channel)
     # Constant-input nodes first keeps the graph topologically sorted.
     nodes = added + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    _drop_unused_initializers(model)
+
+
+def _row_tables(source: onnx.ModelProto, plan: dict) -> list[str]:
+    # ORT quantizes an embedding table per tensor whatever per_channel says; these 8-bit
+    # tables (one Gather along rows reads each) get one scale per row (token) here instead,
+    # the int8 the C target computes too. A shared (tied) table is left to ORT.
+    uses = tensor_uses(source)
+    return [
+        node.name
+        for node in source.graph.node
+        if plan.get(node.name, {}).get("bits") == 8
+        and uses[node.input[0]] == 1
+        and _gather_axis(node) in (0, -2)
+    ]
+
+
+def _gather_axis(node: onnx.NodeProto) -> int:
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+
+
+def _row_scaled_tables(model: onnx.ModelProto, names: set[str]) -> None:
+    # Gather the int8 rows and their scales by id, then Cast + Mul: the table stays int8 in
+    # memory and only the rows looked up become float.
+    weights, nodes = _initializers(model), []
+    for node in model.graph.node:
+        nodes.append(node)
+        if node.name not in names:
+            continue
+        table, ids, output = node.input[0], node.input[1], node.output[0]
+        to_float = {"to": onnx.TensorProto.FLOAT}
+        quantized, scale = _symmetric_int8(numpy_helper.to_array(weights[table]).T, True)
+        model.graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.ascontiguousarray(quantized.T), f"{table}_int8"),
+                numpy_helper.from_array(scale[:, None], f"{table}_row_scale"),
+            ]
+        )
+        node.input[:] = [f"{table}_int8", ids]
+        node.output[:] = [f"{output}_int8"]
+        nodes += [
+            helper.make_node("Gather", [f"{table}_row_scale", ids], [f"{output}_scale"]),
+            helper.make_node("Cast", [f"{output}_int8"], [f"{output}_float"], **to_float),
+            helper.make_node("Mul", [f"{output}_float", f"{output}_scale"], [output]),
+        ]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     _drop_unused_initializers(model)
