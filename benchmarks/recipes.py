@@ -37,19 +37,23 @@ def run(recipe: Path, work: Path) -> dict:
     report = json.loads((out / "report.json").read_text())
     rows = report["models"]
     teacher = next(row for row in rows if row["role"] == "teacher")
-    # The shipped graphs: int8, and for seq2seq an encoder plus a one-step decoder.
+    # The shipped graphs: int8 (fp32 where compress's guard dropped int8), and for seq2seq
+    # an encoder plus a one-step decoder.
     graphs = {Path(row["file"]).name: row for row in rows if row["role"] == "final"}
-    int8 = [graphs[name] for name in INT8_GRAPHS if name in graphs]
+    precision = "int8" if any(name in graphs for name in INT8_GRAPHS) else "fp32"
+    names = INT8_GRAPHS if precision == "int8" else [n.replace(".int8", "") for n in INT8_GRAPHS]
+    shipped = [graphs[name] for name in names if name in graphs]
     return {
         "recipe": recipe.stem,
         "task": report["task"],
         "metric": report["metric"]["name"],
+        "precision": precision,
         "teacher_metric": teacher["metric"],
-        "final_metric": int8[0]["metric"],
+        "final_metric": shipped[0]["metric"],
         "teacher_kib": teacher["size_bytes"] / 1024,
-        "final_kib": sum(row["size_bytes"] for row in int8) / 1024,
+        "final_kib": sum(row["size_bytes"] for row in shipped) / 1024,
         "p50_ms": {
-            str(point["seq_len"]): [point["p50_ms"], _graphs_p50(int8, point["seq_len"])]
+            str(point["seq_len"]): [point["p50_ms"], _graphs_p50(shipped, point["seq_len"])]
             for point in _batch1(teacher)
         },
         "end_to_end": _end_to_end(rows),
@@ -92,13 +96,14 @@ def markdown(rows: list[dict], env: dict) -> str:
         "",
         f"Machine: {env.get('cpu')}, {env.get('cores')} cores (shared), 1 thread; "
         "command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipes.py`.",
-        "Teacher = PyTorch fp32 checkpoint; final = the bundle's int8 ONNX graph, timed side by "
-        "side in the bundle stage (p50 at batch 1). seq2seq: the teacher's whole greedy decode "
-        "against the int8 encoder + L one-step int8 decoder calls (sizes: both graphs).",
+        "Teacher = PyTorch fp32 checkpoint; final = the bundle's shipped ONNX graph (int8, or "
+        "fp32 where compress's guard dropped int8), timed side by side in the bundle stage "
+        "(p50 at batch 1). seq2seq: the teacher's whole greedy decode against the int8 encoder "
+        "+ L one-step int8 decoder calls (sizes: both graphs).",
         "",
-        "| recipe | task | metric | teacher | final | size KiB teacher → final | "
+        "| recipe | task | metric | shipped | teacher | final | size KiB teacher → final | "
         "p50 ms teacher → final (first L) | (second L) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     jobs = [
         "",
@@ -118,7 +123,8 @@ def markdown(rows: list[dict], env: dict) -> str:
         lat = [f"L={n}: {t:.3f} → {f:.3f} ({t / f:.1f}×)" for n, (t, f) in r["p50_ms"].items()]
         lat += ["–"] * (2 - len(lat))
         lines.append(
-            f"| {r['recipe']} | {r['task']} | {r['metric']} | {r['teacher_metric']:.4g} | "
+            f"| {r['recipe']} | {r['task']} | {r['metric']} | {r.get('precision', 'int8')} "
+            f"| {r['teacher_metric']:.4g} | "
             f"{r['final_metric']:.4g} | {r['teacher_kib']:.1f} → {r['final_kib']:.1f} "
             f"({r['teacher_kib'] / r['final_kib']:.1f}×) | {lat[0]} | {lat[1]} |"
         )

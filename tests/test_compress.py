@@ -146,6 +146,8 @@ def _assert_one_line_error(result, fragment, out):
         (["--student-hidden", "2", "--prune", "0.9"], "leaves none"),
         (["--data", "builtin:charlm"], "is a lm dataset but the model is a classify model"),
         (["--temperature", "0"], "Invalid value for '--temperature'"),
+        (["--lr", "0"], "Invalid value for '--lr'"),
+        (["--lr", "inf"], "Invalid value for '--lr'"),
     ],
 )
 def test_bad_settings_are_one_clear_line(args, fragment, teacher, tmp_path):
@@ -167,7 +169,7 @@ def test_missing_model_is_one_clear_line(tmp_path):
     _assert_one_line_error(result, "no such checkpoint", out)
 
 
-def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypatch):
+def test_distillation_flags_reach_distillation(teacher, tmp_path, monkeypatch):
     seen = {}
 
     def spy(teacher_model, data, student, config, device="cpu", vocab=None):
@@ -175,10 +177,11 @@ def test_function_matching_flags_reach_distillation(teacher, tmp_path, monkeypat
         raise EdgeRNNError("stop after the settings were read")
 
     monkeypatch.setattr("edgernn.compress.stages.distill", spy)
-    flags = ("--augment", "0.2", "--regression-kd", "mse", "--no-export")
+    flags = ("--augment", "0.2", "--regression-kd", "mse", "--lr", "0.01", "--no-export")
     result = run_cli("compress", teacher, *STUDENT, *flags, "-o", tmp_path / "out")
     assert "stop after the settings were read" in result.output
     assert (seen["config"].augment, seen["config"].regression_kd) == (0.2, "mse")
+    assert seen["config"].train.lr == 0.01
 
 
 def _reject_int8(monkeypatch) -> None:

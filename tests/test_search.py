@@ -112,12 +112,13 @@ def test_rerunning_resumes_the_study(teacher, tmp_path):
 
 def test_fixed_flags_pin_their_dimension(teacher, tmp_path):
     out = tmp_path / "bundle"
-    args = ["--student-hidden", "4", "--student-cell", "gru", "--no-quantize", "--trials", "2"]
-    result = run_cli("compress", teacher, *SEARCH, *args, "-o", out)
+    args = ["--student-hidden", "4", "--student-cell", "gru", "--no-quantize", "--lr", "0.005"]
+    result = run_cli("compress", teacher, *SEARCH, *args, "--trials", "2", "-o", out)
     assert result.exit_code == 0, result.output
     trials = json.loads((out / "report.json").read_text())["search"]["trials"]
     for trial in trials:
         assert trial["params"]["hidden"] == 4 and trial["params"]["cell"] == "gru"
+        assert trial["params"]["lr"] == 0.005
         assert trial["params"]["int8"] is False and trial["precision"] == "fp32"
 
 
@@ -346,20 +347,24 @@ def test_pinned_dimensions_are_not_searched_and_the_default_respects_them():
 
 def test_a_new_study_is_seeded_with_the_default_student_and_smaller_ones_of_its_shape():
     from edgernn.distill.student import count_params, student_spec
-    from edgernn.search.space import default_params, seed_params, trial_options
+    from edgernn.search.space import LADDER_LR, default_params, seed_params, trial_options
 
     teacher = _spec(task="classify")
     seeds = seed_params(teacher, {})
     assert seeds[0] == default_params(teacher, {}) and len(seeds) >= 3
-    sizes = []
+    sizes, rates = [], []
     for params in seeds:
         assert {params["cell"], params["layers"], params["prune"]} == {"lstm", 1, 0.25}
         config = trial_options(CompressOptions(), params | {"bidirectional": False}).config()
         student = student_spec(teacher, config.student, None)
         sizes.append(count_params(student))
+        rates.append(config.distill.train.lr)
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
-    # A pinned width leaves one student to seed.
-    assert len(seed_params(teacher, {"hidden": 4, "embed": 4})) == 1
+    # Plain compress's own learning rate, then the smaller students' larger one.
+    assert rates == [CompressOptions().lr] + [LADDER_LR] * (len(seeds) - 1)
+    # A pinned width leaves one shape to seed: at both rates, or at the pinned one.
+    assert len(seed_params(teacher, {"hidden": 4, "embed": 4})) == 2
+    assert len(seed_params(teacher, {"hidden": 4, "embed": 4, "lr": 0.02})) == 1
 
 
 def test_token_models_search_the_embedding_and_numeric_ones_do_not():

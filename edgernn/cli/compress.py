@@ -158,6 +158,13 @@ class Duration(click.ParamType):
     show_default=True,
     help="Distillation epochs (upper bound; early stopping ends sooner).",
 )
+@click.option(
+    "--lr",
+    type=Number(min=0, min_open=True),
+    default=CompressOptions.lr,
+    show_default=True,
+    help="Peak learning rate of distillation (one-cycle schedule).",
+)
 @click.option("--seed", type=SEED, default=CompressOptions.seed, show_default=True)
 @DEVICE
 @click.option(
@@ -322,6 +329,7 @@ _PINS = {
     "vocab_coverage": "vocab",
     "embed_rank": "rank",
     "embed_bits": "embed_bits",
+    "lr": "lr",
 }
 
 

@@ -85,6 +85,7 @@ class CompressOptions:
     no_prune: bool = False
     no_quantize: bool = False
     epochs: int = TrainConfig.epochs  # distillation epochs (upper bound)
+    lr: float = TrainConfig.lr  # distillation's peak learning rate (one-cycle)
     seed: int = TrainConfig.seed
 
     def __post_init__(self) -> None:
@@ -115,7 +116,9 @@ class CompressOptions:
             )
         distill_fields = {f.name for f in fields(DistillConfig)} & {f.name for f in fields(self)}
         distill = DistillConfig(
-            train=TrainConfig(epochs=self.epochs, seed=self.seed, progress=progress),
+            train=TrainConfig(
+                epochs=self.epochs, lr=self.lr, seed=self.seed, progress=progress
+            ),
             **{name: getattr(self, name) for name in distill_fields},
         )
         prune = None if self.no_prune else PruneConfig(amount=self.prune, mode=self.prune_mode)

@@ -20,7 +20,7 @@ STORAGE_FILE = "search.db"  # OUTDIR/search.db unless --storage names another st
 TRIALS_FOLDER = "search-trials"  # OUTDIR/search-trials/STUDY/trial-N.pt: each trial's student
 # The dimensions a fixed compress flag pins (``--student-hidden 32`` searches everything else).
 DIMENSIONS = ("cell", "layers", "bidirectional", "hidden", "embed", "prune", "int8")
-DIMENSIONS += ("vocab", "rank", "embed_bits")
+DIMENSIONS += ("vocab", "rank", "embed_bits", "lr")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 

@@ -5,6 +5,9 @@ Widths are searched on a log scale between 1/16 of the teacher's and the teacher
 student is the point, and equal steps in log width are roughly equal steps in size).
 Token models also search the student's vocabulary (as a share of the training tokens it
 covers), the embedding's rank and the bits of its table in the int8 graph.
+Distillation's peak learning rate is searched too, on a log scale: a small student wants a
+larger step than plain compress's 3e-3 (measured, benchmarks/results/search_budget.md: a
+1/8-size NER student reached 98.3 valid F1 at 1e-2 and stopped at 96.4 at 3e-3).
 Direction is a choice only for a bidirectional teacher that is not a language model: a
 unidirectional teacher (every lm, every streaming model) keeps unidirectional students, as
 a bidirectional one could neither stream nor predict the next token.
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edgernn.compress.config import DEFAULT_PRUNE_AMOUNT, EMBED_BITS, CompressOptions
-from edgernn.config import CELLS, ModelSpec
+from edgernn.config import CELLS, ModelSpec, TrainConfig
 from edgernn.distill.config import StudentConfig
 from edgernn.distill.student import student_spec
 from edgernn.distill.vocab import TASKS as VOCAB_TASKS
@@ -31,6 +34,8 @@ PRUNE_STEP = 0.05
 SMALLEST_FRACTION = 16  # widths down to 1/16 of the teacher's
 DEFAULT_PARAM_RATIO = StudentConfig.max_param_ratio  # plain compress's student: 1/4
 LADDER = (DEFAULT_PARAM_RATIO, 1 / 8, 1 / 16, 1 / 32)  # the seeded trials' parameter shares
+LR_RANGE = (1e-3, 3e-2)  # distillation's peak learning rate, searched on a log scale
+LADDER_LR = 1e-2  # the smaller seeded students' (plain compress's stays TrainConfig.lr)
 
 
 def suggest_choices(trial, teacher: ModelSpec, pinned: dict) -> dict:
@@ -56,6 +61,7 @@ def suggest_choices(trial, teacher: ModelSpec, pinned: dict) -> dict:
             lambda: round(trial.suggest_float("prune", 0.0, MAX_PRUNE, step=PRUNE_STEP), 4),
         ),
         "int8": pick("int8", lambda: trial.suggest_categorical("int8", (True, False))),
+        "lr": pick("lr", lambda: _two_digits(trial.suggest_float("lr", *LR_RANGE, log=True))),
     }
     return choices | _embedding_choices(trial, teacher, choices["embed"], pick)
 
@@ -77,6 +83,11 @@ def _embedding_choices(trial, teacher: ModelSpec, embed: int | None, pick) -> di
     }
 
 
+def _two_digits(value: float) -> float:
+    # 0.0071 rather than 0.007123456: the report and the trial lines stay readable.
+    return float(f"{value:.2g}")
+
+
 def _rank(trial, embed: int) -> int:
     # Searched as a share of the trial's width: Optuna's choices must not change per trial.
     share = trial.suggest_categorical("rank", RANK_SHARES)
@@ -85,12 +96,14 @@ def _rank(trial, embed: int) -> int:
 
 def seed_params(teacher: ModelSpec, pinned: dict) -> list[dict]:
     """The first trials of a new study: plain compress's student, then the same shape at
-    each smaller ``LADDER`` share of the teacher's parameters (duplicates dropped).
+    each smaller ``LADDER`` share of the teacher's parameters (duplicates dropped), those
+    distilled at ``LADDER_LR``.
 
     A 30-minute search on one core runs 10-20 trials, too few for TPE's random start to
     find the small end of the space; the ladder measures it first, smallest last.
     """
-    ladder = [default_params(teacher, pinned, ratio) for ratio in LADDER]
+    ladder = [default_params(teacher, pinned)]
+    ladder += [default_params(teacher, pinned, ratio, LADDER_LR) for ratio in LADDER[1:]]
     unique = []
     for params in ladder:
         if params is not None and params not in unique:
@@ -99,12 +112,16 @@ def seed_params(teacher: ModelSpec, pinned: dict) -> list[dict]:
 
 
 def default_params(
-    teacher: ModelSpec, pinned: dict, ratio: float = DEFAULT_PARAM_RATIO
+    teacher: ModelSpec,
+    pinned: dict,
+    ratio: float = DEFAULT_PARAM_RATIO,
+    lr: float = TrainConfig.lr,
 ) -> dict | None:
     """Plain compress's student (1/4 of the teacher's parameters, its shape, a quarter of its
-    units pruned, int8) as the params of a first trial, so the search starts from the
-    answer compress gives without it; ``ratio`` other than 1/4: that student at ``ratio``
-    of the parameters. None when the student cannot be built.
+    units pruned, int8, its learning rate) as the params of a first trial, so the search
+    starts from the answer compress gives without it; another ``ratio`` or ``lr``: that
+    student at ``ratio`` of the parameters, distilled at ``lr``. None when the student
+    cannot be built.
     """
     config = StudentConfig(
         hidden=pinned.get("hidden"),
@@ -123,6 +140,7 @@ def default_params(
         "layers": student.layers,
         "prune": DEFAULT_PRUNE_AMOUNT,
         "int8": True,
+        "lr": lr,
     }
     if teacher.vocab_size > 0:  # the teacher's whole vocabulary, a full table, 8 bits
         params |= {"vocab": 1.0, "rank": 0.0, "embed_bits": INT8_BITS}
@@ -190,4 +208,5 @@ def trial_options(base: CompressOptions, choices: dict) -> CompressOptions:
         vocab_coverage=choices["vocab"],  # None keeps base.vocab_size, pinned by --vocab-size
         embed_rank=choices["rank"],
         embed_bits=choices["embed_bits"],
+        lr=choices["lr"],
     )
