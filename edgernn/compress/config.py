@@ -116,9 +116,7 @@ class CompressOptions:
             )
         distill_fields = {f.name for f in fields(DistillConfig)} & {f.name for f in fields(self)}
         distill = DistillConfig(
-            train=TrainConfig(
-                epochs=self.epochs, lr=self.lr, seed=self.seed, progress=progress
-            ),
+            train=TrainConfig(epochs=self.epochs, lr=self.lr, seed=self.seed, progress=progress),
             **{name: getattr(self, name) for name in distill_fields},
         )
         prune = None if self.no_prune else PruneConfig(amount=self.prune, mode=self.prune_mode)
