@@ -13,7 +13,10 @@ checks it against PyTorch before writing), then on the test split of the student
   bundle's int8 graphs (``edgernn.export.scoring.bundle_metrics``);
 - for a language model, the text of ``GENERATED`` tokens at temperature 0 after each of a
   few test-text prefixes: C (the ``edgernn_step`` loop, int8 and fp32) against
-  ``Runtime.generate`` (int8 and fp32 graphs), characters in common before they differ.
+  ``Runtime.generate`` (int8 and fp32 graphs), characters in common before they differ; C
+  int8 also against the student exported with ``--per-channel --batch-independent``, whose
+  int8 graphs compute C's arithmetic (int8 weights, a scale per row, float activations),
+  where the shipped int8 graph quantizes its activations per call as well.
 
     .venv/bin/python benchmarks/c_students.py runs/recipes/charlm_lstm \\
         runs/recipes/translate_bahdanau runs/search_budget/*/default \\
@@ -36,14 +39,15 @@ from edgernn.c.score import CModule, CTranslator
 from edgernn.checkpoint import checkpoint_data, load_checkpoint
 from edgernn.compress.precision import ships_int8
 from edgernn.evaluate import evaluate
+from edgernn.export import ExportConfig, export_bundle
 from edgernn.export.scoring import bundle_metrics
 from edgernn.metrics import metric_drop
 from edgernn.runtime import Runtime
 from edgernn.tasks import primary_metric
 
 BUDGET = {True: 0.5, False: 1.0}  # points, or percent relative
-GENERATED = 100
-PREFIXES = 5
+GENERATED = 200
+PREFIXES = 10
 
 
 def c_scores(folder: Path, checkpoint, test: list, work: Path) -> dict:
@@ -59,9 +63,13 @@ def texts(bundle: Path, checkpoint, c_folders: dict, work: Path, data) -> dict:
     vocab = checkpoint.meta.vocab
     corpus = "".join(vocab[int(i)] for x, _ in data.splits["test"][:PREFIXES] for i in x)
     prefixes = [corpus[i * 20 : i * 20 + 20] for i in range(PREFIXES)]
+    same_arithmetic = ExportConfig(per_channel=True, int8_batch_independent=True, evaluate=False)
+    weight_only = export_bundle(checkpoint, work / "weight-only", config=same_arithmetic)
     result = {}
-    for precision, folder in c_folders.items():
-        runtime = Runtime(bundle, precision=precision)
+    comparisons = [(p, folder, bundle) for p, folder in c_folders.items()]
+    comparisons.append(("int8 weight-only per-channel", c_folders["int8"], weight_only))
+    for label, folder, graphs in comparisons:
+        runtime = Runtime(graphs, precision=label[:4])
         library = CLibrary(folder, Path(tempfile.mkdtemp(dir=work)))  # one .so per path
         same = []
         for prefix in prefixes:
@@ -70,7 +78,7 @@ def texts(bundle: Path, checkpoint, c_folders: dict, work: Path, data) -> dict:
             got = runtime.codec.text(ids, "vocab")
             pairs = enumerate(zip(got, wanted, strict=True))
             same.append(next((i for i, (a, b) in pairs if a != b), GENERATED))
-        result[precision] = same
+        result[label] = same
     return result
 
 
@@ -125,9 +133,9 @@ def table(rows: list[dict]) -> str:
             f"| {flash} | {r['ram_bytes']:,} |"
         )
     for r in rows:
-        for precision, same in r.get("same_characters", {}).items():
+        for graphs, same in r.get("same_characters", {}).items():
             lines.append(
-                f"\n{r['bundle']}: {precision} C vs the runtime's {precision} graphs, characters "
+                f"\n{r['bundle']}: {graphs[:4]} C vs the runtime's {graphs} graphs, characters "
                 f"equal before the first difference, of {GENERATED} after each of {len(same)} "
                 f"test prefixes: {same}"
             )
