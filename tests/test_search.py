@@ -301,10 +301,11 @@ def test_the_pruner_never_cuts_a_trial_within_budget():
     worse = study.ask()
     worse.report(5.0, 1)  # outside budget and behind the others
     assert worse.should_prune()
-    study.enqueue_trial({}, user_attrs={"default": True})
-    default = study.ask()
-    default.report(5.0, 1)  # as bad, but plain compress's student: the reference
-    assert not default.should_prune()
+    for seed in ({"default": True}, {"seeded": True}):
+        study.enqueue_trial({}, user_attrs=seed)
+        seeded = study.ask()
+        seeded.report(5.0, 1)  # as bad, but plain compress's student or the ladder's
+        assert not seeded.should_prune()
 
 
 def test_the_first_rung_waits_for_half_the_epochs():
@@ -352,19 +353,23 @@ def test_a_new_study_is_seeded_with_the_default_student_and_smaller_ones_of_its_
     teacher = _spec(task="classify")
     seeds = seed_params(teacher, {})
     assert seeds[0] == default_params(teacher, {}) and len(seeds) >= 3
-    sizes, rates = [], []
+    sizes, rates, pruned = [], [], []
     for params in seeds:
-        assert {params["cell"], params["layers"], params["prune"]} == {"lstm", 1, 0.25}
+        assert (params["cell"], params["layers"]) == ("lstm", 1)
         config = trial_options(CompressOptions(), params | {"bidirectional": False}).config()
         student = student_spec(teacher, config.student, None)
         sizes.append(count_params(student))
         rates.append(config.distill.train.lr)
+        pruned.append(config.prune.amount if config.prune else 0.0)
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
-    # Plain compress's own learning rate, then the smaller students' larger one.
+    # Plain compress's own learning rate and pruning, then smaller students distilled at a
+    # larger rate and not pruned.
     assert rates == [CompressOptions().lr] + [LADDER_LR] * (len(seeds) - 1)
-    # A pinned width leaves one shape to seed: at both rates, or at the pinned one.
+    assert pruned == [CompressOptions().prune] + [0.0] * (len(seeds) - 1)
+    # Pinned widths leave one shape to seed: as plain compress trains it and as the ladder
+    # does, or once when the rate and pruning are pinned too.
     assert len(seed_params(teacher, {"hidden": 4, "embed": 4})) == 2
-    assert len(seed_params(teacher, {"hidden": 4, "embed": 4, "lr": 0.02})) == 1
+    assert len(seed_params(teacher, {"hidden": 4, "embed": 4, "lr": 0.02, "prune": 0.5})) == 1
 
 
 def test_token_models_search_the_embedding_and_numeric_ones_do_not():

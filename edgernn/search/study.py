@@ -75,8 +75,11 @@ class BudgetPruner(BasePruner):
 
     Plain successive halving ranks trials by their intermediate value alone, which would cut
     small students for learning slower than big ones; a trial already within budget is
-    feasible and only its size matters, so it always runs to the end. So does the first,
-    default trial (plain compress's student): the reference every other trial is held to.
+    feasible and only its size matters, so it always runs to the end. So do the seeded
+    trials: the default (plain compress's student), the reference every other trial is
+    held to, and the ladder of smaller students, which distill fast and are measured whole
+    (on builtin:ner a 1/16 student was cut at epoch 20, 1.3 points behind and still
+    improving).
     """
 
     def __init__(self, budget: float, epochs: int):
@@ -94,7 +97,7 @@ class BudgetPruner(BasePruner):
         # Asked every time: successive halving records each trial's rung values as it is
         # asked, and the trials within budget are the ones the others must compare against.
         behind = self.halving.prune(study, trial)
-        if trial.user_attrs.get("default"):
+        if trial.user_attrs.get("default") or trial.user_attrs.get("seeded"):
             return False
         return behind and trial.intermediate_values[step] > self.budget
 
@@ -279,7 +282,7 @@ def _enqueue_seeds(study: optuna.Study, settings: TrialSettings) -> None:
     default = default_params(teacher.spec, settings.pinned)
     for params in seed_params(teacher.spec, settings.pinned):
         # skip_if_exists: another command sharing the storage may have queued them already.
-        attrs = {"default": True} if params == default else {}
+        attrs = {"default": True} if params == default else {"seeded": True}
         study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
 
 
