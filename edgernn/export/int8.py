@@ -379,6 +379,7 @@ def _row_scaled_tables(model: onnx.ModelProto, names: set[str]) -> None:
             continue
         table, ids, output = node.input[0], node.input[1], node.output[0]
         to_float = {"to": onnx.TensorProto.FLOAT}
+        # Transposed, a (V, E) table's rows are axis 1: _symmetric_int8's output rows.
         quantized, scale = _symmetric_int8(numpy_helper.to_array(weights[table]).T, True)
         model.graph.initializer.extend(
             [
