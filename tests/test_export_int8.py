@@ -96,13 +96,15 @@ def test_integer_kernels_get_7_bit_weights():
             assert weight.dtype == np.int8 and np.abs(weight.astype(np.int32)).max() == 64
 
 
-def test_per_channel_scales_follow_the_gate_rows():
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weight_only_scales_follow_the_gate_rows(per_channel):
+    # Per row whatever per_channel says: one scale per tensor cost a hidden-30 RNN 32 % MSE.
     checkpoint, fp32 = _export("gru", hidden=16)
     for form, op, axis in [
         ("cast", "Mul", {}),
         ("dequantize_linear", "DequantizeLinear", {"axis": 1}),
     ]:
-        int8 = quantize_int8(fp32, per_channel=True, recurrent_form=form)
+        int8 = quantize_int8(fp32, per_channel=per_channel, recurrent_form=form)
         nodes = [n for n in int8.graph.node if n.output[0].endswith("_dequantized")]
         initializers = {tensor.name: tensor for tensor in int8.graph.initializer}
         assert len(nodes) == 4 and {n.op_type for n in nodes} == {op}  # W and R, two layers
