@@ -18,9 +18,7 @@ checks it against PyTorch before writing), then on the test split of the student
   int8 graphs compute C's arithmetic (int8 weights, a scale per row, float activations),
   where the shipped int8 graph quantizes its activations per call as well.
 
-    .venv/bin/python benchmarks/c_students.py runs/recipes/charlm_lstm \\
-        runs/recipes/translate_bahdanau runs/search_budget/*/default \\
-        --out benchmarks/results/c_students
+    .venv/bin/python benchmarks/c_students.py runs/recipes/* --out benchmarks/results/c_students
 """
 
 from __future__ import annotations
