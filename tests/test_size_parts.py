@@ -90,7 +90,9 @@ def test_onnx_parts_of_an_exported_graph(cell, tmp_path):
     int8 = onnx_size_by_part(quantize_int8(proto))
     # One byte per table value plus the table's one scale and zero point.
     assert table < int8["embedding"] <= table + 8
-    assert int8["recurrent"] < 0.35 * parts["recurrent"]
+    # A byte per weight; a GRU's weight-only rows also keep a 4-byte scale each, a third of
+    # a row of 6-8 weights here (a few % of a real row).
+    assert int8["recurrent"] < (0.35 if cell == "lstm" else 0.5) * parts["recurrent"]
 
 
 def test_onnx_low_rank_projection_is_part_of_the_embedding():
