@@ -38,7 +38,11 @@ _ONNX_ONLY += ("int8_tolerance",)
     help="Also write int8 graphs, or fp32 only [default: int8, unless the checkpoint is a "
     "compress student whose int8 was turned off or not kept].",
 )
-@click.option("--per-channel", is_flag=True, help="int8 scales per output channel.")
+@click.option(
+    "--per-channel",
+    is_flag=True,
+    help="int8 scales per output row in integer kernels and embedding tables too.",
+)
 @click.option(
     "--batch-independent",
     is_flag=True,

@@ -16,7 +16,9 @@ class ExportConfig:
     """How a checkpoint becomes a bundle."""
 
     int8: bool = True  # also write dynamically quantized int8 graphs
-    per_channel: bool = False  # int8 scales per output channel (finer) instead of per tensor
+    # One int8 scale per output row (finer) instead of per tensor in ORT's integer kernels
+    # and embedding tables; weight-only int8 weights have one per row either way.
+    per_channel: bool = False
     evaluate: bool = True  # score PyTorch, ONNX fp32 and ONNX int8 on the test split
     exporter: str = "dynamo"  # tried first; the other exporter is the fallback
     tolerance: float = TOLERANCE  # fp32 parity bound (max abs difference)
